@@ -1,0 +1,222 @@
+"""Command line: a thin layer that parses arguments, calls one core function and formats the result.
+
+Run `python cli.py COMMAND --help` for each command.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from errors import ToolError  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _print_jsonl(records: list[dict[str, Any]]) -> None:
+    for r in records:
+        print(json.dumps(r, ensure_ascii=False))
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from index.ingest import ingest_paths
+
+    overrides = {k: v for k, v in {"kommun": args.kommun, "namnd": args.namnd, "year": args.year,
+                                   "period": args.period}.items() if v is not None}
+    summary = ingest_paths(args.paths or [ROOT / "corpus"], db_dir=args.db, overrides=overrides,
+                           reindex=args.reindex, progress=not args.quiet)
+    for err in summary.errors:
+        print(f"fel: {err}", file=sys.stderr)
+    print(summary.line())
+    return 1 if summary.errors else 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from index.ingest import remove_report
+
+    removed = remove_report(args.file, db_dir=args.db)
+    print(f"borttagen: {args.file}" if removed else f"{args.file}: finns inte i databasen")
+    return 0 if removed else 1
+
+
+def cmd_units(args: argparse.Namespace) -> int:
+    from index.store import Store, unit_to_json
+
+    store = Store.open(args.db)
+    reports = {r["doc"]: r for r in store.reports()}
+    units = store.units(args.doc)
+    if args.doc and args.doc not in reports:
+        raise ToolError(f"{args.doc}: ingen sådan rapport i databasen")
+    records = [unit_to_json(u, reports.get(u.doc)) for u in units]
+    if args.jsonl:
+        _print_jsonl(records)
+    else:
+        for r in records:
+            status = r["explicit_status"] or (f"förslag: {r['suggested_status']}" if r["suggested_status"] else "–")
+            print(f"{r['doc']}:{r['line_start']}-{r['line_end']}  [{r['level']}] {r['title'][:80]}  ({status})")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from index.search import SearchFilters, search
+    from index.store import Store
+
+    store = Store.open(args.db)
+    filters = SearchFilters(kommun=args.kommun, namnd=args.namnd, year=args.year, year_to=args.year_to,
+                            level=args.level, status=args.status, theme=args.theme)
+    result = search(store, args.query, top=args.top, mode=args.mode, filters=filters)
+    if args.explain:
+        print(json.dumps(result.plan.to_dict(), ensure_ascii=False, indent=2))
+    if args.jsonl:
+        _print_jsonl([h.to_dict() for h in result.hits])
+    else:
+        for i, h in enumerate(result.hits, 1):
+            print(f"{i:2d}. {h.kommun} · {h.namnd} · {h.year}  {h.doc}:{h.line_start}-{h.line_end}  {h.score:.4f}")
+            print(f"    {h.title or ''}")
+            print(f"    {h.snippet}")
+    return 0
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    from index.search import similar
+    from index.store import Store
+
+    hits = similar(Store.open(args.db), args.unit_id, top=args.top, other_kommuner=args.other_kommuner)
+    if args.jsonl:
+        _print_jsonl([h.to_dict() for h in hits])
+    else:
+        for i, h in enumerate(hits, 1):
+            print(f"{i:2d}. {h.kommun} · {h.namnd} · {h.year}  {h.unit_id}  {h.score:.3f}  {h.title}")
+    return 0
+
+
+def cmd_flags(args: argparse.Namespace) -> int:
+    from index.store import Store
+
+    flags = Store.open(args.db).flags(args.doc, args.kind)
+    if args.jsonl:
+        _print_jsonl([f.to_dict() for f in flags])
+    else:
+        for f in flags:
+            print(f"{f.doc}:{f.line}  [{f.kind}, {f.severity}, {f.score:.2f}] {f.message}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from index.ingest import train_all
+
+    for line in train_all(db_dir=args.db, gold_dir=args.gold):
+        print(line)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from evaluation.run import run_eval
+
+    for line in run_eval(db_dir=args.db, gold_dir=args.gold, only=args.only):
+        print(line, flush=True)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from index.export import export_table
+
+    path = export_table(args.what, Path(args.out), db_dir=args.db)
+    print(f"skrev {path}")
+    return 0
+
+
+def _db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="DIR", help="datakatalog med store.sqlite (standard: data/)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cli.py", description="Läs, sök och granska kommuners uppföljningsrapporter.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="läs in rapporter (txt, md, pdf, docx) till databasen och indexen")
+    p.add_argument("paths", nargs="*", help="filer eller kataloger (standard: corpus/)")
+    p.add_argument("--kommun"), p.add_argument("--namnd"), p.add_argument("--year", type=int)
+    p.add_argument("--period")
+    p.add_argument("--reindex", action="store_true", help="bygg om alla index och förslag även om inget ändrats")
+    p.add_argument("--quiet", action="store_true", help="ingen förloppsindikator")
+    _db(p)
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("remove", help="ta bort en rapport (beslut sparas)")
+    p.add_argument("file", help="rapportens filnamn, t.ex. uppsala-omsorgsnamnden-2024-08.txt")
+    _db(p)
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("units", help="lista uppföljda poster (åtgärder, uppdrag, mål)")
+    p.add_argument("--doc", metavar="FILE")
+    p.add_argument("--jsonl", action="store_true", help="ett JSON-objekt per rad")
+    _db(p)
+    p.set_defaults(func=cmd_units)
+
+    p = sub.add_parser("search", help="sök i alla rapporter (hybrid, bm25 eller dense)")
+    p.add_argument("query")
+    p.add_argument("--top", type=int, default=10)
+    p.add_argument("--mode", default="hybrid", help="hybrid (standard), bm25 eller dense")
+    p.add_argument("--kommun"), p.add_argument("--namnd"), p.add_argument("--level")
+    p.add_argument("--year", type=int, help="år (eller från och med år, med --year-to)")
+    p.add_argument("--year-to", type=int)
+    p.add_argument("--status"), p.add_argument("--theme")
+    p.add_argument("--explain", action="store_true", help="visa sökplanen (termer, sammansättningsled, filter)")
+    p.add_argument("--jsonl", action="store_true")
+    _db(p)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("similar", help="närmaste poster, som standard från andra kommuner")
+    p.add_argument("unit_id")
+    p.add_argument("--top", type=int, default=10)
+    p.add_argument("--other-kommuner", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--jsonl", action="store_true")
+    _db(p)
+    p.set_defaults(func=cmd_similar)
+
+    p = sub.add_parser("flags", help="lista flaggade inkonsekvenser")
+    p.add_argument("--doc", metavar="FILE"), p.add_argument("--kind", metavar="K")
+    p.add_argument("--jsonl", action="store_true")
+    _db(p)
+    p.set_defaults(func=cmd_flags)
+
+    p = sub.add_parser("train", help="träna om status- och temaklassificerare från allt som finns")
+    p.add_argument("--gold", metavar="DIR", help="analytikeretiketter (standard: ../shared/eval/dev)")
+    _db(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="mät segmentering, sök, status, teman och flaggor mot utvecklingsmängden")
+    p.add_argument("--gold", metavar="DIR", help="standard: ../shared/eval/dev")
+    p.add_argument("--only", nargs="*", help="segmentation, status, themes, flags, search")
+    _db(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("export", help="exportera units, flags eller decisions till CSV eller Excel")
+    p.add_argument("what", help="units, flags eller decisions")
+    p.add_argument("out", help="fil som slutar på .csv eller .xlsx")
+    _db(p)
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None, run: Callable[[argparse.Namespace], int] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return (run or args.func)(args)
+    except ToolError as e:
+        print(f"fel: {e.user_message()}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Ingest: read -> detect metadata -> segment -> store (one transaction per report) -> derived data.
+
+Derived data (indexes, status suggestions, themes, flags) is recomputed for the reports that changed; it can
+always be rebuilt from SQLite, so a crash between the two steps loses nothing (see `repair`).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from errors import NoUnitsFound, UnreadableReport
+from index.store import Store
+from nlp.metadata import detect_meta, read_manifest, resolve_meta
+from nlp.reader import SUFFIXES, read_report
+from nlp.segmenter import segment
+from records import Document, ReportMeta, Segmentation
+
+MANIFEST = "manifest.csv"
+
+
+@dataclass
+class IngestSummary:
+    reports: int = 0
+    passages: int = 0
+    units: int = 0
+    ingested: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        return (f"rapporter: {self.reports}, passager: {self.passages}, poster: {self.units} "
+                f"(nya/ändrade: {len(self.ingested)}, oförändrade: {len(self.unchanged)}, fel: {len(self.errors)}; "
+                f"{self.seconds:.1f} s)")
+
+
+def report_files(paths: Iterable[Path | str]) -> list[Path]:
+    """Files named directly, plus every supported file in named folders (sorted, manifest excluded)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in SUFFIXES)
+        else:
+            out.append(p)
+    return out
+
+
+def prepare(path: Path, overrides: dict[str, object], manifest: dict[str, dict[str, str]],
+            encoding: str | None = None) -> tuple[ReportMeta, Document, Segmentation]:
+    """Everything up to the store, with no side effects: errors here leave the store untouched."""
+    document = read_report(path, encoding=encoding)
+    seg = segment(document)
+    if not seg.units:
+        raise NoUnitsFound(document.file, "inga uppföljda poster (åtgärder, uppdrag, mål) hittades i texten")
+    meta = resolve_meta(detect_meta(document), manifest.get(document.file), overrides)
+    attach_statuses(document, seg)
+    return meta, document, seg
+
+
+def attach_statuses(document: Document, seg: Segmentation) -> None:
+    """Stated statuses the layout did not carry (inline and summary sentences), then canonical values."""
+    from nlp.status import canonical_status, find_inline_status, find_summary_statuses, read_legend
+
+    seg.legend = read_legend(document.clean)
+    for u in seg.units:
+        if u.explicit_status is None:
+            lines = [(k, document.clean[k - 1]) for k in range(u.title_line or u.line_start, u.line_end + 1)]
+            found = find_inline_status(lines)
+            if found:
+                u.explicit_status, u.explicit_status_line = found
+                u.explicit_status_source = "inline"
+    for unit_id, (phrase, line) in find_summary_statuses(document.clean, seg.units).items():
+        u = next(x for x in seg.units if x.id == unit_id)
+        if u.explicit_status is None:
+            u.explicit_status, u.explicit_status_source, u.explicit_status_line = phrase, "summary", line
+    for u in seg.units:
+        u.status = canonical_status(u.explicit_status, seg.legend) if u.explicit_status else None
+
+
+def ingest_paths(paths: Iterable[Path | str], db_dir: Path | str | None = None,
+                 overrides: dict[str, object] | None = None, reindex: bool = False, progress: bool = True,
+                 encoding: str | None = None) -> IngestSummary:
+    started = time.perf_counter()
+    summary = IngestSummary()
+    store = Store.open(db_dir, create=True)
+    files = report_files(paths)
+    manifests: dict[Path, dict[str, dict[str, str]]] = {}
+    for path in _progress(files, progress, "Läser in"):
+        manifest = manifests.setdefault(path.parent, read_manifest(path.parent / MANIFEST))
+        try:
+            if not reindex and _unchanged(store, path, manifest.get(path.name), overrides or {}):
+                summary.unchanged.append(path.name)
+                continue
+            meta, document, seg = prepare(path, overrides or {}, manifest, encoding)
+            store.replace_report(meta, document, seg, str(path))
+            summary.ingested.append(document.file)
+        except UnreadableReport as e:
+            summary.errors.append(e.user_message())
+    if summary.ingested or reindex:
+        derive(store, None if reindex else summary.ingested, progress=progress)
+    summary.reports, summary.passages, summary.units = (store.count("reports"), store.count("passages"),
+                                                       store.count("units"))
+    summary.seconds = time.perf_counter() - started
+    store.close()
+    return summary
+
+
+def _unchanged(store: Store, path: Path, manifest_row: dict[str, str] | None, overrides: dict[str, object]) -> bool:
+    """Same bytes and no metadata override means nothing to do; cheap (hash only, no parsing)."""
+    import hashlib
+
+    if overrides or not path.is_file():
+        return False
+    sha = store.report_sha(path.name)
+    if sha is None or sha != hashlib.sha256(path.read_bytes()).hexdigest():
+        return False
+    report = store.report(path.name) or {}
+    return all(str(report.get(k) or "") == str(v) for k, v in (manifest_row or {}).items() if k != "file")
+
+
+def derive(store: Store, docs: list[str] | None, progress: bool = False) -> None:
+    """Indexes, suggestions, themes and flags for `docs` (None: all reports)."""
+    from index.indexes import update_indexes
+    from nlp.consistency import apply_flags
+    from nlp.status import apply_status
+    from nlp.themes import apply_themes
+
+    update_indexes(store, changed_docs=docs, progress=progress)
+    apply_status(store, docs)
+    apply_themes(store, docs)
+    # Flags compare across units and reports (copied text), so they are recomputed for all reports.
+    apply_flags(store, None)
+
+
+def remove_report(doc: str, db_dir: Path | str | None = None) -> bool:
+    from index.indexes import update_indexes
+    from nlp.consistency import apply_flags
+
+    store = Store.open(db_dir)
+    removed = store.remove_report(Path(doc).name)
+    if removed:
+        update_indexes(store, changed_docs=[], removed_docs=[Path(doc).name])
+        apply_flags(store, None)
+    store.close()
+    return removed
+
+
+def train_all(db_dir: Path | str | None = None, gold_dir: Path | str | None = None) -> list[str]:
+    """Retrain status and theme classifiers from stated statuses, analyst labels and reviewers' decisions,
+    then refresh every suggestion and flag."""
+    from nlp.consistency import apply_flags
+    from nlp.status import apply_status, train_status
+    from nlp.themes import apply_themes, train_themes
+
+    store = Store.open(db_dir)
+    lines = train_status(store, gold_dir) + train_themes(store, gold_dir)
+    apply_status(store, None)
+    apply_themes(store, None)
+    apply_flags(store, None)
+    store.close()
+    return lines
+
+
+def _progress(items: list[Path], enabled: bool, label: str):
+    if not enabled or len(items) < 2:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=label, unit="fil")

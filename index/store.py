@@ -1,0 +1,346 @@
+"""SQLite store: the source of truth for reports, passages, units, suggestions, flags and review decisions.
+
+Indexes (FAISS, BM25) are derived from it and can always be rebuilt from it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from errors import StoreNotFound
+from records import Decision, Document, Flag, Passage, ReportMeta, Segmentation, Unit
+
+DEFAULT_DB_DIR = Path(__file__).resolve().parent.parent / "data"
+DB_NAME = "store.sqlite"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS reports (
+    doc TEXT PRIMARY KEY, path TEXT, sha256 TEXT, fmt TEXT, kommun TEXT, namnd TEXT, year INTEGER,
+    period TEXT, report_date TEXT, source TEXT, n_lines INTEGER, legend TEXT, ingested_at TEXT
+);
+CREATE TABLE IF NOT EXISTS lines (
+    doc TEXT, line INTEGER, raw TEXT, clean TEXT, PRIMARY KEY (doc, line)
+);
+CREATE TABLE IF NOT EXISTS passages (
+    pid INTEGER PRIMARY KEY, id TEXT UNIQUE, doc TEXT, seq INTEGER, heading TEXT, text TEXT,
+    line_start INTEGER, line_end INTEGER, unit_id TEXT, themes TEXT DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc);
+CREATE TABLE IF NOT EXISTS units (
+    id TEXT PRIMARY KEY, doc TEXT, seq INTEGER, level TEXT, parent TEXT, parent_id TEXT, title TEXT,
+    text TEXT, line_start INTEGER, line_end INTEGER, title_line INTEGER, explicit_status TEXT,
+    explicit_status_source TEXT, explicit_status_line INTEGER, status TEXT, linked_unit_id TEXT,
+    suggested_status TEXT, status_confidence REAL, status_probs TEXT, status_evidence TEXT DEFAULT '[]',
+    status_note TEXT, themes TEXT DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS units_doc ON units(doc);
+CREATE TABLE IF NOT EXISTS embeddings (
+    model TEXT, text_hash TEXT, vector BLOB, PRIMARY KEY (model, text_hash)
+);
+CREATE TABLE IF NOT EXISTS flags (
+    id TEXT PRIMARY KEY, kind TEXT, doc TEXT, unit_ids TEXT, line INTEGER, severity TEXT, score REAL,
+    message TEXT, evidence TEXT
+);
+CREATE INDEX IF NOT EXISTS flags_doc ON flags(doc);
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, target_type TEXT, target_id TEXT, doc TEXT, reviewer TEXT,
+    action TEXT, old_value TEXT, new_value TEXT, comment TEXT, created_at TEXT, undone INTEGER DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS decisions_target ON decisions(target_type, target_id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+UNIT_JSON_FIELDS = ("status_probs", "status_evidence", "themes")
+
+
+def passage_int_id(passage_id: str) -> int:
+    """A stable 63-bit integer for FAISS, derived from the stable text id (same file -> same ids)."""
+    return int.from_bytes(hashlib.sha1(passage_id.encode()).digest()[:8], "big") & ((1 << 63) - 1)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Store:
+    """One SQLite file under a data directory; also the folder where index files live."""
+
+    def __init__(self, db_dir: Path, conn: sqlite3.Connection):
+        self.dir = db_dir
+        self.conn = conn
+
+    @classmethod
+    def open(cls, db_dir: Path | str | None = None, create: bool = False) -> "Store":
+        db_dir = Path(db_dir) if db_dir else DEFAULT_DB_DIR
+        path = db_dir / DB_NAME
+        if not path.exists() and not create:
+            raise StoreNotFound(f"ingen databas i {db_dir}")
+        db_dir.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.executescript(SCHEMA)
+        return cls(db_dir, conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE so concurrent writers queue instead of failing half-way."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    # -- meta ------------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    # -- reports ---------------------------------------------------------------------------------
+    def report_sha(self, doc: str) -> str | None:
+        row = self.conn.execute("SELECT sha256 FROM reports WHERE doc=?", (doc,)).fetchone()
+        return row[0] if row else None
+
+    def replace_report(self, meta: ReportMeta, document: Document, seg: Segmentation, path: str) -> None:
+        """All-or-nothing: the report's old rows go and the new ones come in one transaction."""
+        with self.transaction() as c:
+            self._delete_report_rows(c, meta.file)
+            c.execute(
+                "INSERT INTO reports VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (meta.file, path, document.sha256, document.fmt, meta.kommun, meta.namnd, meta.year, meta.period,
+                 meta.report_date, meta.source, len(document.raw), json.dumps(seg.legend, ensure_ascii=False),
+                 now_iso()),
+            )
+            c.executemany(
+                "INSERT INTO lines VALUES (?,?,?,?)",
+                [(meta.file, i + 1, r, cl) for i, (r, cl) in enumerate(zip(document.raw, document.clean))],
+            )
+            c.executemany(
+                "INSERT INTO passages(pid,id,doc,seq,heading,text,line_start,line_end,unit_id,themes) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(passage_int_id(p.id), p.id, p.doc, p.seq, p.heading, p.text, p.line_start, p.line_end, p.unit_id,
+                  json.dumps(p.themes, ensure_ascii=False)) for p in seg.passages],
+            )
+            c.executemany(
+                "INSERT INTO units(id,doc,seq,level,parent,parent_id,title,text,line_start,line_end,title_line,"
+                "explicit_status,explicit_status_source,explicit_status_line,status,linked_unit_id) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(u.id, u.doc, u.seq, u.level, u.parent, u.parent_id, u.title, u.text, u.line_start, u.line_end,
+                  u.title_line, u.explicit_status, u.explicit_status_source, u.explicit_status_line, u.status,
+                  u.linked_unit_id) for u in seg.units],
+            )
+
+    def remove_report(self, doc: str) -> bool:
+        with self.transaction() as c:
+            found = c.execute("SELECT 1 FROM reports WHERE doc=?", (doc,)).fetchone() is not None
+            self._delete_report_rows(c, doc)
+        return found
+
+    @staticmethod
+    def _delete_report_rows(c: sqlite3.Connection, doc: str) -> None:
+        # Decisions are deliberately kept: they are keyed by stable ids and outlive re-ingest.
+        for table in ("reports", "lines", "passages", "units", "flags"):
+            c.execute(f"DELETE FROM {table} WHERE doc=?", (doc,))
+
+    def reports(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT * FROM reports ORDER BY kommun, namnd, year, doc").fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["legend"] = json.loads(d["legend"] or "{}")
+            out.append(d)
+        return out
+
+    def report(self, doc: str) -> dict[str, Any] | None:
+        return next((r for r in self.reports() if r["doc"] == doc), None)
+
+    def lines(self, doc: str, start: int = 1, end: int | None = None, clean: bool = True) -> list[tuple[int, str]]:
+        col = "clean" if clean else "raw"
+        end = end if end is not None else 1 << 30
+        rows = self.conn.execute(
+            f"SELECT line, {col} FROM lines WHERE doc=? AND line BETWEEN ? AND ? ORDER BY line", (doc, start, end)
+        ).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    # -- passages --------------------------------------------------------------------------------
+    def passages(self, doc: str | None = None) -> list[Passage]:
+        sql = "SELECT * FROM passages" + (" WHERE doc=?" if doc else "") + " ORDER BY doc, seq"
+        return [self._passage(r) for r in self.conn.execute(sql, (doc,) if doc else ()).fetchall()]
+
+    def passage_rows(self, pids: Iterable[int]) -> dict[int, sqlite3.Row]:
+        """Passages joined with report metadata and unit fields, keyed by integer id (for search hits)."""
+        pids = list(pids)
+        out: dict[int, sqlite3.Row] = {}
+        for i in range(0, len(pids), 500):
+            chunk = pids[i:i + 500]
+            rows = self.conn.execute(
+                "SELECT p.*, r.kommun, r.namnd, r.year, u.title AS unit_title, u.level, u.status, "
+                "u.suggested_status, u.themes AS unit_themes FROM passages p JOIN reports r ON r.doc = p.doc "
+                f"LEFT JOIN units u ON u.id = p.unit_id WHERE p.pid IN ({','.join('?' * len(chunk))})", chunk,
+            ).fetchall()
+            out.update({r["pid"]: r for r in rows})
+        return out
+
+    def passage_ids(self, doc: str | None = None) -> list[int]:
+        sql = "SELECT pid FROM passages" + (" WHERE doc=?" if doc else "") + " ORDER BY pid"
+        return [r[0] for r in self.conn.execute(sql, (doc,) if doc else ()).fetchall()]
+
+    def count(self, table: str) -> int:
+        assert table in {"reports", "passages", "units", "flags", "decisions", "embeddings"}
+        return self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+    @staticmethod
+    def _passage(r: sqlite3.Row) -> Passage:
+        return Passage(id=r["id"], doc=r["doc"], seq=r["seq"], heading=r["heading"], text=r["text"],
+                       line_start=r["line_start"], line_end=r["line_end"], unit_id=r["unit_id"],
+                       themes=json.loads(r["themes"] or "[]"))
+
+    def set_passage_themes(self, themes: dict[str, list[dict[str, Any]]]) -> None:
+        with self.transaction() as c:
+            c.executemany("UPDATE passages SET themes=? WHERE id=?",
+                          [(json.dumps(v, ensure_ascii=False), k) for k, v in themes.items()])
+
+    # -- units -----------------------------------------------------------------------------------
+    def units(self, doc: str | None = None) -> list[Unit]:
+        sql = "SELECT * FROM units" + (" WHERE doc=?" if doc else "") + " ORDER BY doc, seq"
+        return [self._unit(r) for r in self.conn.execute(sql, (doc,) if doc else ()).fetchall()]
+
+    def unit(self, unit_id: str) -> Unit | None:
+        r = self.conn.execute("SELECT * FROM units WHERE id=?", (unit_id,)).fetchone()
+        return self._unit(r) if r else None
+
+    @staticmethod
+    def _unit(r: sqlite3.Row) -> Unit:
+        d = dict(r)
+        for f in UNIT_JSON_FIELDS:
+            d[f] = json.loads(d[f]) if d[f] else ([] if f != "status_probs" else None)
+        return Unit(**d)
+
+    def set_unit_fields(self, updates: dict[str, dict[str, Any]]) -> None:
+        """Write classifier output: {unit_id: {field: value}} for suggestion and theme fields only."""
+        allowed = {"suggested_status", "status_confidence", "status_probs", "status_evidence", "status_note",
+                   "themes"}
+        with self.transaction() as c:
+            for unit_id, fields in updates.items():
+                bad = set(fields) - allowed
+                if bad:
+                    raise ValueError(f"not a classifier field: {sorted(bad)}")
+                cols = ", ".join(f"{k}=?" for k in fields)
+                vals = [json.dumps(v, ensure_ascii=False) if k in UNIT_JSON_FIELDS else v for k, v in fields.items()]
+                c.execute(f"UPDATE units SET {cols} WHERE id=?", (*vals, unit_id))
+
+    # -- embedding cache -------------------------------------------------------------------------
+    def cached_vectors(self, model: str, hashes: list[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for i in range(0, len(hashes), 500):
+            chunk = hashes[i:i + 500]
+            rows = self.conn.execute(
+                f"SELECT text_hash, vector FROM embeddings WHERE model=? AND text_hash IN ({','.join('?' * len(chunk))})",
+                (model, *chunk),
+            ).fetchall()
+            out.update({h: np.frombuffer(v, dtype=np.float32) for h, v in rows})
+        return out
+
+    def put_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None:
+        with self.transaction() as c:
+            c.executemany("INSERT OR REPLACE INTO embeddings VALUES (?,?,?)",
+                          [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in vectors.items()])
+
+    # -- flags -----------------------------------------------------------------------------------
+    def replace_flags(self, doc: str, flags: list[Flag]) -> None:
+        with self.transaction() as c:
+            c.execute("DELETE FROM flags WHERE doc=?", (doc,))
+            c.executemany("INSERT OR REPLACE INTO flags VALUES (?,?,?,?,?,?,?,?,?)",
+                          [(f.id, f.kind, f.doc, json.dumps(f.unit_ids), f.line, f.severity, f.score, f.message,
+                            json.dumps(f.evidence, ensure_ascii=False)) for f in flags])
+
+    def flags(self, doc: str | None = None, kind: str | None = None) -> list[Flag]:
+        where, args = [], []
+        if doc:
+            where.append("doc=?"), args.append(doc)
+        if kind:
+            where.append("kind=?"), args.append(kind)
+        sql = "SELECT * FROM flags" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY doc, score DESC"
+        return [Flag(id=r["id"], kind=r["kind"], doc=r["doc"], unit_ids=json.loads(r["unit_ids"]), line=r["line"],
+                     severity=r["severity"], score=r["score"], message=r["message"],
+                     evidence=json.loads(r["evidence"] or "[]")) for r in self.conn.execute(sql, args).fetchall()]
+
+    # -- review decisions ------------------------------------------------------------------------
+    def add_decision(self, d: Decision) -> int:
+        with self.transaction() as c:
+            cur = c.execute(
+                "INSERT INTO decisions(target_type,target_id,doc,reviewer,action,old_value,new_value,comment,"
+                "created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (d.target_type, d.target_id, d.doc, d.reviewer, d.action, d.old_value, d.new_value, d.comment,
+                 d.created_at or now_iso()),
+            )
+            return int(cur.lastrowid)
+
+    def undo_decision(self, decision_id: int, reviewer: str) -> None:
+        """Undo keeps history: the decision is marked undone and an 'undo' row records who did it."""
+        with self.transaction() as c:
+            row = c.execute("SELECT * FROM decisions WHERE id=?", (decision_id,)).fetchone()
+            if row is None:
+                raise KeyError(decision_id)
+            c.execute("UPDATE decisions SET undone=1 WHERE id=?", (decision_id,))
+            c.execute(
+                "INSERT INTO decisions(target_type,target_id,doc,reviewer,action,old_value,new_value,comment,"
+                "created_at,undone) VALUES (?,?,?,?,?,?,?,?,?,1)",
+                (row["target_type"], row["target_id"], row["doc"], reviewer, "undo", row["new_value"],
+                 row["old_value"], f"ångrar beslut {decision_id}", now_iso()),
+            )
+
+    def decisions(self, target_type: str | None = None, target_id: str | None = None,
+                  include_undone: bool = True) -> list[Decision]:
+        where, args = [], []
+        if target_type:
+            where.append("target_type=?"), args.append(target_type)
+        if target_id:
+            where.append("target_id=?"), args.append(target_id)
+        if not include_undone:
+            where.append("undone=0")
+        sql = "SELECT * FROM decisions" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        return [Decision(**{**dict(r), "undone": bool(r["undone"])}) for r in self.conn.execute(sql, args).fetchall()]
+
+    def current_decisions(self, target_type: str) -> dict[str, Decision]:
+        """The latest decision in force per target (last writer wins; undone ones do not count)."""
+        out: dict[str, Decision] = {}
+        for d in self.decisions(target_type, include_undone=False):
+            out[d.target_id] = d
+        return out
+
+
+def unit_to_json(u: Unit, report: dict[str, Any] | None) -> dict[str, Any]:
+    """The `units --jsonl` record: the CLI contract keys first, then the rest."""
+    report = report or {}
+    d = asdict(u)
+    rec = {
+        "id": u.id, "doc": u.doc, "kommun": report.get("kommun"), "namnd": report.get("namnd"),
+        "year": report.get("year"), "period": report.get("period"), "level": u.level, "parent": u.parent,
+        "title": u.title, "text": u.text, "line_start": u.line_start, "line_end": u.line_end,
+        "explicit_status": u.explicit_status, "explicit_status_source": u.explicit_status_source,
+        "status": u.status, "suggested_status": u.suggested_status, "status_confidence": u.status_confidence,
+        "status_evidence": u.status_evidence or [], "themes": u.themes or [],
+    }
+    for k, v in d.items():
+        rec.setdefault(k, v)
+    return rec

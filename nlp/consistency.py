@@ -1,0 +1,1141 @@
+"""Flags for review: places where a report seems to contradict itself.
+
+Each detector is a small pure function over one report (`ReportContext`: meta, clean lines, units) that returns
+`records.Flag`s. `compute_flags(store, doc)` runs them all for one report; `apply_flags(store, docs)` stores the
+result. Flags are suggestions for a reviewer, never verdicts, so every flag carries the quotes (with line numbers)
+that made it fire, a score in [0, 1] and a severity derived from the score.
+
+Flag ids are derived from kind + doc + unit ids + a normalised key (never a counter or a line number alone), so a
+reviewer's decision on a flag survives re-ingest of an unchanged report and small edits elsewhere in it.
+
+Nothing here knows any particular report: all rules are phrased over Swedish follow-up vocabulary.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from difflib import SequenceMatcher
+from functools import cached_property
+from typing import Any, Callable, Iterable
+
+from nlp.status import Sentence, canonical_status, norm, split_sentences
+from records import Flag, Unit
+
+DONE, ON_PLAN, DELAYED, NOT_STARTED, STOPPED = "genomförd", "enligt plan", "försenad", "ej påbörjad", "stoppad"
+DEVIATING = {DELAYED, NOT_STARTED, STOPPED}
+
+KINDS = ("status_text_conflict", "summary_conflict", "overdue", "period_mismatch", "duplicate_text",
+         "count_mismatch", "internal_contradiction")
+
+# No detector may point at more than this share of a report's units: a detector that fires everywhere tells a
+# reviewer nothing, and is almost certainly misreading the layout. The strongest flags are kept.
+MAX_UNIT_SHARE = 0.3
+QUOTE_CHARS = 220
+
+MONTHS = {"januari": 1, "februari": 2, "mars": 3, "april": 4, "maj": 5, "juni": 6, "juli": 7, "augusti": 8,
+          "september": 9, "oktober": 10, "november": 11, "december": 12}
+NUMBER_WORDS = {"en": 1, "ett": 1, "två": 2, "tre": 3, "fyra": 4, "fem": 5, "sex": 6, "sju": 7, "åtta": 8, "nio": 9,
+                "tio": 10, "elva": 11, "tolv": 12, "tretton": 13, "fjorton": 14, "femton": 15, "sexton": 16,
+                "sjutton": 17, "arton": 18, "nitton": 19, "tjugo": 20}
+NUM = r"(\d{1,3}|" + "|".join(NUMBER_WORDS) + r")"
+
+
+def severity(score: float) -> str:
+    return "hög" if score >= 0.75 else "medel" if score >= 0.5 else "låg"
+
+
+def to_number(token: str) -> int | None:
+    token = token.lower()
+    return int(token) if token.isdigit() else NUMBER_WORDS.get(token)
+
+
+def quote(text: str, match: re.Match[str] | None = None) -> str:
+    """A short quote: the whole sentence when short, else a window around the match."""
+    text = " ".join(text.split())
+    if len(text) <= QUOTE_CHARS:
+        return text
+    centre = (match.start() + match.end()) // 2 if match else 0
+    start = max(0, min(centre - QUOTE_CHARS // 2, len(text) - QUOTE_CHARS))
+    snippet = text[start:start + QUOTE_CHARS]
+    return ("…" if start else "") + snippet + ("…" if start + QUOTE_CHARS < len(text) else "")
+
+
+def flag_id(kind: str, doc: str, unit_ids: Iterable[str], key: str) -> str:
+    raw = "|".join([kind, doc, ",".join(sorted(unit_ids)), norm(key)])
+    return "fl-" + hashlib.sha1(raw.encode("utf-8")).hexdigest()[:16]
+
+
+def make_flag(kind: str, doc: str, unit_ids: list[str], line: int | None, score: float, message: str,
+              evidence: list[dict[str, Any]], key: str) -> Flag:
+    score = round(max(0.0, min(1.0, score)), 3)
+    return Flag(id=flag_id(kind, doc, unit_ids, key), kind=kind, doc=doc, unit_ids=list(unit_ids), line=line,
+                severity=severity(score), score=score, message=message, evidence=evidence)
+
+
+def canon(status: str | None) -> str | None:
+    """The canonical status, accepting underscores ("enligt_plan") and stated words ("Färdig")."""
+    if not status:
+        return None
+    s = status.replace("_", " ").strip().lower()
+    return s if s in (DONE, ON_PLAN, DELAYED, NOT_STARTED, STOPPED) else canonical_status(status)
+
+
+def is_goal_scale(u: Unit) -> bool:
+    """Goals are assessed on a fulfilment scale ("Delvis uppfyllt"), items on a progress scale ("Påbörjad")."""
+    return bool(re.search(r"uppfyll|önskat resultat|svara mot", (u.explicit_status or "").lower()))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# One report, read once
+# ----------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class ReportContext:
+    doc: str
+    lines: dict[int, str]  # 1-based clean lines
+    units: list[Unit]
+    kommun: str | None = None
+    namnd: str | None = None
+    year: int | None = None
+    period: str | None = None
+    report_date: date | None = None
+    other_units: list[Unit] = field(default_factory=list)  # units of other reports, for cross-report duplicates
+    other_namnd: dict[str, str | None] = field(default_factory=dict)  # doc -> nämnd of those reports
+
+    @cached_property
+    def ref_date(self) -> date | None:
+        """The date the report speaks from: its decision/signing date, else the end of its period."""
+        if self.report_date:
+            return self.report_date
+        if self.year and self.period:
+            month = next((m for name, m in MONTHS.items() if name in self.period.lower()), None)
+            if month:
+                nxt = date(self.year + (month == 12), month % 12 + 1, 1)
+                return nxt - timedelta(days=1)
+        return None
+
+    @cached_property
+    def by_id(self) -> dict[str, Unit]:
+        return {u.id: u for u in self.units}
+
+    @cached_property
+    def unit_at_line(self) -> dict[int, str]:
+        """The innermost unit covering each line."""
+        out: dict[int, str] = {}
+        for u in sorted(self.units, key=lambda u: -(u.line_end - u.line_start)):
+            for ln in range(u.line_start, u.line_end + 1):
+                out[ln] = u.id
+        return out
+
+    @cached_property
+    def own_lines(self) -> dict[str, list[int]]:
+        """A unit's lines without the lines of units nested inside it (a goal's range covers its uppdrag)."""
+        owner = self.unit_at_line
+        out: dict[str, list[int]] = defaultdict(list)
+        for ln, uid in owner.items():
+            out[uid].append(ln)
+        return {uid: sorted(v) for uid, v in out.items()}
+
+    def commentary(self, u: Unit) -> list[Sentence]:
+        """Sentences of a unit's own commentary: the title, its table cells and the status line left out."""
+        pieces: list[tuple[int, str]] = []
+        title_line = u.title_line or u.line_start
+        for ln in self.own_lines.get(u.id, []):
+            text = self.lines.get(ln, "")
+            if ln == u.explicit_status_line and len(text) < 60:
+                continue
+            if ln == title_line or is_title_cell_line(text, u.title):
+                text = "\t".join(c for c in text.split("\t") if not is_title_or_field_cell(c, u))
+            if re.fullmatch(r"\s*(status|bedömning|kommentar:?|resultat:?|utvärdering:?)\s*", text, re.I):
+                continue
+            pieces.append((ln, re.sub(r"^\s*(kommentar|resultat|utvärdering|uppföljning)\s*:\s*", "", text,
+                                      flags=re.I)))
+        return split_sentences(pieces)
+
+    @cached_property
+    def sentences(self) -> list[Sentence]:
+        return split_sentences(sorted(self.lines.items()))
+
+    def unit_of_line(self, line: int) -> str | None:
+        return self.unit_at_line.get(line)
+
+    def ancestors(self, u: Unit) -> set[str]:
+        out: set[str] = set()
+        cur = u
+        while cur.parent_id and cur.parent_id not in out and cur.parent_id in self.by_id:
+            out.add(cur.parent_id)
+            cur = self.by_id[cur.parent_id]
+        # A range that contains this unit's range is an ancestor too, whatever parent_id says.
+        out |= {o.id for o in self.units if o.id != u.id and o.line_start <= u.line_start and o.line_end >= u.line_end
+                and (o.line_end - o.line_start) > (u.line_end - u.line_start)}
+        return out
+
+
+def is_title_cell_line(text: str, title: str) -> bool:
+    return bool(title) and norm(title)[:40] in norm(text)
+
+
+def is_title_or_field_cell(cell: str, u: Unit) -> bool:
+    """A table cell that is the item's title, a date or its status word, not commentary."""
+    c = norm(cell)
+    if not c:
+        return True
+    t = norm(u.title)
+    if c == t or (len(c) >= 12 and (c in t or t.startswith(c))) or SequenceMatcher(None, c[:120], t[:120]).ratio() > 0.85:
+        return True
+    if re.fullmatch(r"\d{4} \d{2} \d{2}", c):
+        return True
+    return bool(u.explicit_status) and c == norm(u.explicit_status)
+
+
+def stated(u: Unit) -> str | None:
+    return canon(u.status) if u.status else (canon(u.explicit_status) if u.explicit_status else None)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Progress cues: what a sentence says about the state of the work
+# ----------------------------------------------------------------------------------------------------------------
+
+_NEG = r"(?<!inte )(?<!ej )(?<!ännu inte )"
+CUES: dict[str, re.Pattern[str]] = {
+    "not_started": re.compile(
+        r"\b((inte|ej|ännu inte|icke) (har )?(påbörja[dt]s?|påbörjade|startat|startats|kommit igång|återupptagits|inletts)"
+        r"|har (sedan |ännu )?(inte|ej) (\w+ ){0,2}(påbörjats|startats?|kommit igång|återupptagits)"
+        r"|(inte|ej) gjorts( någon| något| några)?|planeras (det )?(att )?(påbörjas|starta|startas|inledas)"
+        r"|plan att påbörja|kommer att (påbörjas|starta|startas|inledas))\b", re.I),
+    "delayed": re.compile(
+        r"\b(försenad|försenat|försenade|försenats|försening|förseningar|tidsförskjutning|framskjuten|framskjutet|"
+        r"framskjutits|skjutits upp|senarelag[dt]s?|förskjutits|(inte|ej) (enligt|i enlighet med) plan(en)?|"
+        r"löper (inte|ej))\b", re.I),
+    "stopped": re.compile(
+        r"\b(avstår från|avbrutits|avbröts|har stoppats|genomförs inte|kommer inte att genomföras|har upphört|"
+        r"har lagts ned|pausades|pausats)\b", re.I),
+    "ongoing": re.compile(
+        _NEG + r"\b(pågår|pågående|fortgår|fortlöper|fortskrider|håller på att|är under (införande|framtagande|"
+        r"uppbyggnad|utveckling|utredning|revidering)|under införande|har påbörjat|har påbörjats|har inletts|"
+        r"har startat|är påbörjad|är påbörjat|är igång|påbörjat förberedelser\w*|arbetet fortsätter)\b", re.I),
+    "future": re.compile(
+        r"\b(kommer (att )?(\w+ ){0,2}\w+(as|a)\b|planeras|är planerad|är planerat|planerad till|planerade till|"
+        r"inplanerad|inplanerat|ska (\w+ )?(påbörjas|genomföras|tas fram|startas|införas|utarbetas|göras)|"
+        r"\w+as under (hösten|våren|sommaren|vintern|året|nästa år|20\d\d)|behöver (definieras|utredas|tas fram))", re.I),
+    "done": re.compile(
+        _NEG + r"\b((är|blev) (nu )?(helt )?(genomförd|genomfört|klar|klart|färdig|färdigt|färdigställd|färdigställt|"
+        r"slutförd|slutfört|avslutad|avslutat)|har (genomförts|slutförts|avslutats|färdigställts|utvärderats|"
+        r"införts|implementerats)|bedömdes (vara |som )?(färdigt|slutfört|klart)|är slutfört)\b", re.I),
+}
+# Evidence that work has begun at all (against "Ej påbörjad"): ongoing or done, or paused (one pauses what runs).
+STARTED_KINDS = ("ongoing", "done")
+_STARTED_EXTRA = re.compile(r"\b(pausades|pausats|pausad|ett visst arbete|har gjorts|påbörjades)\b", re.I)
+
+
+@dataclass
+class CueHit:
+    kind: str
+    sentence: Sentence
+    match: re.Match[str]
+
+    def evidence(self) -> dict[str, Any]:
+        return {"line": self.sentence.line, "quote": quote(self.sentence.text, self.match)}
+
+
+def cue_hits(sentences: list[Sentence]) -> dict[str, list[CueHit]]:
+    out: dict[str, list[CueHit]] = defaultdict(list)
+    for s in sentences:
+        for kind, pattern in CUES.items():
+            m = pattern.search(s.text)
+            if m:
+                out[kind].append(CueHit(kind, s, m))
+        if "ongoing" not in out or all(h.sentence is not s for h in out.get("ongoing", [])):
+            m = _STARTED_EXTRA.search(s.text)
+            if m:
+                out["started"].append(CueHit("started", s, m))
+    return out
+
+
+# stated status -> [(cue kind, weight, message tail)]; the first present cue with the highest weight wins.
+CONFLICTS: dict[str, list[tuple[str, float, str]]] = {
+    DONE: [("not_started", 0.9, "texten säger att arbetet inte har påbörjats"),
+           ("delayed", 0.8, "texten säger att arbetet är försenat"),
+           ("ongoing", 0.75, "texten säger att arbetet pågår"),
+           ("future", 0.7, "texten beskriver arbete som återstår")],
+    ON_PLAN: [("not_started", 0.8, "texten säger att arbetet inte har påbörjats"),
+              ("stopped", 0.75, "texten säger att arbetet har stoppats"),
+              ("delayed", 0.7, "texten säger att arbetet är försenat")],
+    NOT_STARTED: [("ongoing", 0.85, "texten säger att arbete pågår"),
+                  ("done", 0.8, "texten säger att arbete har genomförts"),
+                  ("started", 0.7, "texten tyder på att arbetet har påbörjats")],
+    STOPPED: [("ongoing", 0.7, "texten säger att arbete pågår")],
+}
+STATUS_LABEL = {DONE: "genomförd", ON_PLAN: "enligt plan", DELAYED: "försenad", NOT_STARTED: "ej påbörjad",
+                STOPPED: "stoppad"}
+
+
+def is_forecast_status(ctx: ReportContext) -> bool:
+    """Some reports state the status each item is expected to have at year end, so 'pågår' is no contradiction."""
+    pat = re.compile(r"\bstatus\b.{0,60}\b(vid årsskiftet|vid årets slut|vid helår|bedöms ha vid)", re.I)
+    return any(pat.search(t) for t in ctx.lines.values() if t)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Detector: stated status against what the text says
+# ----------------------------------------------------------------------------------------------------------------
+
+def status_text_conflict(ctx: ReportContext) -> list[Flag]:
+    """Stated status vs the text: phrase cues in the commentary, and the classifier's out-of-sample probabilities.
+
+    The score ranks how confidently the text disagrees: a clear cue plus a classifier that agrees scores highest.
+    """
+    forecast = is_forecast_status(ctx)
+    flags = []
+    for u in ctx.units:
+        st = stated(u)
+        if st is None or u.explicit_status_source == "summary":
+            continue  # a status only a summary gives is summary_conflict's business
+        sents = ctx.commentary(u)
+        hits = cue_hits(sents)
+        cue_score, tail, ev = conflict_from_cues(u, st, hits, forecast)
+        disagree, best = classifier_disagreement(u, st)
+        if cue_score > 0:
+            score = cue_score if disagree is None else 0.65 * cue_score + 0.35 * max(disagree, cue_score - 0.2)
+        elif disagree is not None and disagree >= 0.85 and not is_goal_scale(u):
+            score, tail = 0.55 * disagree, f"textens innehåll liknar status \"{STATUS_LABEL.get(best, best)}\""
+            ev = [e for e in (u.status_evidence or []) if isinstance(e, dict) and e.get("line")][:2]
+        else:
+            continue
+        if is_goal_scale(u):
+            score *= 0.8  # fulfilment of a goal is a judgement over many activities; one sentence weighs less
+        label = u.explicit_status or STATUS_LABEL.get(st, st)
+        flags.append(make_flag("status_text_conflict", ctx.doc, [u.id], u.explicit_status_line or u.title_line
+                               or u.line_start, score, f"Status \"{short(label)}\" men {tail}", ev, key=st))
+    return flags
+
+
+def conflict_from_cues(u: Unit, st: str, hits: dict[str, list[CueHit]], forecast: bool
+                       ) -> tuple[float, str, list[dict[str, Any]]]:
+    rules = CONFLICTS.get(st)
+    if st == DELAYED and re.search(r"\bväntar|vilande\b", (u.explicit_status or "").lower()):
+        rules = [("ongoing", 0.6, "texten beskriver pågående arbete"), ("done", 0.6, "texten säger att arbete har genomförts")]
+    if not rules:
+        return 0.0, "", []
+    best = (0.0, "", [])
+    for kind, weight, tail in rules:
+        found = hits.get(kind, [])
+        if not found:
+            continue
+        w = weight
+        if st == DONE and kind in ("ongoing", "future") and forecast:
+            w *= 0.4  # a year-end forecast of "klart" is compatible with work still running
+        if st == DONE and hits.get("done"):
+            w *= 0.75  # the text also says something is finished: weaker contradiction
+        if st == NOT_STARTED and hits.get("not_started"):
+            w *= 0.75  # "not started, but some work has been done": still worth a look, less sure
+        if st == DONE and kind == "future" and (hits.get("ongoing") or hits.get("not_started")):
+            continue
+        w = min(1.0, w + 0.05 * (len(found) - 1))
+        if w > best[0]:
+            best = (w, tail, [h.evidence() for h in found[:2]])
+    if st == ON_PLAN and not is_goal_scale(u) and best[0] == 0.0:
+        fut = hits.get("future", [])
+        if fut and not hits.get("ongoing") and not hits.get("done") and not hits.get("started"):
+            best = (0.6, "texten beskriver bara planerat, inte påbörjat arbete", [h.evidence() for h in fut[:2]])
+    return best
+
+
+def classifier_disagreement(u: Unit, st: str) -> tuple[float | None, str | None]:
+    """1 - P(stated status) from the status classifier, when it gives one for the stated class."""
+    probs = u.status_probs or {}
+    probs = {canon(k) or k: float(v) for k, v in probs.items()}
+    if st not in probs:
+        return None, None
+    best = max(probs, key=probs.get)
+    return 1.0 - probs[st], best
+
+
+def short(text: str, n: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[:n - 1] + "…"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Detector: end dates before the report date
+# ----------------------------------------------------------------------------------------------------------------
+
+ISO_DATE = re.compile(r"\b(20\d\d)-(\d\d)-(\d\d)\b")
+DEADLINE = re.compile(
+    r"\b(slutdatum|ska (vara )?(klar|klart|färdig|färdigt|genomförd|genomfört|slutförd|slutfört|infört|införd)|"
+    r"senast)\s*:?\s*(den |i |under |till |vid )?((\d{1,2} )?(" + "|".join(MONTHS) + r") )?(20\d\d)(-\d\d-\d\d)?",
+    re.I)
+TITLE_YEAR = re.compile(r"\((20\d\d)\)")
+
+
+def parse_iso(m: re.Match[str]) -> date | None:
+    try:
+        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+
+
+def unit_dates(ctx: ReportContext, u: Unit) -> tuple[date | None, date | None, int | None, str]:
+    """(start, end, line, quote) from a table row with start and end dates, a deadline phrase, or '(2023)' in the
+    title."""
+    title_line = u.title_line or u.line_start
+    row = ctx.lines.get(title_line, "")
+    dates = [d for d in (parse_iso(m) for m in ISO_DATE.finditer(row)) if d]
+    if len(dates) >= 2:
+        return min(dates), max(dates), title_line, row
+    for ln in ctx.own_lines.get(u.id, [])[:12]:
+        text = ctx.lines.get(ln, "")
+        m = DEADLINE.search(text)
+        if m:
+            end = deadline_date(m)
+            if end:
+                return None, end, ln, quote(text, m)
+    m = TITLE_YEAR.search(u.title)
+    if m:
+        return None, date(int(m.group(1)), 12, 31), title_line, u.title
+    return None, None, None, ""
+
+
+def deadline_date(m: re.Match[str]) -> date | None:
+    year = int(m.group(9))
+    if m.group(10):
+        full = re.match(r"(20\d\d)-(\d\d)-(\d\d)", m.group(9) + m.group(10))
+        return parse_iso(full) if full else None
+    month = MONTHS.get((m.group(8) or "").lower())
+    if month:
+        return date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)
+    return date(year, 12, 31)
+
+
+def overdue(ctx: ReportContext) -> list[Flag]:
+    """An end date before the report date while the status is not done; a start date long passed with nothing
+    started; a year in the title that the text says will be missed."""
+    ref = ctx.ref_date
+    flags = []
+    for u in ctx.units:
+        st = stated(u)
+        start, end, line, q = unit_dates(ctx, u)
+        if end is None and start is None:
+            continue
+        hits = cue_hits(ctx.commentary(u))
+        ev = [{"line": line, "quote": quote(q)}]
+        label = u.explicit_status or (STATUS_LABEL.get(st, st) if st else "saknas")
+        if ref and end and end < ref and st not in (DONE, STOPPED) and not hits.get("done"):
+            days = (ref - end).days
+            base = {NOT_STARTED: 0.8, ON_PLAN: 0.65, DELAYED: 0.35, None: 0.45}.get(st, 0.45)
+            score = base + min(0.15, days / 3650)
+            flags.append(make_flag("overdue", ctx.doc, [u.id], line, score,
+                                   f"Slutdatum {end.isoformat()} har passerat (rapporten avser {ref.isoformat()}) "
+                                   f"men status är \"{short(label)}\"", ev, key=f"end {end.isoformat()}"))
+        elif ref and start and st == NOT_STARTED and (ref - start).days >= 365:
+            years = (ref - start).days / 365.25
+            score = 0.55 + min(0.25, 0.04 * years)
+            flags.append(make_flag("overdue", ctx.doc, [u.id], line, score,
+                                   f"Startdatum {start.isoformat()} passerades för {years:.0f} år sedan men status "
+                                   f"är \"{short(label)}\"", ev, key=f"start {start.isoformat()}"))
+        elif end and st in (DONE, ON_PLAN) and hits.get("delayed"):
+            later = [h for h in hits["delayed"] if any(int(y) > end.year for y in re.findall(r"\b(20\d\d)\b",
+                                                                                             h.sentence.text))]
+            if later:
+                flags.append(make_flag("overdue", ctx.doc, [u.id], line, 0.7,
+                                       f"Posten gäller {end.year} men texten flyttar arbetet till ett senare år; "
+                                       f"status är \"{short(label)}\"", ev + [later[0].evidence()],
+                                       key=f"postponed {end.year}"))
+    return flags
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Detector: years, periods and nämnd names that do not fit the report
+# ----------------------------------------------------------------------------------------------------------------
+
+PROGNOSIS_YEAR = re.compile(
+    r"\b(prognos\w*|helårsprognos\w*|årsprognos\w*|utfallet i slutet av|utfallet för helåret)\b[^.\t]{0,60}?\b(20\d\d)\b",
+    re.I)
+SEASON_YEAR = re.compile(r"\b(under|i|till|inför|efter) (hösten|våren|sommaren|vintern|början av|slutet av|mitten av)"
+                         r" (20\d\d)\b", re.I)
+PAST_MARKER = re.compile(r"\b(har|hade|var|blev|gjordes|\w{3,}(ades|des|tes|dde))\b", re.I)
+TARGET_YEAR = re.compile(r"\b(målbild(en)?|vision(en)?)\b\s*\*?([A-ZÅÄÖ][\wåäö\- ]{0,40}?)?\s*(20\d\d)\b", re.I)
+NAMND_WORD = re.compile(r"\b([a-zåäö\-]{3,}nämnd)(en|ens)?\b", re.I)
+SELF_REFERENCE = re.compile(
+    r"\b(verksamhetsplan\w*|delårs\w*|budget\w*|nämndmål\w*|uppföljning\w*) som ([a-zåäö\-]{3,}nämnd)(en)? "
+    r"(har )?(upprättat|fastställt|beslutat|antagit|tagit fram)\b", re.I)
+
+
+def period_mismatch(ctx: ReportContext) -> list[Flag]:
+    flags: list[Flag] = []
+    if ctx.year:
+        flags += _prognosis_years(ctx) + _past_plans(ctx)
+    flags += _target_years(ctx) + _foreign_namnd(ctx)
+    return flags
+
+
+def _is_prose(text: str) -> bool:
+    return "\t" not in text and len(text.split()) >= 6
+
+
+def _prognosis_years(ctx: ReportContext) -> list[Flag]:
+    flags = []
+    for s in ctx.sentences:
+        if not _is_prose(s.text):
+            continue
+        for m in PROGNOSIS_YEAR.finditer(s.text):
+            y = int(m.group(2))
+            if ctx.year - 3 <= y < ctx.year:
+                uid = ctx.unit_of_line(s.line)
+                flags.append(make_flag(
+                    "period_mismatch", ctx.doc, [uid] if uid else [], s.line, 0.8,
+                    f"Prognosen avser {y} men rapporten gäller {ctx.year}",
+                    [{"line": s.line, "quote": quote(s.text, m)}], key=f"prognos {y} {s.text[:80]}"))
+    return flags
+
+
+def _past_plans(ctx: ReportContext) -> list[Flag]:
+    """Something planned for a season of an earlier year ("Uppföljning under hösten 2022") in a later report."""
+    flags = []
+    for s in ctx.sentences:
+        for m in SEASON_YEAR.finditer(s.text):
+            y = int(m.group(3))
+            if not (ctx.year - 3 <= y < ctx.year):
+                continue
+            future = CUES["future"].search(s.text)
+            if PAST_MARKER.search(s.text) and not future:
+                continue
+            uid = ctx.unit_of_line(s.line)
+            flags.append(make_flag(
+                "period_mismatch", ctx.doc, [uid] if uid else [], s.line, 0.7 if future else 0.6,
+                f"Texten talar om {m.group(2).lower()} {y} som något som ska ske, men rapporten gäller {ctx.year}; "
+                "kommentaren kan vara kvar från en tidigare rapport",
+                [{"line": s.line, "quote": quote(s.text, m)}], key=f"season {y} {s.text[:80]}"))
+    return flags
+
+
+def _target_years(ctx: ReportContext) -> list[Flag]:
+    """The same målbild/vision named with different years; the rarer year is the suspicious one."""
+    seen: dict[str, list[tuple[int, Sentence, re.Match[str]]]] = defaultdict(list)
+    for s in ctx.sentences:
+        for m in TARGET_YEAR.finditer(s.text):
+            seen[m.group(1).lower().rstrip("en") if m.group(1).lower().endswith("en") else m.group(1).lower()].append(
+                (int(m.group(5)), s, m))
+    flags = []
+    for head, found in seen.items():
+        counts = Counter(y for y, _, _ in found)
+        if len(counts) < 2:
+            continue
+        common = counts.most_common(1)[0][0]
+        for y, s, m in found:
+            if y != common and counts[y] < counts[common]:
+                uid = ctx.unit_of_line(s.line)
+                flags.append(make_flag(
+                    "period_mismatch", ctx.doc, [uid] if uid else [], s.line, 0.6,
+                    f"\"{head.capitalize()} {y}\" men rapporten talar annars om {head} {common}",
+                    [{"line": s.line, "quote": quote(s.text, m)}], key=f"target {head} {y}"))
+    return flags
+
+
+def own_namnd_stems(ctx: ReportContext) -> set[str]:
+    """'Social- och omsorgsnämnden' -> {'social- och omsorgsnämnd', 'omsorgsnämnd'}: any tail names us."""
+    out: set[str] = set()
+    if ctx.namnd:
+        for m in NAMND_WORD.finditer(ctx.namnd):
+            out.add(m.group(1).lower())
+    if not out:  # no metadata: the nämnd the report names most often is itself
+        counts = Counter(m.group(1).lower() for t in ctx.lines.values() for m in NAMND_WORD.finditer(t or ""))
+        if counts:
+            out.add(counts.most_common(1)[0][0])
+    return out
+
+
+def _foreign_namnd(ctx: ReportContext) -> list[Flag]:
+    own = own_namnd_stems(ctx)
+    if not own:
+        return []
+    flags = []
+    for s in ctx.sentences:
+        for m in SELF_REFERENCE.finditer(s.text):
+            other = m.group(2).lower()
+            if other in own or other == "nämnd":
+                continue
+            uid = ctx.unit_of_line(s.line)
+            flags.append(make_flag(
+                "period_mismatch", ctx.doc, [uid] if uid else [], s.line, 0.7,
+                f"Texten säger att {m.group(1).lower()} är upprättad av {m.group(2).lower()}{m.group(3) or ''}, "
+                f"men rapporten gäller {ctx.namnd or next(iter(own))}",
+                [{"line": s.line, "quote": quote(s.text, m)}], key=f"namnd {other}"))
+    return flags
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Detector: the same commentary under different items
+# ----------------------------------------------------------------------------------------------------------------
+
+WORD = re.compile(r"[0-9a-zåäöéü]+")
+SHINGLE = 4
+MIN_SHARED_WORDS = 15
+
+
+def shingles(words: list[str], n: int = SHINGLE) -> set[tuple[str, ...]]:
+    return {tuple(words[i:i + n]) for i in range(max(0, len(words) - n + 1))}
+
+
+@dataclass
+class Commentary:
+    unit: Unit
+    sentences: list[Sentence]
+    words: list[str]
+    grams: set[tuple[str, ...]]
+
+
+def commentaries(ctx: ReportContext) -> list[Commentary]:
+    out = []
+    for u in ctx.units:
+        sents = ctx.commentary(u)
+        words = WORD.findall(norm(" ".join(s.text for s in sents)))
+        if len(words) >= MIN_SHARED_WORDS:
+            out.append(Commentary(u, sents, words, shingles(words)))
+    return out
+
+
+def titles_alike(a: str, b: str) -> bool:
+    na, nb = _core(a), _core(b)
+    if not na or not nb:
+        return False
+    return na in nb or nb in na or SequenceMatcher(None, na[:100], nb[:100]).ratio() >= 0.75
+
+
+def _core(title: str) -> str:
+    t = norm(title)
+    t = re.sub(r"^(uppdrag|åtgärd|nämndmål|mål|fokusmål|inriktningsmål|åtagande|ks beslut)?\s*\d+(\s\d+)*\s*", "", t)
+    return t
+
+
+def related(ctx: ReportContext, a: Unit, b: Unit) -> bool:
+    """The same item followed up twice, or one item inside the other: repeating the text is expected there."""
+    if a.linked_unit_id == b.id or b.linked_unit_id == a.id or titles_alike(a.title, b.title):
+        return True
+    if a.id in ctx.ancestors(b) or b.id in ctx.ancestors(a):
+        return True
+    # A child placed under another copy of this item (an åtgärd table headed by the uppdrag it belongs to).
+    return any(titles_alike(x.parent or "", y.title) for x, y in ((a, b), (b, a)) if x.parent)
+
+
+def overlap(a: Commentary, b: Commentary) -> tuple[float, int]:
+    shared = len(a.grams & b.grams)
+    smaller = max(1, min(len(a.grams), len(b.grams)))
+    return shared / smaller, shared
+
+
+def shared_evidence(a: Commentary, b: Commentary) -> list[dict[str, Any]]:
+    """The first sentence of each side that carries the shared text."""
+    ev = []
+    for c, other in ((a, b), (b, a)):
+        for s in c.sentences:
+            g = shingles(WORD.findall(norm(s.text)))
+            if g and len(g & other.grams) >= max(1, len(g) // 2):
+                ev.append({"line": s.line, "quote": quote(s.text)})
+                break
+    return ev
+
+
+def duplicate_text(ctx: ReportContext) -> list[Flag]:
+    """Near-identical commentary under different items of one report.
+
+    Same level, unrelated items: a copied commentary (one of them probably belongs elsewhere). Different items on
+    the same assessment scale with *different* stated statuses: the same justification, two conclusions. A goal's
+    narrative that repeats its own uppdrag's text, or an item followed up twice, is expected and not flagged.
+    Text repeated under three or more items is treated as boilerplate ("Nämnden avstår ...") and left alone.
+    """
+    items = commentaries(ctx)
+    pairs: list[tuple[Commentary, Commentary, float, int]] = []
+    for i, a in enumerate(items):
+        for b in items[i + 1:]:
+            ratio, shared = overlap(a, b)
+            if shared >= MIN_SHARED_WORDS - SHINGLE + 1 and ratio >= 0.5:
+                pairs.append((a, b, ratio, shared))
+    degree = Counter(x.unit.id for a, b, r, _ in pairs if r >= 0.8 for x in (a, b))
+    flags = []
+    for a, b, ratio, shared in pairs:
+        ua, ub = a.unit, b.unit
+        if related(ctx, ua, ub):
+            continue
+        if ratio >= 0.8 and (degree[ua.id] >= 2 and degree[ub.id] >= 2):
+            continue  # boilerplate shared by many items
+        sa, sb = stated(ua), stated(ub)
+        same_level = ua.level == ub.level
+        same_scale = is_goal_scale(ua) == is_goal_scale(ub)
+        if same_level:
+            score = 0.55 + 0.35 * ratio
+            msg = (f"Kommentaren under \"{short(ub.title)}\" är {'i stort sett ' if ratio < 0.95 else ''}"
+                   f"densamma som under \"{short(ua.title)}\"")
+        elif same_scale and sa and sb and sa != sb:
+            score = 0.45 + 0.35 * ratio
+            msg = (f"Samma motivering under \"{short(ua.title)}\" ({ua.explicit_status or sa}) och "
+                   f"\"{short(ub.title)}\" ({ub.explicit_status or sb}) men olika bedömning")
+        else:
+            continue
+        flags.append(make_flag("duplicate_text", ctx.doc, [ua.id, ub.id], b.sentences[0].line if b.sentences else
+                               ub.line_start, score, msg, shared_evidence(a, b), key="dup"))
+    return flags
+
+
+def cross_report_duplicates(ctx: ReportContext) -> list[Flag]:
+    """For information: commentary shared word for word with another nämnd's report, one flag per other report."""
+    if not ctx.other_units:
+        return []
+    own = [c for c in commentaries(ctx)]
+    other_ctx: dict[str, list[Commentary]] = {}
+    flags = []
+    by_doc: dict[str, list[Unit]] = defaultdict(list)
+    for u in ctx.other_units:
+        by_doc[u.doc].append(u)
+    for doc, units in sorted(by_doc.items()):
+        if ctx.other_namnd.get(doc) and ctx.namnd and ctx.other_namnd[doc] == ctx.namnd:
+            continue  # the same nämnd another year: repetition is expected
+        others = [Commentary(u, [], w, shingles(w)) for u in units
+                  if len(w := WORD.findall(norm(u.text or ""))) >= MIN_SHARED_WORDS]
+        other_ctx[doc] = others
+        matched = []
+        for c in own:
+            best = max((overlap(c, o)[0] for o in others), default=0.0)
+            if best >= 0.9:
+                matched.append(c)
+        if not matched:
+            continue
+        first = min(matched, key=lambda c: c.unit.line_start)
+        line = first.sentences[0].line if first.sentences else first.unit.line_start
+        flags.append(make_flag(
+            "duplicate_text", ctx.doc, [], line, 0.3,
+            f"{len(matched)} kommentarer återkommer ordagrant i {ctx.other_namnd.get(doc) or doc} ({doc}); "
+            "kontrollera att texten gäller denna nämnd",
+            [{"line": c.sentences[0].line if c.sentences else c.unit.line_start,
+              "quote": quote(" ".join(s.text for s in c.sentences[:1]))} for c in matched[:3]],
+            key=f"cross {doc}"))
+    return flags
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Detectors: stated counts and summaries against the items
+# ----------------------------------------------------------------------------------------------------------------
+
+COUNT_NOUNS = {
+    "åtgärder": ("åtgärd",), "åtgärd": ("åtgärd",),
+    "uppdrag": ("uppdrag", "särskilt uppdrag", "uppdrag från nämnd"),
+    "åtaganden": ("åtagande",), "åtagande": ("åtagande",),
+    "nämndmål": ("nämndmål",), "inriktningsmål": ("inriktningsmål",), "fokusmål": ("inriktningsmål", "fokusmål"),
+}
+COUNT_PHRASE = re.compile(
+    r"(?<![\d,.\-–])\b" + NUM + r"\s+(?:(?:[\wåäö\-]+a|nya|egna|övriga|tilldelade)\s+)?(" + "|".join(COUNT_NOUNS)
+    + r")\b(?!\s+\d)", re.I)
+COUNT_CONTEXT = re.compile(r"\b(arbetar|totalt|omfattar|består av|innehåller|har|samt|med)\b", re.I)
+
+
+def distinct_units(units: list[Unit], levels: tuple[str, ...]) -> list[Unit]:
+    """Units of these levels, an item followed up twice counted once."""
+    chosen = [u for u in units if u.level in levels]
+    out: list[Unit] = []
+    for u in chosen:
+        if u.linked_unit_id and any(o.id == u.linked_unit_id for o in out):
+            continue
+        if any(titles_alike(o.title, u.title) for o in out):
+            continue
+        out.append(u)
+    return out
+
+
+def count_mismatch(ctx: ReportContext) -> list[Flag]:
+    """'51 åtgärder' announced, 49 reported. One flag per (noun, number), with every place the number is stated."""
+    claims: dict[tuple[str, int], list[tuple[Sentence, re.Match[str]]]] = defaultdict(list)
+    for s in ctx.sentences:
+        if not _is_prose(s.text) or not COUNT_CONTEXT.search(s.text) or re.search(r"\bav\s+" + NUM + r"\b", s.text):
+            continue
+        for m in COUNT_PHRASE.finditer(s.text):
+            n = to_number(m.group(1))
+            noun = m.group(2).lower()
+            if n is None or (n == 1 and noun.endswith(("er", "en"))):
+                continue
+            if re.search(r"\b(av|per|om|för)\s*$", s.text[:m.start()]):
+                continue
+            claims[(noun, n)].append((s, m))
+    flags = []
+    for (noun, n), where in claims.items():
+        found = distinct_units(ctx.units, COUNT_NOUNS[noun])
+        if not found or len(found) == n:
+            continue
+        diff = abs(len(found) - n)
+        # A small difference is a typical real slip; a large one more likely means we missed a table.
+        score = 0.75 if diff <= max(3, 0.15 * n) else 0.45
+        s0, m0 = where[0]
+        flags.append(make_flag(
+            "count_mismatch", ctx.doc, [], s0.line, score,
+            f"Rapporten anger {n} {noun} men {len(found)} redovisas",
+            [{"line": s.line, "quote": quote(s.text, m)} for s, m in where[:3]], key=f"{noun} {n}"))
+    return flags
+
+
+EXCEPTIONS = re.compile(r"\bmed (" + NUM[1:-1] + r") undantag\b|\b(endast|bara|enbart) " + NUM + r" (\w+ ){0,2}"
+                        r"(är |bedöms (vara )?)?(försenade|försenad|inte påbörjade|avviker)\b", re.I)
+SOME_DELAYED = re.compile(r"\b(några|flera|vissa|ett par|" + NUM[1:-1] + r") (av )?(\w+ )?(åtgärder|åtgärderna|uppdrag|"
+                          r"uppdragen|åtaganden|åtagandena|aktiviteter|aktiviteterna)\b[^.]{0,40}\b(försenade|"
+                          r"inte påbörjade|ej påbörjade)\b", re.I)
+
+
+def deviates(ctx: ReportContext, u: Unit) -> CueHit | str | None:
+    """Why an item is not on plan: its stated status, or, with no stated status, its own words."""
+    st = stated(u)
+    if st in DEVIATING:
+        return st
+    if st is None:
+        hits = cue_hits(ctx.commentary(u))
+        for kind in ("not_started", "delayed", "stopped"):
+            if hits.get(kind):
+                return hits[kind][0]
+    return None
+
+
+def summary_conflict(ctx: ReportContext) -> list[Flag]:
+    return _exception_counts(ctx) + _named_items(ctx) + _status_tables(ctx)
+
+
+def _named_in(ctx: ReportContext, u: Unit, lines: range) -> bool:
+    core = _core(u.title)[:60]
+    if len(core) < 12:
+        return False
+    return any(core in norm(ctx.lines.get(ln, "")) for ln in lines)
+
+
+def _exception_counts(ctx: ReportContext) -> list[Flag]:
+    """'... enligt plan med två undantag' while more items than that say they are not on plan."""
+    flags = []
+    for s in ctx.sentences:
+        m = EXCEPTIONS.search(s.text)
+        if not m:
+            continue
+        n = to_number(m.group(1) or m.group(3) or "")
+        if n is None:
+            continue
+        following = range(s.line, s.line + 8)
+        deviating = [(u, why) for u in ctx.units if (why := deviates(ctx, u)) and u.id != ctx.unit_of_line(s.line)
+                     and not _is_parent_of_named(ctx, u, following)]
+        # An item named with its own status in the lines after the claim is one of the announced exceptions.
+        unnamed = [(u, why) for u, why in deviating if not _named_in(ctx, u, following)]
+        if len(deviating) <= n or not unnamed:
+            continue
+        ev = [{"line": s.line, "quote": quote(s.text, m)}]
+        for u, why in unnamed[:4]:
+            ev.append(why.evidence() if isinstance(why, CueHit) else
+                      {"line": u.explicit_status_line or u.line_start, "quote": quote(f"{u.title}: {u.explicit_status}")})
+        flags.append(make_flag(
+            "summary_conflict", ctx.doc, [u.id for u, _ in unnamed[:6]], s.line, 0.55 + min(0.2, 0.05 * len(unnamed)),
+            f"Sammanfattningen anger {n} undantag från planen, men {len(deviating)} poster avviker enligt sina egna "
+            f"texter eller statusar", ev, key=f"undantag {n}"))
+    return flags
+
+
+def _is_parent_of_named(ctx: ReportContext, u: Unit, lines: range) -> bool:
+    """A goal named in the exceptions covers its own åtgärd too (and vice versa)."""
+    family = ctx.ancestors(u) | {c.id for c in ctx.units if u.id in ctx.ancestors(c)}
+    return any(_named_in(ctx, ctx.by_id[f], lines) for f in family if f in ctx.by_id)
+
+
+def _descendants(ctx: ReportContext, root: Unit) -> list[Unit]:
+    ids = {root.id}
+    if root.linked_unit_id:
+        ids.add(root.linked_unit_id)
+    changed = True
+    while changed:
+        changed = False
+        for u in ctx.units:
+            if u.id in ids:
+                continue
+            if (u.parent_id in ids or (u.linked_unit_id in ids)
+                    or any(ctx.by_id[i].line_start <= u.line_start and u.line_end <= ctx.by_id[i].line_end
+                           for i in ids if i in ctx.by_id)):
+                ids.add(u.id)
+                changed = True
+    return [ctx.by_id[i] for i in ids if i in ctx.by_id and i != root.id]
+
+
+def _named_items(ctx: ReportContext) -> list[Flag]:
+    """A summary sentence names a goal and says some of its items are delayed, but none of them says so."""
+    flags = []
+    for s in ctx.sentences:
+        m = SOME_DELAYED.search(s.text)
+        if not m:
+            continue
+        here = ctx.unit_of_line(s.line)
+        named = [u for u in ctx.units if u.id != here and _names(s.text, u.title)]
+        for u in named:
+            below = _descendants(ctx, u)
+            if not below or any(deviates(ctx, c) for c in below):
+                continue
+            flags.append(make_flag(
+                "summary_conflict", ctx.doc, [u.id], s.line, 0.6,
+                f"Sammanfattningen säger att {m.group(0).lower()}, men ingen post under \"{short(u.title)}\" "
+                "anges som försenad eller ej påbörjad",
+                [{"line": s.line, "quote": quote(s.text, m)}], key=f"named {m.group(5)}"))
+    return flags
+
+
+def _names(sentence: str, title: str) -> bool:
+    core = _core(title)
+    if len(core) < 12:
+        return False
+    n = norm(sentence)
+    for span in re.findall(r"\*([^*]{8,200})\*|[\"”“]([^\"”“]{8,200})[\"”“]", sentence):
+        sp = norm(next(x for x in span if x))
+        if sp and SequenceMatcher(None, sp, core).ratio() >= 0.85:
+            return True
+    return f" {core} " in f" {n} "
+
+
+STATUS_HEADER_SPLIT = re.compile(r"\t")
+
+
+def _status_tables(ctx: ReportContext) -> list[Flag]:
+    """A status summary table ('Ej påbörjad | Pågår | Klart | Försenat' with counts) against the items' statuses."""
+    flags = []
+    lines = ctx.lines
+    for ln in sorted(lines):
+        header = lines[ln].split("\t")
+        statuses = [canonical_status(c) if c.strip() else None for c in header]
+        if sum(1 for x in statuses if x) < 3:
+            continue
+        for row_ln in range(ln + 1, ln + 4):
+            cells = lines.get(row_ln, "").split("\t")
+            numbers = {i: int(c) for i, c in enumerate(cells) if c.strip().isdigit()}
+            if not numbers:
+                continue
+            claimed: Counter[str] = Counter()
+            for i, n in numbers.items():
+                if i < len(statuses) and statuses[i]:
+                    claimed[statuses[i]] += n
+            total = sum(claimed.values())
+            units = [u for u in ctx.units if stated(u)]
+            if not claimed or abs(len(units) - total) > max(2, 0.2 * total):
+                break  # the table counts something other than the items we found
+            actual = Counter(stated(u) for u in units)
+            for st, n in claimed.items():
+                if actual[st] >= n:
+                    continue
+                # Items whose own words say what the table claims but whose status says otherwise.
+                cands = [u for u in units if stated(u) != st and _text_says(ctx, u, st)]
+                flags.append(make_flag(
+                    "summary_conflict", ctx.doc, [u.id for u in cands[:5]], row_ln, 0.7 if cands else 0.5,
+                    f"Sammanställningen anger {n} {STATUS_LABEL.get(st, st)} men {actual[st]} poster har den "
+                    "statusen", [{"line": ln, "quote": quote(lines[ln])}, {"line": row_ln, "quote": quote(lines[row_ln])}]
+                    + [{"line": c.line_start, "quote": quote(c.title)} for c in cands[:3]], key=f"table {st} {n}"))
+            break
+    return flags
+
+
+def _text_says(ctx: ReportContext, u: Unit, st: str) -> bool:
+    kinds = {DELAYED: ("delayed",), NOT_STARTED: ("not_started",), STOPPED: ("stopped",), DONE: ("done",),
+             ON_PLAN: ("ongoing",)}.get(st, ())
+    hits = cue_hits(ctx.commentary(u))
+    return any(hits.get(k) for k in kinds)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Detector (stretch): a claim and its exception, and events told as both done and still to come
+# ----------------------------------------------------------------------------------------------------------------
+
+UNIVERSAL = re.compile(r"\b(samtliga|alla) ([a-zåäö]{4,})\b", re.I)
+PARTIAL = r"\b(ett fåtal|några|vissa|en del|flera) {noun}\b"
+DONE_EVENT = re.compile(r"\b(har|hade) (\w+ ){0,2}?(\w{4,}(ats|its|tts|ts|tt))\b", re.I)
+FUTURE_EVENT = re.compile(r"\b(kommer att (\w+ )?(\w{3,}as)|(\w{4,}as) under (hösten|våren|sommaren|året|20\d\d)|"
+                          r"planeras (att )?(\w{4,}as))\b", re.I)
+NEGATION = re.compile(r"\b(inte|ej|ännu inte|aldrig)\b", re.I)
+STOPWORDS = set("""och att det som en ett för med har till av den på är i om inte de sig under samt eller
+men så kan ska kommer vara även detta dessa där inom efter från nya nytt ny arbete arbetet nämnden nämndens
+förvaltningen verksamheten verksamheterna""".split())
+IRREGULAR = {"gjort": "gör", "gjorts": "gör", "göras": "gör", "gjordes": "gör", "tagits": "ta", "tas": "ta",
+             "getts": "ge", "ges": "ge"}
+
+
+def verb_stem(word: str) -> str:
+    w = word.lower()
+    if w in IRREGULAR:
+        return IRREGULAR[w]
+    if w.endswith("s"):
+        w = w[:-1]
+    for suf in ("ade", "at", "it", "tt", "a", "t"):
+        if w.endswith(suf) and len(w) - len(suf) >= 4:
+            return w[:-len(suf)]
+    return w
+
+
+def content_stems(text: str) -> set[str]:
+    return {w[:8] for w in WORD.findall(norm(text)) if len(w) >= 6 and w not in STOPWORDS}
+
+
+def internal_contradiction(ctx: ReportContext) -> list[Flag]:
+    return _claim_and_exception(ctx) + _tense_conflicts(ctx)
+
+
+def _claim_and_exception(ctx: ReportContext) -> list[Flag]:
+    """'... tillämpas i samtliga verksamheter. ... ett fåtal verksamheter där ... upp mot 35.' in one commentary."""
+    flags = []
+    for u in ctx.units:
+        sents = ctx.commentary(u)
+        for i, s in enumerate(sents):
+            for m in UNIVERSAL.finditer(s.text):
+                noun = m.group(2).lower()
+                pat = re.compile(PARTIAL.format(noun=re.escape(noun)), re.I)
+                later = next(((t, mm) for t in sents[i + 1:i + 4] if (mm := pat.search(t.text))), None)
+                if not later:
+                    continue
+                t, mm = later
+                flags.append(make_flag(
+                    "internal_contradiction", ctx.doc, [u.id], s.line, 0.55,
+                    f"Texten säger \"{m.group(0)}\" men nämner sedan \"{mm.group(0)}\" som undantag",
+                    [{"line": s.line, "quote": quote(s.text, m)}, {"line": t.line, "quote": quote(t.text, mm)}],
+                    key=f"claim {noun}"))
+                break
+    return flags
+
+
+@dataclass
+class Event:
+    sentence: Sentence
+    verb: str
+    done: bool
+    match: re.Match[str]
+    stems: set[str]
+
+
+def _events(ctx: ReportContext) -> list[Event]:
+    out = []
+    for s in ctx.sentences:
+        if not _is_prose(s.text) or len(s.text) > 400:
+            continue
+        for m in DONE_EVENT.finditer(s.text):
+            if NEGATION.search(s.text[max(0, m.start() - 12):m.end()]):
+                continue
+            out.append(Event(s, verb_stem(m.group(3)), True, m, content_stems(s.text)))
+        for m in FUTURE_EVENT.finditer(s.text):
+            verb = m.group(3) or m.group(4) or m.group(7)
+            if verb and not NEGATION.search(s.text[max(0, m.start() - 12):m.end()]):
+                out.append(Event(s, verb_stem(verb), False, m, content_stems(s.text)))
+    return out
+
+
+def _tense_conflicts(ctx: ReportContext) -> list[Flag]:
+    """The same event told as done in one place and as still to come in another ('har påbörjats' /
+    'påbörjas under hösten'). Sentences must share the verb and a rare content word besides it."""
+    events = _events(ctx)
+    df = Counter(st for s in ctx.sentences for st in content_stems(s.text))
+    groups: dict[tuple[str, str], list[Event]] = defaultdict(list)
+    for e in events:
+        for st in e.stems:
+            if 2 <= df[st] <= 6 and not st.startswith(e.verb[:6]):
+                groups[(e.verb, st)].append(e)
+    flags, used = [], set()
+    for (verb, anchor), evs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        done = [e for e in evs if e.done]
+        todo = [e for e in evs if not e.done]
+        if not done or not todo:
+            continue
+        pairs = [(d, t) for d in done for t in todo if d.sentence.text != t.sentence.text
+                 and len(d.stems & t.stems) >= 2 and abs(d.sentence.line - t.sentence.line) > 1]
+        if not pairs:
+            continue
+        lines = sorted({e.sentence.line for p in pairs for e in p})
+        if tuple(lines) in used:
+            continue
+        used.add(tuple(lines))
+        d0, t0 = pairs[0]
+        unit_ids = sorted({u for ln in lines if (u := ctx.unit_of_line(ln))})
+        evidence = [{"line": e.sentence.line, "quote": quote(e.sentence.text, e.match)}
+                    for e in sorted({id(e): e for p in pairs for e in p}.values(), key=lambda e: e.sentence.line)][:4]
+        flags.append(make_flag(
+            "internal_contradiction", ctx.doc, unit_ids, t0.sentence.line, 0.6,
+            f"Samma sak beskrivs som gjord (\"{d0.match.group(0)}\", rad {d0.sentence.line}) och som kommande "
+            f"(\"{t0.match.group(0)}\", rad {t0.sentence.line})", evidence, key=f"tense {verb} {anchor}"))
+    return flags
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Running the detectors
+# ----------------------------------------------------------------------------------------------------------------
+
+DETECTORS: dict[str, Callable[[ReportContext], list[Flag]]] = {
+    "status_text_conflict": status_text_conflict,
+    "summary_conflict": summary_conflict,
+    "overdue": overdue,
+    "period_mismatch": period_mismatch,
+    "duplicate_text": duplicate_text,
+    "count_mismatch": count_mismatch,
+    "internal_contradiction": internal_contradiction,
+}
+
+
+def cap_share(flags: list[Flag], n_units: int, share: float = MAX_UNIT_SHARE) -> list[Flag]:
+    """Keep the strongest flags of one detector until they point at `share` of the report's units."""
+    if n_units == 0:
+        return flags
+    limit = max(1, int(share * n_units))
+    kept, covered = [], set()
+    for f in sorted(flags, key=lambda f: -f.score):
+        new = set(f.unit_ids) - covered
+        if new and len(covered | new) > limit:
+            continue
+        covered |= new
+        kept.append(f)
+    return kept
+
+
+def dedupe(flags: list[Flag]) -> list[Flag]:
+    by_id: dict[str, Flag] = {}
+    for f in flags:
+        if f.id not in by_id or f.score > by_id[f.id].score:
+            by_id[f.id] = f
+    return list(by_id.values())
+
+
+def run_detectors(ctx: ReportContext, kinds: Iterable[str] | None = None) -> list[Flag]:
+    flags: list[Flag] = []
+    for kind in kinds or DETECTORS:
+        found = DETECTORS[kind](ctx)
+        if kind == "duplicate_text":
+            found += cross_report_duplicates(ctx)
+        flags += cap_share(dedupe(found), len(ctx.units))
+    return sorted(dedupe(flags), key=lambda f: (-f.score, f.line or 0, f.id))
+
+
+def parse_date(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+def context_from_store(store: Any, doc: str) -> ReportContext:
+    report = store.report(doc)
+    if report is None:
+        from errors import ToolError
+        raise ToolError(f"{doc}: ingen sådan rapport i databasen")
+    others = {r["doc"]: r.get("namnd") for r in store.reports() if r["doc"] != doc}
+    return ReportContext(
+        doc=doc, lines=dict(store.lines(doc)), units=store.units(doc), kommun=report.get("kommun"),
+        namnd=report.get("namnd"), year=report.get("year"), period=report.get("period"),
+        report_date=parse_date(report.get("report_date")),
+        other_units=[u for u in store.units() if u.doc != doc], other_namnd=others)
+
+
+def compute_flags(store: Any, doc: str) -> list[Flag]:
+    return run_detectors(context_from_store(store, doc))
+
+
+def apply_flags(store: Any, docs: Iterable[str] | None = None) -> dict[str, int]:
+    """Recompute and store the flags of these reports (all by default). Decisions live in their own table, keyed
+    by flag id, so they outlive this."""
+    out = {}
+    for doc in (list(docs) if docs is not None else [r["doc"] for r in store.reports()]):
+        flags = compute_flags(store, doc)
+        store.replace_flags(doc, flags)
+        out[doc] = len(flags)
+    return out

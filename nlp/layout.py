@@ -1,0 +1,188 @@
+"""Line-level layout cues shared by the segmenter: what kind of line is this?
+
+Everything here is about report *layout* vocabulary (column labels, goal keywords, status words), never about
+particular reports, so the same rules serve kommuner nobody has seen.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Values that fill a status or bedömning column (the word alone on its line or in its cell).
+STATUS_VALUE_RE = re.compile(
+    r"^(?:"
+    r"(?:i (?:hög|låg) grad|helt|delvis|ej|inte|till (?:stor|viss) del|i stort sett) uppfyll(?:t|da|d)"
+    r"|uppfyll(?:t|da)|ej uppfyllt|ej bedömd|ej bedömt|bedöms ej"
+    r"|pågår|pågående(?: arbete)?|påbörjad|påbörjat|ej påbörjad|ej påbörjat|inte påbörjad|inte startad|ej startad"
+    r"|klar|klart|klart,? avslutat|avslutad|avslutat|färdig|färdigt|genomförd|genomfört|slutförd|slutfört"
+    r"|försenad|försenat|väntar|vilande|pausad|stoppad|stoppat|avbruten|avbrutet|utgår"
+    r"|enligt plan|ej enligt plan|delvis enligt plan"
+    r"|[✓✔✗✘●○◐◑◒◓]"
+    r")[.!]?$",
+    re.IGNORECASE,
+)
+STATUS_LABEL_RE = re.compile(r"^(?:status|bedömning|måluppfyllelse|prognos(?: för måluppfyllelse)?)[:.]?$", re.I)
+TRAILING_LABEL_RE = re.compile(r"\s+(?:status|bedömning)[:.]?$", re.I)
+
+# Goal and item keywords -> the level a unit gets. Longest keys first so "nämndens verksamhetsmål" wins.
+LEVEL_KEYWORDS: list[tuple[str, str]] = [
+    ("kommunfullmäktiges verksamhetsmål", "verksamhetsmål"),
+    ("kommunfullmäktiges inriktningsmål", "inriktningsmål"),
+    ("nämndens verksamhetsmål", "nämndmål"),
+    ("särskilda uppdrag", "särskilt uppdrag"),
+    ("särskilt uppdrag", "särskilt uppdrag"),
+    ("uppdrag från nämnd", "uppdrag från nämnd"),
+    ("resultatförstärkande åtgärder", "åtgärd"),
+    ("övergripande mål", "inriktningsmål"),
+    ("inriktningsmål", "inriktningsmål"),
+    ("verksamhetsmål", "verksamhetsmål"),
+    ("fokusmål", "inriktningsmål"),
+    ("nämndmål", "nämndmål"),
+    ("nämndens åtgärd", "åtgärd"),
+    ("1-åriga åtaganden", "åtagande"),
+    ("1-årigt åtagande", "åtagande"),
+    ("åtaganden", "åtagande"),
+    ("åtagande", "åtagande"),
+    ("åtgärder", "åtgärd"),
+    ("åtgärd", "åtgärd"),
+    ("uppdrag", "uppdrag"),
+    ("ks-beslut", "ks-beslut"),
+]
+GOAL_LEVELS = {"inriktningsmål", "verksamhetsmål", "nämndmål"}
+
+# "Fokusmål 1", "Inriktningsmål 2: Uppsala ska ...", "Kommunfullmäktiges verksamhetsmål: Minska ...".
+GOAL_HEADER_RE = re.compile(
+    r"^(?P<kw>kommunfullmäktiges (?:verksamhets|inriktnings)mål|nämndens verksamhetsmål|övergripande mål|"
+    r"inriktningsmål|verksamhetsmål|fokusmål|nämndmål)\b\s*(?P<num>\d+)?\s*[:.]?\s*(?P<title>.*)$",
+    re.IGNORECASE,
+)
+# "Uppdrag 1: ...", "Uppdrag: 35: ...", "Nämndmål 1: ..." introducing a table of åtgärder.
+GROUP_HEADER_RE = re.compile(r"^(?P<kw>uppdrag|nämndmål|mål)\s*:?\s*(?P<num>\d+)\s*[:.]\s*(?P<title>\S.*)$", re.I)
+NUMBERED_ITEM_RE = re.compile(r"^(?:[A-ZÅÄÖ ]{3,}(?:\d{4})?:?\s*)?(?P<num>\d{1,2}(?:\.\d{1,2}){0,2})[.:]?\s+(?P<title>[A-ZÅÄÖ\"«].*)$")
+COMMENT_RE = re.compile(r"^(?:kommentar|resultat|utvärdering|analys|aktiviteter)\s*:", re.I)
+KS_DECISION_RE = re.compile(r"^ks[- ]beslut\s*:", re.I)
+COLOUR_RE = re.compile(r"^(?:blått|blå|grönt|grön|gult|gul|rött|röd|rod|orange|grått|grå)$", re.I)
+ALLCAPS_LABEL_RE = re.compile(r"^[A-ZÅÄÖ][A-ZÅÄÖ \-]{3,40}$")
+ITEM_COLUMN_RE = re.compile(
+    r"(?:^|\b)(?:åtgärd|åtgärder|uppdrag|åtagande|åtaganden|nämndmål|verksamhetsmål|särskilda uppdrag)\b", re.I
+)
+COLUMN_LABEL_RE = re.compile(
+    r"^(?:status|bedömning|startdatum|slutdatum|färdiggrad|kommentar|aktiviteter på förvaltningen|aktiviteter|"
+    r"ansvarig|trend|prognos|utfall|beslutat.*|avvikelse.*|\d{4}.*|.*\(mnkr\)|.*\(tkr\))$",
+    re.I,
+)
+
+
+@dataclass
+class Line:
+    """One source line with the cues the segmenter needs."""
+
+    number: int  # 1-based
+    raw: str
+    clean: str
+
+    @property
+    def cells(self) -> list[str]:
+        return [c.strip() for c in self.clean.split("\t")]
+
+    @property
+    def is_blank(self) -> bool:
+        return not self.clean.strip()
+
+    @property
+    def is_row(self) -> bool:
+        return "\t" in self.raw.strip("\n") and bool(self.clean.strip())
+
+    @property
+    def is_md_heading(self) -> bool:
+        return self.raw.lstrip().startswith("#")
+
+    @property
+    def is_bold_line(self) -> bool:
+        r = self.raw.strip().rstrip("\t")
+        return (r.startswith("**") and r.endswith("**")) or (r.lower().startswith("<b>") and r.lower().endswith("</b>"))
+
+    @property
+    def words(self) -> int:
+        return len(self.clean.split())
+
+    @property
+    def text(self) -> str:
+        """Clean text with cells joined, for titles and commentary."""
+        return " | ".join(c for c in self.cells if c)
+
+
+def is_status_value(text: str) -> bool:
+    return bool(STATUS_VALUE_RE.match(text.strip().strip("*").strip()))
+
+
+def level_for(text: str, default: str | None = None) -> str | None:
+    low = text.lower()
+    for key, level in LEVEL_KEYWORDS:
+        if low.startswith(key) or re.search(rf"(?:^|\s){re.escape(key)}(?:\s|:|$)", low):
+            return level
+    return default
+
+
+TOC_RE = re.compile(r"\.{4,}|…{2,}")
+
+
+def is_toc(line: Line) -> bool:
+    """Table-of-contents lines ('Ekonomi.....\t5') look like rows but hold no content."""
+    return bool(TOC_RE.search(line.clean))
+
+
+def is_label_row(line: Line) -> bool:
+    """A tab row of short labels only (a table header of any kind): no cell is a number or a sentence."""
+    cells = [c for c in line.cells if c]
+    return (line.is_row and len(cells) >= 2 and not is_toc(line)
+            and all(len(c.split()) <= 6 and any(ch.isalpha() for ch in c) and not c.endswith(".") for c in cells)
+            and not any(is_status_value(c) for c in cells[1:]))
+
+
+def is_table_header(line: Line) -> bool:
+    """A tab row of short column labels whose first column names items (Uppdrag, Nämndens åtgärd ...)."""
+    cells = [c for c in line.cells if c]
+    if not line.is_row or len(cells) < 2 or not ITEM_COLUMN_RE.search(cells[0]) or is_toc(line):
+        return False
+    if len(cells[0].split()) > 6:
+        return False
+    return all((COLUMN_LABEL_RE.match(c) or len(c.split()) <= 4) and any(ch.isalpha() for ch in c)
+               for c in cells[1:])
+
+
+def spaced_header(line: Line) -> list[str] | None:
+    """PDF text loses tabs: 'Uppdrag Status' or 'Nämndens åtgärd Aktiviteter på förvaltningen Status'."""
+    text = line.clean.strip()
+    if line.is_row or not text or len(text.split()) > 8:
+        return None
+    m = re.match(r"^(?P<item>.+?)\s+(?P<rest>(?:aktiviteter på förvaltningen\s+)?(?:status|bedömning))$", text, re.I)
+    if not m or not ITEM_COLUMN_RE.search(m.group("item")) or len(m.group("item").split()) > 4:
+        return None
+    return [m.group("item")] + m.group("rest").split(maxsplit=3 if "aktiviteter" in m.group("rest").lower() else 0)
+
+
+def looks_like_heading(line: Line) -> bool:
+    """A short line standing alone: markdown heading, bold line, or a few capitalised words without a period."""
+    text = line.clean.strip()
+    if not text or line.is_row:
+        return False
+    if line.is_md_heading or line.is_bold_line:
+        return True
+    text = re.sub(r"^\d{1,2}(?:\.\d{1,2})*\.?\s+", "", text)
+    return bool(text) and line.words <= 10 and text[0].isupper() and not text.endswith((".", ",", ":", ";")) and len(text) < 90
+
+
+def norm(text: str) -> str:
+    """Lowercase letters and digits only: compares titles across markup, wrapping and punctuation."""
+    return " ".join(re.findall(r"[0-9a-zåäöéü]+", (text or "").lower()))
+
+
+def strip_numbering(title: str) -> str:
+    return re.sub(r"^\s*(?:[A-ZÅÄÖ ]{3,}\d{0,4}:\s*)?\d{1,2}(?:\.\d{1,2}){0,2}\s*[.:]?\s+", "", title or "")
+
+
+def strip_keyword(title: str) -> str:
+    """'Uppdrag 1: Frigöra tid ...' -> 'Frigöra tid ...'."""
+    m = GROUP_HEADER_RE.match(title or "") or GOAL_HEADER_RE.match(title or "")
+    return m.group("title") if m and m.group("title") else (title or "")

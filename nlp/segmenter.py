@@ -1,0 +1,552 @@
+"""Split a read report into passages (every paragraph and table row) and units (one per followed-up item).
+
+Units are found from layout anchors, each recognised independently and then ordered:
+- rows of item tables (a tab table whose first column names items: Uppdrag, Nämndens åtgärd, 1-årigt åtagande ...),
+  also when PDF text lost the tabs ('Uppdrag Status' followed by wrapped title lines and 'Kommentar:');
+- a title followed by a status or bedömning value ('Bedömning' / 'Delvis uppfyllt', 'Status' / 'Påbörjad');
+- goal headers that carry their own commentary ('Fokusmål 1' + title + prose);
+- KS-beslut lines.
+A unit's commentary runs from its title to the next anchor or structural line (heading, table header, legend).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nlp import layout as L
+from nlp.layout import Line
+from records import Document, Passage, Segmentation, Unit
+
+MAX_TITLE_WORDS = 60
+PASSAGE_MAX_WORDS = 160
+RANKS = {"inriktningsmål": 1, "verksamhetsmål": 2, "nämndmål": 3, "uppdrag": 4, "särskilt uppdrag": 4,
+         "uppdrag från nämnd": 4, "åtagande": 4, "åtgärd": 5, "ks-beslut": 4, "mål": 3}
+
+
+@dataclass
+class Anchor:
+    """Where a unit starts, what it is called, and the status the layout gives it."""
+
+    title_line: int
+    first_line: int  # may precede title_line ('Inriktningsmål 1:' on the line above its title)
+    title: str
+    level: str
+    status: str | None = None
+    status_source: str | None = None
+    status_line: int | None = None
+    parent: str | None = None
+    skip_lines: set[int] = field(default_factory=set)  # label/value lines that are not commentary
+    extra_text: str = ""  # commentary that shares the title's line
+    kind: str = ""
+
+
+def segment(doc: Document) -> Segmentation:
+    lines = [Line(i + 1, raw, clean) for i, (raw, clean) in enumerate(zip(doc.raw, doc.clean))]
+    anchors = find_anchors(lines)
+    assign_parents(lines, anchors)
+    stem = Path(doc.file).stem
+    units = build_units(lines, anchors, doc.file, stem)
+    link_units(units)
+    passages = make_passages(lines, units, doc.file, stem)
+    return Segmentation(passages=passages, units=units)
+
+
+# -- anchors -----------------------------------------------------------------------------------------
+def find_anchors(lines: list[Line]) -> list[Anchor]:
+    found: dict[int, Anchor] = {}
+    for finder in (table_anchors, spaced_table_anchors, status_value_anchors, commented_item_anchors,
+                   goal_anchors, ks_anchors):
+        for a in finder(lines):
+            # Earlier finders know more (table columns) than later ones; keep the first claim on a line.
+            if a.title_line not in found and not any(a.title_line in b.skip_lines for b in found.values()):
+                found[a.title_line] = a
+    return sorted(found.values(), key=lambda a: a.title_line)
+
+
+def next_nonblank(lines: list[Line], i: int, limit: int = 8) -> int | None:
+    """Index of the next line with text after index i, skipping markdown rules; None past `limit` lines."""
+    for j in range(i + 1, min(len(lines), i + 1 + limit)):
+        if not lines[j].is_blank:
+            return j
+    return None
+
+
+def prev_nonblank(lines: list[Line], i: int, limit: int = 8) -> int | None:
+    for j in range(i - 1, max(-1, i - 1 - limit), -1):
+        if not lines[j].is_blank:
+            return j
+    return None
+
+
+def split_title_cell(raw_cell: str, clean_cell: str) -> tuple[str, str]:
+    """'<p>Title</p> <p>Kommentar: ...</p>' -> (title, rest); plain cells split at 'Kommentar:'."""
+    m = re.match(r"\s*<p>(.*?)</p>(.*)$", raw_cell, re.S | re.I)
+    if m and m.group(2).strip():
+        from nlp.reader import clean_line
+
+        return clean_line(m.group(1)), clean_line(m.group(2))
+    k = re.search(r"\bKommentar\s*:", clean_cell)
+    if k and k.start() > 0:
+        return clean_cell[:k.start()].strip(), clean_cell[k.start():].strip()
+    return clean_cell, ""
+
+
+def table_anchors(lines: list[Line]) -> list[Anchor]:
+    out: list[Anchor] = []
+    header: list[str] | None = None
+    level = "åtgärd"
+    after_header = False
+    for line in lines:
+        if line.is_blank:
+            continue
+        if L.is_table_header(line):
+            header, level, after_header = line.cells, L.level_for(line.cells[0], "åtgärd") or "åtgärd", True
+            continue
+        if L.is_toc(line) or L.is_label_row(line):
+            header = None  # another kind of table (amounts, indicators) begins
+            continue
+        if not line.is_row:
+            if header is not None and ends_table(line):
+                header = None
+            continue
+        directly_under_header, after_header = after_header, False
+        cells = line.cells
+        first = cells[0]
+        if not first or L.COMMENT_RE.match(first) or L.COLOUR_RE.match(first) or first[0] in "•-–*·":
+            continue  # continuation rows, comment rows, bullets and legends belong to what came before
+        status, status_col = row_status(cells, header)
+        if header is None and status is None:
+            continue
+        if L.GROUP_HEADER_RE.match(first) and not any(cells[1:]) and not directly_under_header:
+            header = None  # 'Uppdrag 1: ...' above a table of åtgärder is a parent, not an item
+            continue
+        raw_first = line.raw.split("\t")[0]
+        title, rest = split_title_cell(raw_first, first)
+        if not is_title_text(title):
+            continue
+        others = [c for k, c in enumerate(cells[1:], 1) if c and k != status_col and not looks_like_date(c)]
+        extra = " ".join([rest] + others).strip()
+        row_level = level if header is not None else (L.level_for(title) or level)
+        source = ("symbol" if not status[0].isalnum() else "column") if status else None
+        out.append(Anchor(line.number, line.number, title, row_level, status, source,
+                          line.number if status else None, extra_text=extra, kind="row"))
+    return out
+
+
+def ends_table(line: Line) -> bool:
+    text = line.clean.strip()
+    if L.COMMENT_RE.match(text):
+        return False
+    return (L.GOAL_HEADER_RE.match(text) is not None or L.GROUP_HEADER_RE.match(text) is not None
+            or (L.looks_like_heading(line) and (line.is_md_heading or line.words <= 8)))
+
+
+def row_status(cells: list[str], header: list[str] | None) -> tuple[str | None, int | None]:
+    """The status column's value, else any later cell holding a status word or symbol."""
+    if header:
+        for k, name in enumerate(header):
+            if k and re.match(r"^(status|bedömning)$", name.strip(), re.I) and k < len(cells) and cells[k]:
+                return cells[k], k
+    for k in range(len(cells) - 1, 0, -1):
+        if cells[k] and L.is_status_value(cells[k]):
+            return cells[k], k
+    return None, None
+
+
+def looks_like_date(text: str) -> bool:
+    return bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()))
+
+
+def is_title_text(text: str) -> bool:
+    """Titles start with a capital or a number; a lowercase start is a row broken by a page break."""
+    words = text.split()
+    first_alnum = next((ch for ch in text if ch.isalnum()), "")
+    return (1 <= len(words) <= MAX_TITLE_WORDS and any(ch.isalpha() for ch in text)
+            and (first_alnum.isupper() or first_alnum.isdigit()) and not L.is_status_value(text))
+
+
+def spaced_table_anchors(lines: list[Line]) -> list[Anchor]:
+    """PDF text: 'Uppdrag Status' then the title over one or more lines, then 'Kommentar:'."""
+    out: list[Anchor] = []
+    for i, line in enumerate(lines):
+        header = L.spaced_header(line)
+        if not header:
+            continue
+        level = L.level_for(header[0], "uppdrag") or "uppdrag"
+        j = next_nonblank(lines, i, 4)
+        if j is None:
+            continue
+        title_lines, k = [], j
+        while k < len(lines) and not lines[k].is_blank and not L.COMMENT_RE.match(lines[k].clean) \
+                and len(title_lines) < 4:
+            title_lines.append(lines[k])
+            k += 1
+        title = " ".join(t.clean for t in title_lines).strip()
+        status = None
+        m = re.search(r"\s(Uppdraget är \w+\.?)$", title)
+        if m:
+            title, status = title[:m.start()].strip(), m.group(1)
+        if level == "åtgärd":
+            out.extend(wrapped_action_anchors(lines, j))
+            continue
+        if is_title_text(title):
+            out.append(Anchor(lines[j].number, lines[j].number, title, level, status,
+                              "inline" if status else None, lines[j].number if status else None,
+                              skip_lines={line.number}, kind="spaced"))
+    return out
+
+
+IMPERATIVE_RE = re.compile(r"^(?:I samverkan|Fortsatt|Fortsätta|Genomför|Säkerställ|Tillse|Stärk|Förebygg|"
+                           r"Inom ramen|[A-ZÅÄÖ][a-zåäö]+(?:a|era))\b")
+
+
+def wrapped_action_anchors(lines: list[Line], start: int) -> list[Anchor]:
+    """Åtgärd tables whose columns PDF text wrapped into paragraphs: an åtgärd is a short paragraph in the
+    imperative ('Effektivisera administrationen ...') ending with a period; activity paragraphs follow it."""
+    out: list[Anchor] = []
+    i = start
+    while i < len(lines):
+        line = lines[i]
+        text = line.clean.strip()
+        if L.GROUP_HEADER_RE.match(text) or L.GOAL_HEADER_RE.match(text) or L.spaced_header(line):
+            break
+        if not line.is_blank and (i == start or lines[i - 1].is_blank):
+            block = []
+            k = i
+            while k < len(lines) and not lines[k].is_blank:
+                block.append(lines[k])
+                k += 1
+            words = " ".join(b.clean for b in block).split()
+            joined = " ".join(words)
+            if len(block) <= 3 and 3 <= len(words) <= 30 and joined.endswith(".") and IMPERATIVE_RE.match(joined):
+                out.append(Anchor(line.number, line.number, joined, "åtgärd", kind="wrapped"))
+            i = k
+            continue
+        i += 1
+    return out
+
+
+def status_value_anchors(lines: list[Line]) -> list[Anchor]:
+    """A status/bedömning value alone on its line, its title found by walking back over labels and notes."""
+    out: list[Anchor] = []
+    for i, line in enumerate(lines):
+        if line.is_row or not L.is_status_value(line.clean):
+            continue
+        skip = {line.number}
+        j = prev_nonblank(lines, i, 6)
+        label_on_title = False
+        if j is not None and L.STATUS_LABEL_RE.match(lines[j].clean.strip()):
+            skip.add(lines[j].number)
+            j = prev_nonblank(lines, j, 6)
+        if j is None:
+            continue
+        title_idx = pick_title_line(lines, j)
+        if title_idx is None:
+            continue
+        tl = lines[title_idx]
+        title = tl.clean.strip()
+        if L.TRAILING_LABEL_RE.search(title):
+            title, label_on_title = L.TRAILING_LABEL_RE.sub("", title).strip(), True
+        first = tl.number
+        g = L.GOAL_HEADER_RE.match(title)
+        p = prev_nonblank(lines, title_idx, 3)
+        if not (g and g.group("title")) and p is not None:
+            pg = L.GOAL_HEADER_RE.match(lines[p].clean.strip())
+            if pg and not pg.group("title").strip():
+                # 'Inriktningsmål 1:' alone above its title line.
+                title, first, g = f"{lines[p].clean.strip()} {title}", lines[p].number, pg
+        level = level_of_title(lines, title_idx, title, bool(g))
+        title = strip_prefix(title)
+        if not is_title_text(title):
+            continue
+        out.append(Anchor(tl.number, first, title, level, line.clean.strip().strip("*").strip(), "column",
+                          line.number, skip_lines=skip, kind="assessed" + ("+label" if label_on_title else "")))
+    return out
+
+
+def pick_title_line(lines: list[Line], j: int) -> int | None:
+    """From the line above a status label, the title: a numbered or heading line within three lines (notes
+    such as 'Motsvaras i ...' may stand between), else the line itself when it is short enough."""
+    k, seen, under_label = j, 0, False
+    while k is not None and seen < 3:
+        text = lines[k].clean.strip()
+        if L.NUMBERED_ITEM_RE.match(text) or lines[k].is_md_heading or lines[k].is_bold_line \
+                or (L.GOAL_HEADER_RE.match(text) and k == j):
+            return k if len(text.split()) <= MAX_TITLE_WORDS else None
+        if L.is_status_value(text) or L.STATUS_LABEL_RE.match(text):
+            return None  # another item's status: this value has no title of its own
+        if L.GOAL_HEADER_RE.match(text) or L.ALLCAPS_LABEL_RE.match(text):
+            under_label = True  # a goal header or section label above: the title is the line right under it
+            break
+        seen += 1
+        k = prev_nonblank(lines, k, 4)
+    text = lines[j].clean.strip()
+    if len(text.split()) <= (MAX_TITLE_WORDS if under_label else 25) and not lines[j].is_row and not L.COMMENT_RE.match(text):
+        return j
+    return None
+
+
+def level_of_title(lines: list[Line], idx: int, title: str, is_goal_header: bool) -> str:
+    if is_goal_header or L.GOAL_HEADER_RE.match(title):
+        return L.level_for(title, "mål") or "mål"
+    context = section_context(lines, idx)
+    if L.NUMBERED_ITEM_RE.match(title):
+        return context if context and context not in L.GOAL_LEVELS else "uppdrag"
+    return context if context in L.GOAL_LEVELS else "nämndmål"
+
+
+def section_context(lines: list[Line], idx: int) -> str | None:
+    """The level named by the nearest label, heading or table header above (e.g. 'UPPDRAG', '## Uppdrag')."""
+    for k in range(idx - 1, max(-1, idx - 120), -1):
+        line = lines[k]
+        text = line.clean.strip()
+        if not text:
+            continue
+        if L.is_table_header(line) or L.ALLCAPS_LABEL_RE.match(text) or line.is_md_heading:
+            lvl = L.level_for(line.cells[0] if line.is_row else text)
+            if lvl:
+                return lvl
+        g = L.GOAL_HEADER_RE.match(text)
+        if g:
+            # a child title under a goal header is the nämnd's own goal
+            return "nämndmål" if RANKS.get(L.level_for(text) or "", 9) < 3 else L.level_for(text)
+    return None
+
+
+def strip_prefix(title: str) -> str:
+    """Drop labels such as 'KVAR FRÅN 2018:' that precede an item's number."""
+    return re.sub(r"^[A-ZÅÄÖ ]{3,}\d{0,4}:\s*(?=\d)", "", title).strip()
+
+
+def commented_item_anchors(lines: list[Line]) -> list[Anchor]:
+    """A numbered item followed shortly by 'Resultat:' / 'Kommentar:' / 'Utvärdering:' is followed up."""
+    out: list[Anchor] = []
+    for i, line in enumerate(lines):
+        first = line.cells[0] if line.cells else ""
+        m = L.NUMBERED_ITEM_RE.match(first)
+        if not m or len(first.split()) > MAX_TITLE_WORDS:
+            continue
+        k, steps = i, 0
+        while steps < 4:
+            k = next_nonblank(lines, k, 6)
+            if k is None or L.NUMBERED_ITEM_RE.match(lines[k].cells[0]) or is_structural(lines[k]):
+                break
+            if L.COMMENT_RE.match(lines[k].clean.strip()):
+                status, _ = row_status(line.cells, None) if line.is_row else (None, None)
+                source = ("symbol" if not status[0].isalnum() else "column") if status else None
+                level = section_context(lines, i) or "uppdrag"
+                out.append(Anchor(line.number, line.number, strip_prefix(first), level, status, source,
+                                  line.number if status else None, kind="commented"))
+                break
+            steps += 1
+    return out
+
+
+def goal_anchors(lines: list[Line]) -> list[Anchor]:
+    """'Fokusmål 1' + title + its own prose is an assessed goal; a header followed at once by items is a parent."""
+    out: list[Anchor] = []
+    for i, line in enumerate(lines):
+        if line.is_row:
+            continue
+        g = L.GOAL_HEADER_RE.match(line.clean.strip())
+        if not g:
+            continue
+        title, title_idx = line.clean.strip(), i
+        if not g.group("title").strip():
+            j = next_nonblank(lines, i, 4)
+            if j is None or lines[j].is_row or lines[j].words > 20:
+                continue
+            title, title_idx = f"{title} {lines[j].clean.strip()}", j
+        k = next_nonblank(lines, title_idx, 6)
+        if k is None:
+            continue
+        nxt = lines[k]
+        if nxt.is_row or L.looks_like_heading(nxt) or L.GOAL_HEADER_RE.match(nxt.clean) or nxt.words < 12 \
+                or L.is_status_value(nxt.clean) or L.STATUS_LABEL_RE.match(nxt.clean.strip()):
+            continue
+        out.append(Anchor(lines[title_idx].number, line.number, title, L.level_for(title, "mål") or "mål",
+                          kind="goal"))
+    return out
+
+
+def ks_anchors(lines: list[Line]) -> list[Anchor]:
+    return [Anchor(line.number, line.number, line.clean.strip(), "ks-beslut", kind="ks")
+            for line in lines if L.KS_DECISION_RE.match(line.clean.strip()) and line.words <= MAX_TITLE_WORDS]
+
+
+# -- parents -----------------------------------------------------------------------------------------
+def assign_parents(lines: list[Line], anchors: list[Anchor]) -> None:
+    """Walk the report once, keeping a stack of open goal and group headers by rank."""
+    by_line = {a.title_line: a for a in anchors}
+    stack: list[tuple[int, str]] = []  # (rank, title)
+    for i, line in enumerate(lines):
+        text = line.clean.strip()
+        if not text:
+            continue
+        header = header_on_line(lines, i)
+        if header:
+            rank, title = header
+            stack = [s for s in stack if s[0] < rank] + [(rank, title)]
+        a = by_line.get(line.number)
+        if a is None:
+            continue
+        own = RANKS.get(a.level, 5)
+        candidates = [t for r, t in stack if r < own and L.norm(t) != L.norm(a.title)]
+        a.parent = candidates[-1] if candidates else None
+
+
+def header_on_line(lines: list[Line], i: int) -> tuple[int, str] | None:
+    line = lines[i]
+    text = line.cells[0] if line.is_row else line.clean.strip()
+    if line.is_row and any(line.cells[1:]):
+        return None
+    g = L.GOAL_HEADER_RE.match(text)
+    if g:
+        title = text
+        if not g.group("title").strip():
+            j = next_nonblank(lines, i, 4)
+            if j is not None and not lines[j].is_row and lines[j].words <= 20:
+                title = f"{text} {lines[j].clean.strip()}"
+        lvl = L.level_for(text, "mål") or "mål"
+        return RANKS.get(lvl, 3), title
+    gh = L.GROUP_HEADER_RE.match(text)
+    if gh:
+        return RANKS.get(L.level_for(gh.group("kw"), "uppdrag") or "uppdrag", 4), text
+    return None
+
+
+# -- units -------------------------------------------------------------------------------------------
+def build_units(lines: list[Line], anchors: list[Anchor], doc: str, stem: str) -> list[Unit]:
+    units: list[Unit] = []
+    seen: dict[str, int] = {}
+    starts = {a.first_line for a in anchors} | {a.title_line for a in anchors}
+    for n, a in enumerate(anchors):
+        end = unit_end(lines, a, anchors[n + 1].first_line if n + 1 < len(anchors) else len(lines) + 1, starts)
+        body = [lines[k - 1].text for k in range(a.title_line + 1, end + 1)
+                if k not in a.skip_lines and lines[k - 1].text]
+        text = "\n".join(([a.extra_text] if a.extra_text else []) + body).strip()
+        units.append(Unit(
+            id=unit_id(stem, a.level, a.title, seen), doc=doc, seq=n, level=a.level, title=a.title, text=text,
+            line_start=a.first_line, line_end=max(end, a.title_line, a.status_line or 0), parent=a.parent,
+            explicit_status=a.status, explicit_status_source=a.status_source, explicit_status_line=a.status_line,
+            title_line=a.title_line,
+        ))
+    return units
+
+
+def unit_end(lines: list[Line], a: Anchor, next_start: int, starts: set[int]) -> int:
+    """Last line of a unit's commentary: before the next anchor or the next structural line."""
+    end = a.title_line
+    for k in range(a.title_line + 1, next_start):
+        line = lines[k - 1]
+        if line.is_blank or k in a.skip_lines:
+            continue
+        if is_structural(line) and k not in starts:
+            break
+        end = k
+    return end
+
+
+def is_structural(line: Line) -> bool:
+    text = line.clean.strip()
+    if L.COMMENT_RE.match(text):
+        return False
+    if L.is_table_header(line) or L.spaced_header(line) or L.ALLCAPS_LABEL_RE.match(text):
+        return True
+    if L.GOAL_HEADER_RE.match(text) or L.GROUP_HEADER_RE.match(text):
+        return True
+    if line.is_row and L.COLOUR_RE.match(line.cells[0]):
+        return True
+    if re.match(r"^bilaga\s+\d+\b", text, re.I):
+        return True
+    return L.looks_like_heading(line) and (line.is_md_heading or line.is_bold_line or line.words <= 8)
+
+
+def unit_id(stem: str, level: str, title: str, seen: dict[str, int]) -> str:
+    """Stable: report + level + normalised title (+ occurrence), so re-ingest gives the same ids."""
+    key = f"{level}|{L.norm(title)}"
+    seen[key] = seen.get(key, 0) + 1
+    digest = hashlib.sha1(f"{key}|{seen[key]}".encode()).hexdigest()[:10]
+    return f"{stem}#u{digest}"
+
+
+def link_units(units: list[Unit]) -> None:
+    """The same item followed up twice in one report (overview and table) gets linked both ways; a unit whose
+    parent title names another unit gets that unit as parent_id."""
+    by_title: dict[str, list[Unit]] = {}
+    for u in units:
+        by_title.setdefault(L.norm(L.strip_numbering(u.title)), []).append(u)
+    for group in by_title.values():
+        if len(group) == 2:
+            group[0].linked_unit_id, group[1].linked_unit_id = group[1].id, group[0].id
+    for u in units:
+        if u.parent:
+            key = L.norm(L.strip_numbering(L.strip_keyword(u.parent)))
+            match = next((o for o in units if o is not u and key and
+                          L.norm(L.strip_numbering(L.strip_keyword(o.title))) == key), None)
+            u.parent_id = match.id if match else None
+
+
+# -- passages ----------------------------------------------------------------------------------------
+def make_passages(lines: list[Line], units: list[Unit], doc: str, stem: str) -> list[Passage]:
+    """Every paragraph (block of non-blank lines) and every table row, long ones split at line or word
+    boundaries; each keeps its source line range and the unit it lies in."""
+    owner: dict[int, Unit] = {}
+    for u in units:
+        for k in range(u.line_start, u.line_end + 1):
+            owner.setdefault(k, u)
+    passages: list[Passage] = []
+    heading: str | None = None
+    block: list[Line] = []
+
+    def flush() -> None:
+        for start, end, text in chunk_block(block):
+            u = owner.get(start) or owner.get(end)
+            pid = f"{stem}#p{start}-{end}" + (f".{sum(1 for p in passages if p.line_start == start)}"
+                                               if any(p.line_start == start for p in passages) else "")
+            passages.append(Passage(id=pid, doc=doc, seq=len(passages), heading=(u.title if u else heading),
+                                    text=text, line_start=start, line_end=end, unit_id=u.id if u else None))
+        block.clear()
+
+    for line in lines:
+        if line.is_blank:
+            flush()
+            continue
+        if line.is_row:
+            flush()
+            block.append(line)
+            flush()
+            continue
+        if L.looks_like_heading(line) and line.words <= 12:
+            flush()
+            heading = line.clean.strip()
+        block.append(line)
+    flush()
+    return passages
+
+
+def chunk_block(block: list[Line]) -> list[tuple[int, int, str]]:
+    """Split a block into pieces of at most PASSAGE_MAX_WORDS words; a single long line is split by words."""
+    out: list[tuple[int, int, str]] = []
+    cur: list[Line] = []
+    count = 0
+    for line in block:
+        w = len(line.text.split())
+        if cur and count + w > PASSAGE_MAX_WORDS:
+            out.append((cur[0].number, cur[-1].number, " ".join(x.text for x in cur)))
+            cur, count = [], 0
+        cur.append(line)
+        count += w
+    if cur:
+        out.append((cur[0].number, cur[-1].number, " ".join(x.text for x in cur)))
+    final: list[tuple[int, int, str]] = []
+    for start, end, text in out:
+        words = text.split()
+        if len(words) <= PASSAGE_MAX_WORDS * 1.5:
+            final.append((start, end, text))
+            continue
+        for i in range(0, len(words), PASSAGE_MAX_WORDS):
+            final.append((start, end, " ".join(words[i:i + PASSAGE_MAX_WORDS])))
+    return final

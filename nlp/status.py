@@ -1,0 +1,986 @@
+"""Statuses: stated status -> canonical value, a report's own legend, status sentences, and the text classifier.
+
+Two different things live here:
+
+* the *stated* status, as the report wrote it (a column word, a colour, a symbol, a summary or inline sentence),
+  mapped to a canonical value through the readable table in nlp/status_map.toml (and the report's own legend);
+* the *suggested* status, which a classifier reads from the unit's title and commentary only (never the stated
+  status), with calibrated probabilities and the one or two sentences that weigh most as evidence.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+import unicodedata
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.preprocessing import StandardScaler
+
+from records import Unit
+
+HERE = Path(__file__).resolve().parent
+MAP_PATH = HERE / "status_map.toml"
+CUES_PATH = HERE / "status_cues.toml"
+
+CANONICAL = ("genomförd", "enligt plan", "försenad", "ej påbörjad", "stoppad")
+SUGGESTED = ("genomförd", "enligt plan", "försenad")  # the classes the text classifier can suggest
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Normalisation and the mapping table
+# ------------------------------------------------------------------------------------------------------------------
+
+def norm(text: str | None) -> str:
+    """Lowercase words only: markup, punctuation and spacing do not change what a status means."""
+    text = unicodedata.normalize("NFC", text or "").lower()
+    text = re.sub(r"<[^>]+>", " ", text)
+    return " ".join(re.findall(r"[0-9a-zåäöéüæø]+", text))
+
+
+@dataclass(frozen=True)
+class StatusMap:
+    colours: dict[str, str]  # inflected colour word -> legend key
+    symbols: dict[str, str]
+    exact: dict[str, str]
+    phrases: tuple[tuple[re.Pattern[str], str], ...]
+
+
+@lru_cache(maxsize=4)
+def load_map(path: Path = MAP_PATH) -> StatusMap:
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    values = set(data.get("canonical", CANONICAL))
+    tables = [data.get("symbols", {}), data.get("exact", {})] + [{p["pattern"]: p["status"]} for p in data["phrase"]]
+    bad = {v for t in tables for v in t.values()} - values
+    if bad:
+        raise ValueError(f"{path}: unknown canonical status {sorted(bad)}")
+    return StatusMap(
+        colours={norm(k): v for k, v in data.get("colours", {}).items()},
+        symbols=dict(data.get("symbols", {})),
+        exact={norm(k): v for k, v in data.get("exact", {}).items()},
+        phrases=tuple((re.compile(p["pattern"]), p["status"]) for p in data.get("phrase", [])),
+    )
+
+
+def legend_key(word: str) -> str:
+    """The key a legend entry is stored under: colours by their base form, symbols as is, words normalised."""
+    n = norm(word)
+    if not n:
+        return word.strip()
+    return load_map().colours.get(n, n)
+
+
+def canonical_status(stated: str | None, legend: dict[str, str] | None = None) -> str | None:
+    """The canonical value of a stated status, or None when the words are not a status we know.
+
+    The report's own legend wins over the general table (a report may use yellow for something else).
+    """
+    if not stated or not stated.strip():
+        return None
+    table = load_map()
+    raw = stated.strip()
+    n = norm(raw)
+    if legend:
+        for key in (raw, legend_key(raw), n):
+            if key in legend:
+                return legend[key]
+    if raw in table.symbols:
+        return table.symbols[raw]
+    if not n:
+        return None
+    if n in table.exact:
+        return table.exact[n]
+    for pattern, status in table.phrases:
+        if pattern.search(n):
+            return status
+    return None
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# A report's own legend
+# ------------------------------------------------------------------------------------------------------------------
+
+_SEP = r"\s*(?:\t|[:–—]|\s-\s|\s)\s*"
+_LEGEND_HEADER = re.compile(r"^\s*(symbol|färg|status)\s*\t\s*(innebörd|betydelse|förklaring)\s*$", re.I)
+
+
+def _colour_pattern() -> re.Pattern[str]:
+    words = sorted(load_map().colours, key=len, reverse=True)
+    return re.compile(r"(?<![\wåäö])(" + "|".join(map(re.escape, words)) + r")(?![\wåäö])", re.I)
+
+
+def _is_colour_only(line: str) -> str | None:
+    n = norm(line)
+    return load_map().colours.get(n) if n else None
+
+
+def _same_line_pairs(line: str) -> dict[str, str]:
+    """'Blått<TAB>Åtgärden är genomförd' or 'Blått — genomförd, Grönt — enligt plan, ...' on one line."""
+    out: dict[str, str] = {}
+    matches = list(_colour_pattern().finditer(line))
+    for i, m in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(line)
+        rest = line[m.end():end]
+        sep = re.match(_SEP, rest)
+        # Only a colour that *starts* an entry and is followed by a separator defines something ("grönt ljus" does not).
+        if not sep or not (m.start() == 0 or re.search(r"[,;.\t]\s*$|^\s*$", line[:m.start()])):
+            continue
+        meaning = rest[sep.end():].strip(" ,;.")
+        status = canonical_status(meaning) if len(norm(meaning).split()) >= 1 else None
+        if status and norm(meaning) not in load_map().colours:
+            out[legend_key(m.group(1))] = status
+    return out
+
+
+def _split_layout(lines: list[str], i: int) -> tuple[dict[str, str], int]:
+    """Meanings listed first and the colours after them (PDF text of a two-column legend): pair them in order."""
+    colours: list[str] = []
+    j = i
+    while j < len(lines) and (not lines[j].strip() or _is_colour_only(lines[j])):
+        if lines[j].strip():
+            colours.append(_is_colour_only(lines[j]))  # type: ignore[arg-type]
+        j += 1
+    if len(colours) < 2:
+        return {}, i + 1
+    # The nearest block (blank lines allowed) of exactly as many lines that each read as a status, within
+    # 120 lines before: commentary sentences that happen to name a status form blocks of other sizes.
+    blocks: list[list[str]] = [[]]
+    for k in range(i - 1, max(-1, i - 121), -1):
+        text = lines[k].strip()
+        if not text:
+            continue
+        status = canonical_status(text) if len(text) <= 120 and not _is_colour_only(text) else None
+        if status:
+            blocks[-1].append(status)
+        elif blocks[-1]:
+            blocks.append([])
+    meanings = next((b for b in blocks if len(b) == len(colours)), [])
+    if not meanings:
+        return {}, j
+    return dict(zip(colours, reversed(meanings))), j
+
+
+def _symbol_table(lines: list[str], i: int) -> dict[str, str]:
+    """'Symbol<TAB>Innebörd' followed by rows; when the symbol was lost in conversion, the words are the key."""
+    out: dict[str, str] = {}
+    for line in lines[i + 1:i + 12]:
+        if not line.strip():
+            break
+        symbol, _, meaning = line.partition("\t")
+        status = canonical_status(meaning)
+        if not status:
+            continue
+        out[legend_key(symbol) if symbol.strip() else legend_key(meaning)] = status
+    return out
+
+
+def read_legend(lines: list[str]) -> dict[str, str]:
+    """Colour / symbol / word -> canonical status, as the report itself defines it. The first definition wins."""
+    legend: dict[str, str] = {}
+
+    def add(found: dict[str, str]) -> None:
+        for k, v in found.items():
+            legend.setdefault(k, v)
+
+    i = 0
+    while i < len(lines):
+        line = lines[i] or ""
+        if _LEGEND_HEADER.match(line):
+            add(_symbol_table(lines, i))
+        elif _is_colour_only(line):
+            found, nxt = _split_layout(lines, i)
+            add(found)
+            i = max(nxt, i + 1)
+            continue
+        elif len(line) < 400 and _colour_pattern().search(line):
+            add(_same_line_pairs(line))
+        i += 1
+    return legend
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Sentences with line numbers
+# ------------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Sentence:
+    line: int  # 1-based line where the sentence starts
+    text: str
+
+
+_SENT_END = re.compile(r"(?<=[.!?])\s+(?=[\"”*(]?[A-ZÅÄÖÉ0-9•–-])")
+_BULLET = re.compile(r"^\s*(?:[•▪◦·*]|[-–](?=\s)|\d+[.)](?=\s))")
+
+
+def split_sentences(text_lines: list[tuple[int, str]]) -> list[Sentence]:
+    """Sentences of consecutive clean lines; wrapped lines are joined, blank lines, tabs and bullets break.
+
+    A sentence keeps the number of the line where it starts, so evidence can be shown in context.
+    """
+    out: list[Sentence] = []
+    buf: list[tuple[int, str]] = []  # (line, text piece) of the paragraph being collected
+
+    def flush() -> None:
+        if not buf:
+            return
+        joined, starts = "", []
+        for ln, piece in buf:
+            if joined:
+                joined += " "
+            starts.append((len(joined), ln))
+            joined += piece
+        pos = 0
+        for part in _SENT_END.split(joined):
+            idx = joined.find(part, pos)
+            pos = idx + len(part)
+            ln = max((l for s, l in starts if s <= idx), default=buf[0][0])
+            part = " ".join(part.split())
+            if re.search(r"[0-9A-Za-zåäöÅÄÖ]", part):
+                out.append(Sentence(ln, part))
+        buf.clear()
+
+    for ln, text in text_lines:
+        text = re.sub(r"<[^>]+>", " ", text or "")
+        if not text.strip():
+            flush()
+            continue
+        cells = [c for c in text.split("\t")]
+        for ci, cell in enumerate(cells):
+            if ci > 0 or _BULLET.match(cell):
+                flush()
+            if cell.strip():
+                buf.append((ln, cell.strip()))
+        if len(cells) > 1:
+            flush()
+    flush()
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Stated status written as a sentence: inline (inside the unit's own text) or in a summary elsewhere
+# ------------------------------------------------------------------------------------------------------------------
+
+_SUBJECT = r"(?:uppdraget|åtgärden|åtgärderna|aktiviteten|insatsen|arbetet|projektet|målet|nämndmålet|åtagandet)"
+_INLINE = [
+    re.compile(_SUBJECT + r"(?: med [\wåäö]+)? (?:är|har) (?:inte|ej|ännu inte) (?:påbörja[dts]+|startat|kommit igång)", re.I),
+    re.compile(_SUBJECT + r"(?: med [\wåäö]+)? (?:genomförs inte|kommer inte att genomföras|har avbrutits|har stoppats)", re.I),
+    re.compile(_SUBJECT + r"(?: med [\wåäö]+)? (?:är|har) (?:nu )?(?:färdig[t]?|genomför[dt]|genomförts|klar[t]?|slutför[dt]|slutförts|avslutat?s?)\b", re.I),
+    re.compile(_SUBJECT + r"(?: med [\wåäö]+)? (?:är|bedöms vara|har) (?:försenad|försenat|försenats)", re.I),
+    re.compile(_SUBJECT + r"(?: med [\wåäö]+)? (?:löper|går|fortlöper|fortgår|fortskrider) (?:på )?(?:i enlighet med|enligt) plan(?:en)?", re.I),
+    re.compile(r"bedöms (?:i hög grad|till stor del|delvis|helt|i låg grad|inte) svara mot [\wåäö]+", re.I),
+    re.compile(r"(?:i hög grad|till stor del|delvis|helt|i låg grad|inte) (?:leder|leda) till önskat resultat", re.I),
+]
+_SUMMARY = [
+    re.compile(r"bedöms (?:vara |som )?(?:försenad|försenat|försenade|genomförd|genomfört|klar|klart|färdig|färdigt)", re.I),
+    re.compile(r"(?:i stort sett )?i paritet med plan", re.I),
+    re.compile(r"(?:i hög grad|till stor del|delvis|helt|i låg grad|inte) (?:leder|leda) till önskat resultat", re.I),
+    re.compile(r"(?:löper|går|fortlöper) (?:på )?(?:i enlighet med|enligt) plan(?:en)?", re.I),
+    re.compile(r"(?:är|har) (?:försenad|försenat|försenats|inte påbörjats|ej påbörjats)", re.I),
+    re.compile(r"(?:är|har) (?:genomförd|genomfört|genomförts|slutförts|avslutats)", re.I),
+]
+_SHORT_SENTENCE = 90
+
+
+def find_inline_status(text_lines: list[tuple[int, str]]) -> tuple[str, int] | None:
+    """The first sentence in a unit's own text that states its status ("Uppdraget är färdigt.").
+
+    Returns the verbatim sentence when it is short, else the status phrase itself, and its line.
+    """
+    for s in split_sentences(text_lines):
+        for pattern in _INLINE:
+            m = pattern.search(s.text)
+            if m and canonical_status(m.group(0)):
+                return (s.text if len(s.text) <= _SHORT_SENTENCE else m.group(0)), s.line
+    return None
+
+
+_TITLE_PREFIX = re.compile(r"^(?:(?:nämndmål|mål|uppdrag|åtgärd|inriktningsmål|fokusmål|åtagande)\s+)?\d+(?:\s\d+)*\s+")
+_QUOTED = re.compile(r"\*([^*]{3,300})\*|[\"”“]([^\"”“]{3,300})[\"”“]|«([^»]{3,300})»")
+
+
+def _core_title(title: str) -> str:
+    return _TITLE_PREFIX.sub("", norm(title))
+
+
+def _names(sentence: str, title: str) -> bool:
+    """Does the sentence name the item: a quoted span close to the title, or the whole (distinctive) title?"""
+    core = _core_title(title)
+    if len(core) < 12:
+        return False
+    for m in _QUOTED.finditer(sentence):
+        span = norm(next(g for g in m.groups() if g))
+        if SequenceMatcher(None, span, core).ratio() >= 0.85 or (len(span) >= 30 and core.startswith(span)):
+            return True
+    return f" {core} " in f" {norm(sentence)} "
+
+
+def find_summary_statuses(doc_lines: list[str], units: list[Unit]) -> dict[str, tuple[str, int]]:
+    """Unit id -> (status phrase, line) for sentences anywhere in the report that name an item and give its status
+    ("Åtgärden *X* bedöms vara försenad."). The first such sentence per unit wins; a unit's title line does not count.
+    """
+    found: dict[str, tuple[str, int]] = {}
+    sentences = split_sentences(list(enumerate(doc_lines, start=1)))
+    for s in sentences:
+        m = next((m for p in _SUMMARY if (m := p.search(s.text))), None)
+        if not m or not canonical_status(m.group(0)):
+            continue
+        for u in units:
+            if u.id in found or s.line == (u.title_line or u.line_start):
+                continue
+            if _names(s.text, u.title):
+                found[u.id] = (m.group(0), s.line)
+    return found
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Rule cues over Swedish phrases
+# ------------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Cue:
+    id: str
+    cls: str
+    weight: float
+    positive: bool
+    pattern: re.Pattern[str]
+
+
+_NEGATION_BEFORE = re.compile(r"\b(inte|ej|ännu inte|aldrig|icke)( \w+)?\s*$")
+
+
+@lru_cache(maxsize=4)
+def load_cues(path: Path = CUES_PATH) -> tuple[Cue, ...]:
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    cues = tuple(Cue(c["id"], c["class"], float(c["weight"]), bool(c.get("positive", False)),
+                     re.compile(c["pattern"])) for c in data["cue"])
+    bad = {c.cls for c in cues} - set(CANONICAL)
+    if bad:
+        raise ValueError(f"{path}: unknown class {sorted(bad)}")
+    return cues
+
+
+def cue_hits(sentence: str) -> list[Cue]:
+    """The cues a sentence carries (each cue once); a positive cue right after a negation does not count."""
+    n = norm(sentence)
+    out = []
+    for cue in load_cues():
+        for m in cue.pattern.finditer(n):
+            if cue.positive and _NEGATION_BEFORE.search(n[:m.start()]):
+                continue
+            out.append(cue)
+            break
+    return out
+
+
+def baseline_class(cls: str) -> str:
+    """The three suggestion classes: not started and stopped both mean 'not going as planned'."""
+    return "försenad" if cls in ("ej påbörjad", "stoppad") else cls
+
+
+def cue_scores(sentences: list[Sentence]) -> dict[str, float]:
+    scores = dict.fromkeys(SUGGESTED, 0.0)
+    for s in sentences:
+        for cue in cue_hits(s.text):
+            scores[baseline_class(cue.cls)] += cue.weight
+    return scores
+
+
+def rule_suggestion(sentences: list[Sentence]) -> str:
+    """The cues-only baseline: the class with most cue weight; no cue at all reads as 'enligt plan'."""
+    scores = cue_scores(sentences)
+    best = max(SUGGESTED, key=lambda c: (scores[c], c == "enligt plan"))
+    return best if scores[best] > 0 else "enligt plan"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# What the classifier sees: the title and the commentary, never the stated status
+# ------------------------------------------------------------------------------------------------------------------
+
+_LABEL_ONLY = re.compile(r"^(status|bedömning|måluppfyllelse|prognos( för måluppfyllelse)?|färdiggrad|kommentar|"
+                         r"analys|resultat|utvärdering)[:.]?$", re.I)
+MAX_SENTENCES = 40  # the evidence search stops here; long units are rare and their first sentences carry the gist
+
+
+def _is_stated_value(text: str, unit: Unit) -> bool:
+    """A cell or line that only names a status (a column value, a label) is the stated status, not commentary."""
+    n = norm(text)
+    if not n:
+        return True
+    if unit.explicit_status and n == norm(unit.explicit_status) and unit.explicit_status_source in ("column", "symbol"):
+        return True
+    return n in load_map().exact or bool(_LABEL_ONLY.match(text.strip()))
+
+
+def _locate_lines(unit: Unit, line_text: dict[int, str]) -> list[tuple[int, str]]:
+    """Each line of unit.text with the report line it came from (the first one at or after the previous match)."""
+    first = unit.title_line or unit.line_start
+    numbers = sorted(k for k in line_text if first <= k <= unit.line_end)
+    normed = {k: norm(line_text[k]) for k in numbers}
+    cursor, out = first, []
+    for piece in (unit.text or "").split("\n"):
+        p = norm(piece)
+        if not p:
+            continue
+        hit = next((k for k in numbers if k >= cursor and normed[k] and (p in normed[k] or normed[k] in p)), None)
+        cursor = hit if hit is not None else cursor
+        out.append((cursor, piece))
+    return out
+
+
+def commentary_sentences(unit: Unit, line_text: dict[int, str] | None = None) -> list[Sentence]:
+    """The unit's commentary as sentences with line numbers; title, status cells and labels removed."""
+    pairs = _locate_lines(unit, line_text or {})
+    title = norm(unit.title)
+    out = []
+    for s in split_sentences(pairs):
+        n = norm(s.text)
+        if _is_stated_value(s.text, unit) or (n and n in title):
+            continue
+        out.append(s)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Dates: deadlines and plans against the report's date
+# ------------------------------------------------------------------------------------------------------------------
+
+_MONTHS = {m: i for i, m in enumerate(["januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti",
+                                       "september", "oktober", "november", "december"], start=1)}
+_SEASONS = {"våren": 5, "vår": 5, "sommaren": 7, "hösten": 11, "höst": 11, "vintern": 12, "årsskiftet": 12,
+            "halvåret": 6, "första halvåret": 6, "andra halvåret": 12, "slutet av": 12, "början av": 2}
+_ISO = re.compile(r"\b(20\d\d)-(\d\d)-(\d\d)\b")
+_NAMED = re.compile(r"\b(" + "|".join(sorted(list(_MONTHS) + list(_SEASONS), key=len, reverse=True)) + r")\s+(20\d\d)\b")
+_YEAR_AFTER_PREP = re.compile(r"\b(?:under|till|senast|inför|innan|före|efter|från och med|fr o m|år|i slutet av)\s+(20\d\d)\b")
+_FUTURE_VERB = re.compile(r"\b(planeras|planerar|kommer att|kommer|ska|skall|beräknas|väntas|förväntas|avses|avser|"
+                          r"är planerad|är planerat|siktar)\b")
+_DEADLINE_WORD = re.compile(r"\b(senast|klart|klar|färdigt|färdig|slutdatum|deadline|ska vara|skulle|skulle ha|"
+                            r"skulle vara|var planerad|var planerat|planerades|var tänkt)\b")
+
+
+def report_reference_date(report: dict | None) -> tuple[int, int] | None:
+    """(year, month) the report speaks from: its decision date, else the end of a delår (August) of its year."""
+    if not report:
+        return None
+    m = _ISO.search(report.get("report_date") or "")
+    if m:
+        return int(m.group(1)), int(m.group(2))
+    return (int(report["year"]), 8) if report.get("year") else None
+
+
+def _mentions(text: str) -> list[tuple[int, int]]:
+    low = text.lower()
+    found = [(int(y), int(mo)) for y, mo, _ in _ISO.findall(low)]
+    for word, y in _NAMED.findall(low):
+        found.append((int(y), _MONTHS.get(word) or _SEASONS.get(word, 12)))
+    found += [(int(y), 12) for y in _YEAR_AFTER_PREP.findall(low)]
+    return found
+
+
+def date_features(sentences: list[Sentence], title_row: str, ref: tuple[int, int] | None) -> dict[str, float]:
+    """Plans still ahead of the report date, deadlines already behind it, and a row's end date (Slutdatum)."""
+    out = {"date:future_plan": 0.0, "date:deadline_passed": 0.0, "date:end_passed": 0.0, "date:end_future": 0.0}
+    if ref is None:
+        return out
+    for s in sentences:
+        low = s.text.lower()
+        for when in _mentions(low):
+            if when > ref and _FUTURE_VERB.search(low):
+                out["date:future_plan"] = 1.0
+            if when < ref and _DEADLINE_WORD.search(low):
+                out["date:deadline_passed"] = 1.0
+    row_dates = [(int(y), int(mo)) for y, mo, _ in _ISO.findall(title_row or "")]
+    if len(row_dates) >= 2:  # a start and an end date on the item's own row
+        out["date:end_passed" if row_dates[-1] < ref else "date:end_future"] = 1.0
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Language checks: other languages and bare numbers get low confidence, said so
+# ------------------------------------------------------------------------------------------------------------------
+
+_SWEDISH_FUNCTION_WORDS = set("""och att det som en ett är för på med har av till i inte den de ska kan under om vi sig
+från eller vara efter också detta dessa samt genom vid hos mot då när så men nu har hade blir blev finns sker kommer
+arbetet nämnden uppdraget åtgärden""".split())
+_ENGLISH_FUNCTION_WORDS = set("the and of to is in for on with has have be are was this that it by as from".split())
+
+
+def text_quality(text: str) -> str | None:
+    """'numbers' when the text has no words to read, 'language' when it is clearly not Swedish, else None."""
+    words = re.findall(r"[^\W\d_]+", text.lower())
+    if len(words) < 2:
+        return "numbers"
+    if len(words) < 5:
+        return None
+    sw = sum(w in _SWEDISH_FUNCTION_WORDS for w in words) / len(words)
+    en = sum(w in _ENGLISH_FUNCTION_WORDS for w in words) / len(words)
+    swedish_letters = bool(re.search(r"[åäö]", text.lower()))
+    if sw < 0.05 and (en > sw or not swedish_letters):
+        return "language"
+    return None
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Features
+# ------------------------------------------------------------------------------------------------------------------
+
+def feature_names() -> list[str]:
+    """Names of the hand-made features (the embedding's dimensions come first and are not named)."""
+    return ([f"cue:{c.id}" for c in load_cues()] + [f"class:{c}" for c in CANONICAL] + ["cue_share"]
+            + ["date:future_plan", "date:deadline_passed", "date:end_passed", "date:end_future", "len_words"])
+
+
+def hand_features(sentences: list[Sentence], title_row: str, ref: tuple[int, int] | None) -> np.ndarray:
+    cues = load_cues()
+    counts = dict.fromkeys((c.id for c in cues), 0.0)
+    by_class = dict.fromkeys(CANONICAL, 0.0)
+    with_cue = 0
+    for s in sentences:
+        hits = cue_hits(s.text)
+        with_cue += bool(hits)
+        for c in hits:
+            counts[c.id] += 1
+            by_class[c.cls] += c.weight
+    words = sum(len(s.text.split()) for s in sentences)
+    dates = date_features(sentences, title_row, ref)
+    values = ([np.log1p(v) for v in counts.values()] + [np.log1p(v) for v in by_class.values()]
+              + [with_cue / max(1, len(sentences))] + list(dates.values()) + [np.log1p(words)])
+    return np.asarray(values, dtype=np.float32)
+
+
+def unit_embedding_text(unit: Unit, sentences: list[Sentence]) -> str:
+    return (unit.title.strip() + "\n" + " ".join(s.text for s in sentences))[:2000]
+
+
+class CachedEmbeddings:
+    """Embeds texts through the store's embedding cache, so retraining and evaluation embed each text once."""
+
+    def __init__(self, embedder: Any, store: Any | None = None):
+        self.embedder = embedder
+        self.store = store
+        self.model_id = embedder.model_id
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, int(getattr(self.embedder, "dim", 384))), dtype=np.float32)
+        if self.store is None:
+            return np.asarray(self.embedder.embed_passages(texts), dtype=np.float32)
+        try:
+            from index.embeddings import embed_with_cache
+        except ImportError:  # the shared helper is optional; the store's cache works without it
+            return self._own_cache(texts)
+        return np.asarray(embed_with_cache(self.embedder, texts, self.store.cached_vectors, self.store.put_vectors),
+                          dtype=np.float32)
+
+    def _own_cache(self, texts: list[str]) -> np.ndarray:
+        keys = [hashlib.sha1(("passage: " + t).encode()).hexdigest() for t in texts]
+        have = self.store.cached_vectors(self.model_id, sorted(set(keys)))
+        todo = sorted({k: t for k, t in zip(keys, texts) if k not in have}.items())
+        if todo:
+            vecs = self.embedder.embed_passages([t for _, t in todo])
+            new = {k: np.asarray(v, dtype=np.float32) for (k, _), v in zip(todo, vecs)}
+            self.store.put_vectors(self.model_id, new)
+            have.update(new)
+        return np.stack([have[k] for k in keys]).astype(np.float32)
+
+
+def load_embedder() -> Any:
+    from index.embeddings import Embedder
+    return Embedder.load()
+
+
+@dataclass
+class UnitInput:
+    """Everything the classifier needs about one unit, gathered once."""
+
+    unit: Unit
+    sentences: list[Sentence]
+    title_row: str
+    ref: tuple[int, int] | None
+
+    @property
+    def has_commentary(self) -> bool:
+        return bool(self.sentences)
+
+
+def gather_inputs(store: Any, units: list[Unit]) -> list[UnitInput]:
+    """Commentary sentences (with line numbers from the store's clean lines) and the report date per unit."""
+    reports = {r["doc"]: r for r in store.reports()}
+    lines_by_doc: dict[str, dict[int, str]] = {}
+    out = []
+    for u in units:
+        if u.doc not in lines_by_doc:
+            lines_by_doc[u.doc] = dict(store.lines(u.doc))
+        line_text = lines_by_doc[u.doc]
+        row = line_text.get(u.title_line or u.line_start, "")
+        out.append(UnitInput(u, commentary_sentences(u, line_text), row, report_reference_date(reports.get(u.doc))))
+    return out
+
+
+def build_matrix(inputs: list[UnitInput], embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+    """One row per unit: embedding of title + commentary, then the hand features."""
+    if not inputs:
+        return np.zeros((0, 0), dtype=np.float32)
+    emb = embed([unit_embedding_text(i.unit, i.sentences) for i in inputs])
+    hand = np.stack([hand_features(i.sentences, i.title_row, i.ref) for i in inputs])
+    return np.hstack([emb, hand]).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The classifier: logistic regression on embeddings + cue/date features, temperature-calibrated, saved as JSON
+# ------------------------------------------------------------------------------------------------------------------
+
+MODEL_FILE = "status_model.json"
+MODEL_FORMAT = 1
+REGULARISATION_C = 0.05  # strong: a few hundred examples against ~400 features
+WEIGHTS = {"decision": 2.0, "gold": 1.0, "stated": 0.5, "cue": 0.3}
+LOW_CONFIDENCE = 0.5
+NOTES = {
+    "empty": "Ingen kommentar att bedöma – inget förslag.",
+    "language": "Texten verkar inte vara på svenska – förslaget är osäkert.",
+    "numbers": "Texten består nästan bara av siffror – förslaget är osäkert.",
+    "low": "Låg säkerhet: texten ger inga tydliga belägg för någon status.",
+    "rules": "Förslag från frasregler (det finns för lite märkt data för en modell).",
+}
+
+
+@dataclass
+class StatusModel:
+    classes: list[str]
+    coef: np.ndarray  # (classes, features), on standardised features
+    intercept: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    temperature: float
+    model_id: str
+    trained_on: dict[str, Any]
+
+    def logits(self, X: np.ndarray) -> np.ndarray:
+        return ((X - self.mean) / self.scale) @ self.coef.T + self.intercept
+
+    def proba(self, X: np.ndarray) -> np.ndarray:
+        return _softmax(self.logits(X) / self.temperature)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": MODEL_FORMAT, "classes": self.classes, "coef": self.coef.round(7).tolist(),
+                "intercept": self.intercept.round(7).tolist(), "mean": self.mean.round(7).tolist(),
+                "scale": self.scale.round(7).tolist(), "temperature": self.temperature, "model_id": self.model_id,
+                "feature_names": feature_names(), "trained_on": self.trained_on}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "StatusModel":
+        if d.get("format") != MODEL_FORMAT or d.get("feature_names") != feature_names():
+            raise ValueError("status model was saved for other features")
+        m = cls(list(d["classes"]), np.asarray(d["coef"], dtype=np.float64), np.asarray(d["intercept"]),
+                np.asarray(d["mean"]), np.asarray(d["scale"]), float(d["temperature"]), d["model_id"],
+                d.get("trained_on", {}))
+        if m.coef.shape != (len(m.classes), len(m.mean)) or m.scale.shape != m.mean.shape:
+            raise ValueError("status model has inconsistent shapes")
+        return m
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_json(), ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> "StatusModel | None":
+        """The saved model, or None when there is none or it cannot be used (then one is trained on the fly)."""
+        try:
+            return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _fit_lr(Z: np.ndarray, y: np.ndarray, w: np.ndarray, C: float) -> LogisticRegression:
+    lr = LogisticRegression(C=C, class_weight="balanced", max_iter=5000)
+    return lr.fit(Z, y, sample_weight=w)
+
+
+def _fit_temperature(Z: np.ndarray, y: np.ndarray, w: np.ndarray, C: float, classes: list[str]) -> float:
+    """One temperature on out-of-fold logits (minimum weighted log loss): sharpness right, ranking untouched."""
+    counts = [int((y == c).sum()) for c in classes]
+    folds = min(5, min(counts))
+    if folds < 2:
+        return 1.0
+    oof = np.zeros((len(y), len(classes)))
+    for tr, te in StratifiedKFold(folds, shuffle=True, random_state=0).split(Z, y):
+        if len(set(y[tr])) < len(classes):
+            return 1.0
+        oof[te] = _fit_lr(Z[tr], y[tr], w[tr], C).decision_function(Z[te])
+    target = np.array([classes.index(c) for c in y])
+
+    def loss(log_t: float) -> float:
+        p = _softmax(oof / np.exp(log_t))[np.arange(len(y)), target]
+        return float(-(w * np.log(np.clip(p, 1e-12, 1))).sum() / w.sum())
+
+    return float(np.exp(minimize_scalar(loss, bounds=(-3, 3), method="bounded").x))
+
+
+def fit_model(X: np.ndarray, y: list[str], w: list[float], model_id: str, trained_on: dict[str, Any],
+              C: float = REGULARISATION_C) -> StatusModel | None:
+    """A calibrated model, or None when some class has fewer than two examples (then the rules answer)."""
+    y_arr, w_arr = np.asarray(y), np.asarray(w, dtype=np.float64)
+    if any((y_arr == c).sum() < 2 for c in SUGGESTED):
+        return None
+    scaler = StandardScaler().fit(X)
+    Z = scaler.transform(X)
+    lr = _fit_lr(Z, y_arr, w_arr, C)
+    classes = [str(c) for c in lr.classes_]
+    return StatusModel(classes, lr.coef_.astype(np.float64), lr.intercept_.astype(np.float64),
+                       scaler.mean_.astype(np.float64), np.where(scaler.scale_ > 0, scaler.scale_, 1.0),
+                       _fit_temperature(Z, y_arr, w_arr, C, classes), model_id, trained_on)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Labels: stated statuses, analyst labels, reviewers' decisions, and (only for an untrained store) strong cues
+# ------------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Example:
+    index: int  # into the list of UnitInput
+    label: str
+    weight: float
+    source: str  # decision, gold, stated, cue
+
+
+def suggestion_class(value: str | None) -> str | None:
+    """A stated, judged or decided value as one of the three suggestion classes, or None.
+
+    'ej påbörjad' and 'stoppad' are left out: whether a not-yet-started item is on plan or late depends on a plan
+    the table cannot see (analysts read such items both ways), and a stopped item is neither late nor on plan.
+    """
+    status = canonical_status((value or "").replace("_", " "))
+    return status if status in SUGGESTED else None
+
+
+def stated_examples(inputs: list[UnitInput]) -> dict[int, Example]:
+    return {i: Example(i, c, WEIGHTS["stated"], "stated") for i, x in enumerate(inputs)
+            if x.has_commentary and (c := suggestion_class(x.unit.status or x.unit.explicit_status))}
+
+
+def gold_examples(inputs: list[UnitInput], gold_dir: Path | str | None) -> dict[int, Example]:
+    """Analyst judgements matched to our units (evaluation.gold.match_units); nothing when there is no gold folder."""
+    from evaluation.gold import load_gold, match_units
+
+    try:
+        gold = load_gold(gold_dir)
+    except FileNotFoundError:
+        return {}
+    index = {x.unit.id: i for i, x in enumerate(inputs)}
+    out: dict[int, Example] = {}
+    for doc, report in gold.items():
+        units = [x.unit for x in inputs if x.unit.doc == doc]
+        for g, u in zip(report.units, match_units(report.units, units)):
+            c = suggestion_class(g.get("judged_status"))
+            if u is not None and c and inputs[index[u.id]].has_commentary:
+                out[index[u.id]] = Example(index[u.id], c, WEIGHTS["gold"], "gold")
+    return out
+
+
+def decision_examples(store: Any, inputs: list[UnitInput]) -> dict[int, Example]:
+    index = {x.unit.id: i for i, x in enumerate(inputs)}
+    out: dict[int, Example] = {}
+    for unit_id, d in store.current_decisions("unit_status").items():
+        c = suggestion_class(d.new_value) if d.action in ("accept", "correct") else None
+        if c and unit_id in index and inputs[index[unit_id]].has_commentary:
+            out[index[unit_id]] = Example(index[unit_id], c, WEIGHTS["decision"], "decision")
+    return out
+
+
+def cue_examples(inputs: list[UnitInput]) -> dict[int, Example]:
+    """Pseudo-labels where the phrase rules are clear (one class with weight >= 3 and a margin of 2)."""
+    out: dict[int, Example] = {}
+    for i, x in enumerate(inputs):
+        scores = sorted(cue_scores(x.sentences).items(), key=lambda kv: -kv[1])
+        if x.has_commentary and scores[0][1] >= 3 and scores[0][1] - scores[1][1] >= 2:
+            out[i] = Example(i, scores[0][0], WEIGHTS["cue"], "cue")
+    return out
+
+
+def collect_examples(store: Any, inputs: list[UnitInput], gold_dir: Path | str | None = None, gold: bool = True,
+                     decisions: bool = True, cues: bool = False) -> list[Example]:
+    """One example per unit; a reviewer's decision beats an analyst label, which beats the stated status."""
+    merged: dict[int, Example] = {}
+    sources = [cue_examples(inputs) if cues else {}, stated_examples(inputs),
+               gold_examples(inputs, gold_dir) if gold else {}, decision_examples(store, inputs) if decisions else {}]
+    for found in sources:
+        merged.update(found)
+    return [merged[k] for k in sorted(merged)]
+
+
+def train_on(X: np.ndarray, examples: list[Example], model_id: str) -> StatusModel | None:
+    counts: dict[str, int] = {}
+    for e in examples:
+        counts[f"{e.source}:{e.label}"] = counts.get(f"{e.source}:{e.label}", 0) + 1
+    rows = [e.index for e in examples]
+    return fit_model(X[rows], [e.label for e in examples], [e.weight for e in examples], model_id,
+                     {"examples": len(examples), "counts": dict(sorted(counts.items()))})
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Suggestions with evidence
+# ------------------------------------------------------------------------------------------------------------------
+
+def _evidence(contrib: np.ndarray, sentences: list[Sentence]) -> list[dict[str, Any]]:
+    """The one or two sentences that weigh most for the suggested class (a second only if it weighs half as much)."""
+    order = np.argsort(-contrib)
+    positive = contrib[contrib > 0].sum() or 1.0
+    picked = [order[0]] + [k for k in order[1:2] if contrib[k] > 0 and contrib[k] >= 0.5 * contrib[order[0]]]
+    return [{"line": sentences[k].line, "text": sentences[k].text, "weight": round(float(max(contrib[k], 0) / positive), 3)}
+            for k in picked]
+
+
+def _note(x: UnitInput, confidence: float, rules: bool) -> str | None:
+    quality = text_quality(" ".join(s.text for s in x.sentences))
+    if quality:
+        return NOTES[quality]
+    if rules:
+        return NOTES["rules"]
+    return NOTES["low"] if confidence < LOW_CONFIDENCE else None
+
+
+def _flatten_if_unreadable(probs: np.ndarray, x: UnitInput) -> np.ndarray:
+    """Another language or bare numbers: the model cannot read it, so the probabilities move towards uniform."""
+    if text_quality(" ".join(s.text for s in x.sentences)):
+        return 0.25 * probs + 0.75 / len(probs)
+    return probs
+
+
+def suggest_with_model(model: StatusModel, X: np.ndarray, inputs: list[UnitInput],
+                       embed: Callable[[list[str]], np.ndarray]) -> dict[str, dict[str, Any]]:
+    rows = [i for i, x in enumerate(inputs) if x.has_commentary]
+    out = {x.unit.id: _empty_fields() for x in inputs if not x.has_commentary}
+    if not rows:
+        return out
+    probs = model.proba(X[rows])
+    # Sentence-level contributions: the same linear model applied to each sentence alone.
+    sents = [(r, s) for r in rows for s in inputs[r].sentences[:MAX_SENTENCES]]
+    emb = embed([s.text for _, s in sents])
+    hand = np.stack([hand_features([s], "", inputs[r].ref) for r, s in sents])
+    sent_logits = model.logits(np.hstack([emb, hand]))
+    sent_logits -= sent_logits.mean(axis=1, keepdims=True)
+    start = 0
+    for k, r in enumerate(rows):
+        x = inputs[r]
+        n = min(len(x.sentences), MAX_SENTENCES)
+        p = _flatten_if_unreadable(probs[k], x)
+        best = int(np.argmax(p))
+        out[x.unit.id] = {
+            "suggested_status": model.classes[best],
+            "status_confidence": round(float(p[best]), 4),
+            "status_probs": {c: round(float(v), 4) for c, v in zip(model.classes, p)},
+            "status_evidence": _evidence(sent_logits[start:start + n, best], x.sentences[:n]),
+            "status_note": _note(x, float(p[best]), rules=False),
+        }
+        start += n
+    return out
+
+
+def suggest_with_rules(inputs: list[UnitInput]) -> dict[str, dict[str, Any]]:
+    """Used only when no class has enough labelled examples for a model: cue weights as soft evidence."""
+    out: dict[str, dict[str, Any]] = {}
+    for x in inputs:
+        if not x.has_commentary:
+            out[x.unit.id] = _empty_fields()
+            continue
+        scores = cue_scores(x.sentences)
+        label = rule_suggestion(x.sentences)
+        logits = np.array([scores[c] / 2 + (0.5 if c == "enligt plan" else 0.0) for c in SUGGESTED])
+        p = _flatten_if_unreadable(_softmax(logits), x)
+        contrib = np.array([sum(c.weight for c in cue_hits(s.text) if baseline_class(c.cls) == label)
+                            for s in x.sentences[:MAX_SENTENCES]], dtype=float)
+        out[x.unit.id] = {
+            "suggested_status": label,
+            "status_confidence": round(float(p[SUGGESTED.index(label)]), 4),
+            "status_probs": {c: round(float(v), 4) for c, v in zip(SUGGESTED, p)},
+            "status_evidence": _evidence(contrib, x.sentences[:MAX_SENTENCES]) if contrib.any() else [],
+            "status_note": _note(x, 0.0, rules=True),
+        }
+    return out
+
+
+def _empty_fields() -> dict[str, Any]:
+    return {"suggested_status": None, "status_confidence": None, "status_probs": None, "status_evidence": [],
+            "status_note": NOTES["empty"]}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Entry points: train (cli.py train via index.ingest.train_all) and apply (ingest, train)
+# ------------------------------------------------------------------------------------------------------------------
+
+def model_path(store: Any) -> Path:
+    return Path(store.dir) / MODEL_FILE
+
+
+def train_status(store: Any, gold_dir: Path | str | None = None, decisions: bool = True,
+                 embedder: Any | None = None, apply: bool = False) -> list[str]:
+    """Retrain from everything available, save the model next to the store, and refresh every unit's suggestion.
+
+    Returns report lines (Swedish, shown by `python cli.py train`).
+    """
+    embed = CachedEmbeddings(embedder or load_embedder(), store)
+    inputs = gather_inputs(store, store.units())
+    X = build_matrix(inputs, embed)
+    examples = collect_examples(store, inputs, gold_dir, gold=True, decisions=decisions)
+    lines = [f"status: {len(examples)} märkta poster av {len(inputs)} ("
+             + ", ".join(f"{k} {v}" for k, v in sorted(_count(e.source for e in examples).items())) + ")"]
+    lines.append("status: klasser " + ", ".join(f"{k} {v}" for k, v in sorted(_count(e.label for e in examples).items())))
+    model = train_on(X, examples, embed.model_id) if examples else None
+    if model is None:
+        lines.append("status: för få märkta exempel i någon klass – förslagen kommer från frasreglerna")
+        model_path(store).unlink(missing_ok=True)
+    else:
+        model.save(model_path(store))
+        lines.append(f"status: modell sparad i {model_path(store)} (temperatur {model.temperature:.2f})")
+    if apply:
+        n = _write(store, inputs, model, X, embed)
+        lines.append(f"status: förslag för {n} av {len(inputs)} poster")
+    return lines
+
+
+def apply_status(store: Any, docs: list[str] | None = None, embedder: Any | None = None) -> int:
+    """Fill suggested_status, status_confidence, status_probs, status_evidence and status_note for the units of
+    `docs` (all when None). Uses the saved model; without one (or one for another embedding model) a model is
+    trained on the fly from the store's stated statuses, reviewers' decisions and clear phrase cues.
+    Returns the number of units that got a suggestion."""
+    embed = CachedEmbeddings(embedder or load_embedder(), store)
+    all_inputs = gather_inputs(store, store.units())
+    wanted = [x for x in all_inputs if docs is None or x.unit.doc in docs]
+    model = StatusModel.load(model_path(store))
+    if model is None or model.model_id != embed.model_id:
+        X_all = build_matrix(all_inputs, embed)
+        examples = collect_examples(store, all_inputs, gold=False, decisions=True, cues=True)
+        model = train_on(X_all, examples, embed.model_id) if examples else None
+    return _write(store, wanted, model, build_matrix(wanted, embed) if model else None, embed)
+
+
+def _write(store: Any, inputs: list[UnitInput], model: StatusModel | None, X: np.ndarray | None,
+           embed: Callable[[list[str]], np.ndarray]) -> int:
+    fields = suggest_with_model(model, X, inputs, embed) if model is not None and X is not None \
+        else suggest_with_rules(inputs)
+    store.set_unit_fields(fields)
+    return sum(1 for f in fields.values() if f["suggested_status"])
+
+
+def _count(values: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return out

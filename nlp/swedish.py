@@ -1,0 +1,281 @@
+"""Swedish language layer for search: tokenise, lemmatise, stem and split compounds.
+
+The language data (stopwords, lemma table, compound vocabulary) lives here and is handed to the lexical index as
+an `Analyzer`; the index itself knows nothing about Swedish.
+
+Normal form of a word: lowercase -> spaCy lookup lemma (spacy-lookups-data, case-sensitive, hence lowercase first)
+-> Snowball stem. The stem on top of the lemma repairs gaps in the lookup table ("minska" -> "minsk" but
+"minskad" -> "minska": both stem to "minsk").
+
+Compounds are split against a vocabulary (the lemma table's forms and lemmas plus words seen in the indexed corpus)
+with the Swedish linking letters s/e/a/u/o, so "hyrsjuksköterskor" yields hyr + sjuksköterskor (+ sjuk + sköterskor)
+and "sjuksköterskebemanningen" yields sjuksköterska + bemanningen.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Collection, Iterable
+
+LINK_LETTERS = ("s", "e", "a", "u", "o")
+# Weight of a compound part relative to the word it came from, per level of splitting.
+PART_WEIGHT = 0.5
+MAX_SPLIT_DEPTH = 2
+MAX_WORD_LEN = 40  # longer "words" are not split: no real compound is that long and the DP is quadratic
+
+_TAG = re.compile(r"<[^>]*>")
+_ALNUM = re.compile(r"[^\W_]", re.UNICODE)
+_EDGE = re.compile(r"^[\W_]+|[\W_]+$", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Word:
+    """A word as it stands in a text: `start`/`end` are character offsets into that text."""
+
+    text: str
+    lower: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Term:
+    """A normalised search term derived from a word; depth 0 is the word itself, 1+ its compound parts."""
+
+    term: str
+    piece: str  # the surface piece it came from (the word or the part as spelled in the word)
+    depth: int
+
+    @property
+    def weight(self) -> float:
+        return PART_WEIGHT ** self.depth
+
+
+# -- language data ---------------------------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def lemma_table() -> dict[str, str]:
+    """spacy-lookups-data's Swedish lookup lemmatizer table (inflected form -> lemma), as a plain dict."""
+    import spacy_lookups_data
+
+    path = Path(str(spacy_lookups_data.sv["lemma_lookup"]))
+    if not path.exists():
+        path = path.with_name(path.name + ".gz")
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return json.load(f)
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    from spacy.lang.sv.stop_words import STOP_WORDS
+
+    return frozenset(STOP_WORDS)
+
+
+@lru_cache(maxsize=1)
+def base_vocabulary() -> frozenset[str]:
+    """Every form and lemma in the lookup table, lowercased: the words a compound part may be."""
+    table = lemma_table()
+    return frozenset(w.lower() for w in (*table.keys(), *table.values()))
+
+
+@lru_cache(maxsize=1)
+def _tokenizer():
+    import spacy
+
+    return spacy.blank("sv").tokenizer
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Callable[[str], str]:
+    import Stemmer
+
+    return Stemmer.Stemmer("swedish").stemWord
+
+
+def corpus_vocabulary(words: Iterable[str], min_count: int = 2, min_len: int = 4) -> list[str]:
+    """Words from the indexed texts that may serve as compound parts (kommun names, local terms, ...).
+
+    Only words seen at least `min_count` times, so one-off typos and broken hyphenations do not become parts.
+    """
+    base = base_vocabulary()
+    counts = Counter(w for w in words if len(w) >= min_len and w.isalpha())
+    return sorted(w for w, n in counts.items() if n >= min_count and w not in base)
+
+
+# -- compound splitting ---------------------------------------------------------------------------------------------
+class CompoundSplitter:
+    """Splits a word into the fewest vocabulary words, allowing a linking letter between parts.
+
+    A non-final part may also be a vocabulary word with its final -a or -e dropped (sjuksköterska ->
+    "sjukskötersk" + linking e). Words already in the vocabulary are split cautiously (no stopword parts, a last
+    part of at least 5 letters), so "sköterskor" is not cut into "sköter" + "skor", nor "verksamhet" into
+    "verksam" + "het"; words seen nowhere may have short parts. Words the lexicon lacks may start with a
+    2-letter particle ("inhyrd" -> in + hyrd, "utbetalningen").
+    """
+
+    def __init__(self, vocabulary: Collection[str], lexicon: Collection[str], stop: Collection[str],
+                 links: tuple[str, ...] = LINK_LETTERS, min_part: int = 3, min_last_known: int = 5):
+        self.vocabulary = vocabulary  # lexicon + corpus words
+        self.lexicon = lexicon
+        self.stop = stop
+        self.particles = frozenset(p for p in stop if len(p) == 2)
+        self.links = links
+        self.min_part = min_part
+        self.min_last_known = min_last_known
+        self.split = lru_cache(maxsize=200_000)(self._split)
+
+    def _as_part(self, piece: str, strict: bool) -> str | None:
+        """The vocabulary word a non-final piece stands for, if any."""
+        for word in (piece, piece + "a", piece + "e"):
+            if word in self.vocabulary and not (strict and word in self.stop):
+                return word
+        return None
+
+    def _split(self, word: str) -> tuple[tuple[str, str], ...]:
+        """((piece as spelled, vocabulary word), ...) or () when the word is not a compound."""
+        n = len(word)
+        if n > MAX_WORD_LEN or not word.isalpha():
+            return ()
+        strict = word in self.vocabulary
+        min_part = self.min_part
+        min_last = self.min_last_known if strict else self.min_part
+        if n < min_part + min_last:
+            particle = self._particle_split(word) if word not in self.lexicon else None
+            return particle[1] if particle else ()
+        # best[i]: best segmentation of word[i:], scored (parts, restored endings, -sum of squared lengths).
+        best: list[tuple[tuple, tuple] | None] = [None] * (n + 1)
+        for i in range(n - min_last, -1, -1):
+            options = []
+            tail = word[i:]
+            if i > 0 and tail in self.vocabulary and not (strict and tail in self.stop):
+                options.append(((1, 0, -len(tail) ** 2), ((tail, tail),)))
+            for j in range(i + min_part, n - min_last + 1):
+                part = self._as_part(word[i:j], strict)
+                if part is None:
+                    continue
+                for nxt in (j, j + 1):
+                    if nxt > j and word[j] not in self.links:
+                        continue
+                    rest = best[nxt] if nxt <= n - min_last else None
+                    if rest is None:
+                        continue
+                    (parts, restored, sq), pieces = rest
+                    score = (parts + 1, restored + (part != word[i:j]), sq - (j - i) ** 2)
+                    options.append((score, ((word[i:j], part), *pieces)))
+            best[i] = min(options, default=None)
+        result = best[0]
+        if result is None and word not in self.lexicon:
+            result = self._particle_split(word)
+        return result[1] if result else ()
+
+    def _particle_split(self, word: str) -> tuple[tuple, tuple] | None:
+        """in+hyrd, ut+betalning: a 2-letter particle before a word of at least 4 letters."""
+        head, rest = word[:2], word[2:]
+        if head in self.particles and len(rest) >= 4 and rest in self.vocabulary:
+            return (2, 0, 0), ((head, head), (rest, rest))
+        return None
+
+
+# -- analyzer -------------------------------------------------------------------------------------------------------
+class Analyzer:
+    """Text -> words with offsets -> normalised terms (the word's lemma stem plus its compound parts' stems)."""
+
+    def __init__(self, lemmas: dict[str, str], stop: Collection[str], splitter: CompoundSplitter,
+                 stem: Callable[[str], str], tokenize: Callable[[str], Iterable[tuple[str, int]]] | None = None,
+                 extra_vocabulary: Iterable[str] = ()):
+        self.lemmas = lemmas
+        self.stop = stop
+        self.splitter = splitter
+        self.stem = stem
+        self._tokenize = tokenize or _spacy_tokens
+        self.extra_vocabulary = list(extra_vocabulary)
+        self.expand = lru_cache(maxsize=500_000)(self._expand)
+
+    @classmethod
+    def default(cls, extra_vocabulary: Iterable[str] = ()) -> "Analyzer":
+        """Swedish with spacy-lookups-data lemmas, spaCy stopwords, Snowball stems; `extra_vocabulary` are
+        corpus words usable as compound parts (persisted with the lexical index so queries split the same way)."""
+        extra = list(extra_vocabulary)
+        return _default_analyzer(tuple(extra))
+
+    # words ------------------------------------------------------------------------------------------------------
+    def words(self, text: str) -> list[Word]:
+        """Words with offsets into `text`; markup is blanked out first so offsets still point into `text`."""
+        text = _TAG.sub(lambda m: " " * len(m.group()), text or "")
+        out = []
+        for tok, idx in self._tokenize(text):
+            core = _EDGE.sub("", tok)
+            if len(core) < 2 or not _ALNUM.search(core):
+                continue
+            start = idx + tok.index(core)
+            out.append(Word(core, unicodedata.normalize("NFC", core).lower(), start, start + len(core)))
+        return out
+
+    def normal(self, lower: str) -> str:
+        """Lemma (lookup table) then Snowball stem of a lowercase word."""
+        return self.stem(self.lemmas.get(lower, lower).lower())
+
+    def _expand(self, lower: str) -> tuple[Term, ...]:
+        """The terms one lowercase word contributes: itself, then its compound parts (recursively)."""
+        if lower in self.stop:
+            return ()
+        if any(c.isdigit() for c in lower):
+            return (Term(lower, lower, 0),)  # numbers, dates, "2030": matched as written
+        if "." in lower:
+            return ()  # abbreviations such as bl.a., t.ex.
+        out: dict[str, Term] = {}
+        self._add(out, lower.replace("-", "") if lower.count("-") else lower, lower, 0)
+        pieces = [p for p in lower.split("-") if p] if "-" in lower else [lower]
+        for piece in pieces:
+            if len(pieces) > 1:
+                self._add(out, piece, piece, 1)
+            self._add_parts(out, piece, 1 if len(pieces) == 1 else 2)
+        return tuple(out.values())
+
+    def _add(self, out: dict[str, Term], word: str, piece: str, depth: int) -> None:
+        if word in self.stop or len(word) < 2:
+            return
+        term = self.normal(word)
+        if term and (term not in out or out[term].depth > depth):
+            out[term] = Term(term, piece, depth)
+
+    def _add_parts(self, out: dict[str, Term], word: str, depth: int) -> None:
+        if depth > MAX_SPLIT_DEPTH:
+            return
+        for piece, vocab_word in self.splitter.split(word):
+            self._add(out, vocab_word, piece, depth)
+            self._add_parts(out, vocab_word, depth + 1)
+
+    # texts ------------------------------------------------------------------------------------------------------
+    def tokens(self, text: str) -> list[str]:
+        """Index tokens of a text: every term of every word (parts count as occurrences too)."""
+        return [t.term for w in self.words(text) for t in self.expand(w.lower)]
+
+    def query_terms(self, text: str) -> list[Term]:
+        """Distinct query terms, each with the shallowest depth (highest weight) at which it occurs."""
+        out: dict[str, Term] = {}
+        for w in self.words(text):
+            for t in self.expand(w.lower):
+                if t.term not in out or out[t.term].depth > t.depth:
+                    out[t.term] = t
+        return sorted(out.values(), key=lambda t: (t.depth, t.term))
+
+
+def _spacy_tokens(text: str) -> Iterable[tuple[str, int]]:
+    return ((t.text, t.idx) for t in _tokenizer()(text))
+
+
+@lru_cache(maxsize=4)
+def _default_analyzer(extra: tuple[str, ...]) -> Analyzer:
+    base = base_vocabulary()
+    vocabulary = base | frozenset(extra) if extra else base
+    stop = stopwords()
+    splitter = CompoundSplitter(vocabulary, lexicon=base, stop=stop)
+    return Analyzer(lemma_table(), stop, splitter, _stemmer(), extra_vocabulary=extra)

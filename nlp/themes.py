@@ -1,0 +1,726 @@
+"""Themes: the readable taxonomy (nlp/themes.toml) and a multi-label classifier for units and passages.
+
+Three layers, each usable on its own:
+
+* lexical cues: the taxonomy's example phrases matched against the text (stem prefixes, compound tails,
+  the longest phrase wins a word);
+* zero-shot: embedding similarity of the text to each theme's definition and phrases, combined with the cues
+  into a probability-like score with fixed, general constants (no labelled data needed, so a theme added to the
+  file is assigned at once);
+* supervised: one logistic regression per theme over the text embedding and that theme's own zero-shot and cue
+  features, trained on analyst labels and reviewers' decisions. Themes with too few labelled examples fall back
+  to zero-shot. Weights are saved as JSON in the data folder (never pickle).
+
+A unit gets 0-3 themes, each {"id", "label", "score"}; a passage gets its unit's themes plus its own.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import tomllib
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence
+
+import numpy as np
+
+from errors import ToolError
+from records import Passage, Unit
+
+if TYPE_CHECKING:
+    from index.store import Store
+
+HERE = Path(__file__).resolve().parent
+TAXONOMY_PATH = HERE / "themes.toml"
+MODEL_FILE = "themes_model.json"
+MODEL_VERSION = 1
+DECISION_TYPE = "unit_theme"
+MAX_THEMES = 3
+MAX_PASSAGE_THEMES = 5
+# A theme needs this many labelled positives (and negatives) before its supervised model is trusted over zero-shot.
+MIN_POSITIVES = 3
+EMBED_CHARS = 2000  # the model reads ~512 tokens; longer text only costs hashing and tokenising
+
+
+class TaxonomyError(ToolError):
+    """The taxonomy file cannot be used (syntax error, missing field, duplicate id)."""
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Taxonomy
+# ----------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Theme:
+    id: str
+    label: str
+    definition: str
+    phrases: tuple[str, ...] = ()
+
+    def description(self) -> str:
+        """The text embedded to represent the theme as a whole."""
+        return f"{self.label}: {' '.join(self.definition.split())}"
+
+    def fingerprint(self) -> str:
+        """Changes when anything the classifier reads from the theme changes (saved weights record it)."""
+        raw = json.dumps([self.id, self.label, self.definition, list(self.phrases)], ensure_ascii=False)
+        return hashlib.sha1(raw.encode()).hexdigest()[:16]
+
+
+_ID = re.compile(r"^[a-z0-9_]+$")
+
+
+def load_taxonomy(path: Path | str | None = None) -> list[Theme]:
+    """Themes in file order. Raises TaxonomyError with a Swedish message naming the problem."""
+    path = Path(path) if path else TAXONOMY_PATH
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TaxonomyError(f"temafilen saknas: {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise TaxonomyError(f"temafilen {path} går inte att läsa: {e}") from None
+    entries = data.get("theme")
+    if not isinstance(entries, list) or not entries:
+        raise TaxonomyError(f"temafilen {path} innehåller inga [[theme]]-block")
+    themes: list[Theme] = []
+    for i, entry in enumerate(entries, 1):
+        themes.append(_theme_from_entry(entry, i, path))
+    ids = [t.id for t in themes]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise TaxonomyError(f"temafilen {path}: samma id förekommer flera gånger: {', '.join(dupes)}")
+    return themes
+
+
+def _theme_from_entry(entry: Any, number: int, path: Path) -> Theme:
+    where = f"temafilen {path}, tema nr {number}"
+    if not isinstance(entry, dict):
+        raise TaxonomyError(f"{where}: inte en tabell")
+    tid = entry.get("id")
+    if not isinstance(tid, str) or not _ID.match(tid):
+        raise TaxonomyError(f"{where}: id måste vara små bokstäver a-z, siffror eller _ (fick {tid!r})")
+    for key in ("label", "definition"):
+        if not isinstance(entry.get(key), str) or not entry[key].strip():
+            raise TaxonomyError(f"{where} ({tid}): fältet {key} saknas eller är tomt")
+    phrases = entry.get("phrases", [])
+    if not isinstance(phrases, list) or not all(isinstance(p, str) for p in phrases):
+        raise TaxonomyError(f"{where} ({tid}): phrases måste vara en lista med texter")
+    phrases = tuple(dict.fromkeys(p.strip() for p in phrases if p.strip()))
+    return Theme(id=tid, label=entry["label"].strip(), definition=entry["definition"].strip(), phrases=phrases)
+
+
+def taxonomy_fingerprint(themes: Sequence[Theme]) -> str:
+    return hashlib.sha1("|".join(t.fingerprint() for t in themes).encode()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Lexical cues
+# ----------------------------------------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"[^\W\d_]+|\d+")
+_MIN_COMPOUND_TAIL = 7  # shorter stems inside words match too much ("brott" in "avbrott")
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer  # PyStemmer (Snowball)
+
+    return Stemmer.Stemmer("swedish")
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN.findall(unicodedata.normalize("NFC", text or ""))
+
+
+@dataclass(frozen=True)
+class _Word:
+    """How one phrase word matches a text token."""
+
+    key: str  # lowercase stem-like prefix, or the exact word
+    exact: bool  # short words and acronyms match whole tokens only
+    case_sensitive: bool
+
+    def matches(self, token: str, lower: str) -> bool:
+        if self.case_sensitive:
+            return token == self.key
+        if self.exact:
+            return lower == self.key
+        return lower.startswith(self.key) or (len(self.key) >= _MIN_COMPOUND_TAIL and self.key in lower)
+
+
+def _word(word: str) -> _Word:
+    if word.isupper() and len(word) <= 5:  # AI, IVO, ANDT
+        return _Word(word, True, True)
+    lower = word.lower()
+    if len(lower) <= 3:
+        return _Word(lower, True, False)
+    # The shorter of the Snowball stem and the word less a typical ending, so "rekrytering" also finds
+    # "rekrytera" and "kostnader" finds "kostnadsökning".
+    stem = _stemmer().stemWord(lower)
+    cut = lower[:max(5, len(lower) - 3)]
+    key = min(stem, cut, key=len) if len(min(stem, cut, key=len)) >= 4 else lower[:4]
+    return _Word(key, False, False)
+
+
+@dataclass(frozen=True)
+class CueMatch:
+    theme: int
+    phrase: str
+    start: int  # token positions
+    end: int
+
+
+class CueMatcher:
+    """Finds the taxonomy's phrases in text. Each token is claimed by at most one (the longest) phrase."""
+
+    def __init__(self, themes: Sequence[Theme]):
+        self.themes = list(themes)
+        self._phrases: list[tuple[int, str, tuple[_Word, ...], int]] = []
+        for ti, theme in enumerate(self.themes):
+            for phrase in (theme.label.lower(), *theme.phrases):
+                words = tuple(_word(w) for w in _tokens(phrase))
+                if words:
+                    self._phrases.append((ti, phrase, words, len(phrase)))
+        # Index phrases by the first four characters of their first word (prefix matches) and, for long keys,
+        # by any four characters inside a token (compound tails); exact words by the whole word.
+        self._by_head: dict[str, list[int]] = {}
+        self._tails: dict[str, list[int]] = {}
+        for pi, (_, _, words, _) in enumerate(self._phrases):
+            first = words[0]
+            head = first.key.lower() if first.exact else first.key[:4]
+            self._by_head.setdefault(head, []).append(pi)
+            if not first.exact and len(first.key) >= _MIN_COMPOUND_TAIL:
+                self._tails.setdefault(first.key[:4], []).append(pi)
+
+    def find(self, text: str) -> list[CueMatch]:
+        tokens = _tokens(text)
+        lowers = [t.lower() for t in tokens]
+        found: list[tuple[int, CueMatch]] = []
+        for i, (tok, low) in enumerate(zip(tokens, lowers)):
+            for pi in self._candidates(low):
+                ti, phrase, words, length = self._phrases[pi]
+                end = i + len(words)
+                if end <= len(tokens) and all(w.matches(tokens[j], lowers[j]) for w, j in zip(words, range(i, end))):
+                    found.append((length, CueMatch(ti, phrase, i, end)))
+        found.sort(key=lambda x: (-x[0], x[1].start))
+        claimed: set[int] = set()
+        out: list[CueMatch] = []
+        for _, m in found:
+            span = set(range(m.start, m.end))
+            if not span & claimed:
+                claimed |= span
+                out.append(m)
+        return sorted(out, key=lambda m: m.start)
+
+    def _candidates(self, low: str) -> set[int]:
+        cands = set(self._by_head.get(low, ())) | set(self._by_head.get(low[:4], ()))
+        for k in range(1, len(low) - _MIN_COMPOUND_TAIL + 1):
+            cands.update(self._tails.get(low[k:k + 4], ()))
+        return cands
+
+    def features(self, title: str, text: str) -> np.ndarray:
+        """(n_themes, 2): [log1p(matches in the whole text), 1 if the title matches] per theme."""
+        out = np.zeros((len(self.themes), 2), dtype=np.float32)
+        for m in self.find(text):
+            out[m.theme, 0] += 1
+        for m in self.find(title):
+            out[m.theme, 1] = 1
+        out[:, 0] = np.log1p(out[:, 0])
+        return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Embeddings
+# ----------------------------------------------------------------------------------------------------------------
+
+class EmbedderLike(Protocol):
+    model_id: str
+    dim: int
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+VectorCache = tuple[Callable[[list[str]], dict[str, np.ndarray]], Callable[[dict[str, np.ndarray]], None]]
+
+
+def _text_hash(text: str) -> str:
+    from index.embeddings import text_hash
+
+    return text_hash(text)
+
+
+def store_cache(store: "Store", model_id: str) -> VectorCache:
+    return (lambda hashes: store.cached_vectors(model_id, hashes),
+            lambda vectors: store.put_vectors(model_id, vectors))
+
+
+def embed_texts(embedder: EmbedderLike, texts: list[str], cache: VectorCache | None) -> np.ndarray:
+    """Passage vectors through the shared embedding cache, so text already embedded for search is reused."""
+    if not texts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    if cache is None:
+        return np.asarray(embedder.embed_passages(texts), dtype=np.float32)
+    from index.embeddings import embed_with_cache
+
+    return np.asarray(embed_with_cache(embedder, texts, cache[0], cache[1]), dtype=np.float32)
+
+
+_THEME_VECTORS: dict[tuple[str, str], tuple[np.ndarray, list[np.ndarray]]] = {}
+
+
+def theme_vectors(embedder: EmbedderLike, themes: Sequence[Theme],
+                  cache: VectorCache | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(definition vectors (T, d), per theme an array of phrase vectors), embedded as queries once per process.
+
+    Definitions and phrases act as queries looking for passages about the theme, matching e5's training.
+    """
+    key = (embedder.model_id, taxonomy_fingerprint(themes))
+    if key not in _THEME_VECTORS:
+        texts = [t.description() for t in themes] + [p for t in themes for p in t.phrases]
+        vecs = _embed_queries(embedder, texts, cache)
+        defs = vecs[:len(themes)]
+        phrases, pos = [], len(themes)
+        for t in themes:
+            phrases.append(vecs[pos:pos + len(t.phrases)])
+            pos += len(t.phrases)
+        _THEME_VECTORS[key] = (defs, phrases)
+    return _THEME_VECTORS[key]
+
+
+def _embed_queries(embedder: EmbedderLike, texts: list[str], cache: VectorCache | None) -> np.ndarray:
+    # Keyed as "query: ..." so the hash never collides with a passage of the same words.
+    hashes = [_text_hash("query: " + t) for t in texts] if cache else []
+    found = cache[0](hashes) if cache else {}
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    new: dict[str, np.ndarray] = {}
+    for i, t in enumerate(texts):
+        h = hashes[i] if cache else None
+        if h is not None and h in found:
+            out[i] = found[h]
+        else:
+            out[i] = np.asarray(embedder.embed_query(t), dtype=np.float32)
+            if h is not None:
+                new[h] = out[i]
+    if cache and new:
+        cache[1](new)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Features and scores
+# ----------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Features:
+    """Everything the classifier reads about n texts, for T themes."""
+
+    vectors: np.ndarray  # (n, d) text embeddings
+    sims: np.ndarray  # (n, T) similarity to each theme, centred per text
+    cues: np.ndarray  # (n, T, 2) cue features
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def take(self, idx: Sequence[int]) -> "Features":
+        idx = list(idx)
+        return Features(self.vectors[idx], self.sims[idx], self.cues[idx])
+
+    def theme_matrix(self, t: int) -> np.ndarray:
+        """(n, d + 3): the supervised input for theme t: the embedding, its centred similarity, its cues."""
+        return np.hstack([self.vectors, self.sims[:, t:t + 1], self.cues[:, t, :]])
+
+
+def similarity(vectors: np.ndarray, defs: np.ndarray, phrases: list[np.ndarray]) -> np.ndarray:
+    """(n, T): mean of the similarity to the definition and to the three closest phrases, centred per text.
+
+    Centring removes how similar a text is to *any* theme (boilerplate, length), leaving which theme it is closest to.
+    """
+    s_def = vectors @ defs.T
+    s_phr = np.zeros_like(s_def)
+    for t, pv in enumerate(phrases):
+        if len(pv):
+            sims = vectors @ pv.T
+            k = min(3, sims.shape[1])
+            s_phr[:, t] = np.sort(sims, axis=1)[:, -k:].mean(axis=1)
+        else:
+            s_phr[:, t] = s_def[:, t]
+    s = 0.5 * (s_def + s_phr)
+    return s - s.mean(axis=1, keepdims=True)
+
+
+# Zero-shot constants, set from how e5 similarities spread (a centred similarity of ~0.03 means a text is
+# clearly closer to one theme than to the rest) and from what a cue is worth: a phrase in the title is strong
+# evidence, a single mention in a long text is weak. Not fitted to any labelled item.
+ZS_SIM_SCALE = 60.0
+ZS_SIM_CENTRE = 0.03
+ZS_CUE_TEXT = 1.2
+ZS_CUE_TITLE = 1.5
+ZS_BIAS = -0.9
+ZS_THRESHOLD = 0.5
+
+
+def zero_shot_scores(f: Features) -> np.ndarray:
+    z = ZS_SIM_SCALE * (f.sims - ZS_SIM_CENTRE) + ZS_CUE_TEXT * f.cues[:, :, 0] + ZS_CUE_TITLE * f.cues[:, :, 1]
+    return _sigmoid(z + ZS_BIAS)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Supervised layer
+# ----------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class ThemeWeights:
+    coef: np.ndarray
+    intercept: float
+    fingerprint: str
+    n_pos: int
+    n_neg: int
+
+
+@dataclass
+class ThemeModel:
+    """Per-theme logistic regressions with scaling folded in, plus the decision threshold."""
+
+    model_id: str
+    threshold: float
+    weights: dict[str, ThemeWeights] = field(default_factory=dict)
+    n_examples: int = 0
+    sources: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": MODEL_VERSION, "model_id": self.model_id, "threshold": self.threshold,
+            "n_examples": self.n_examples, "sources": self.sources,
+            "themes": {k: {"coef": [round(float(x), 6) for x in w.coef], "intercept": w.intercept,
+                           "fingerprint": w.fingerprint, "n_pos": w.n_pos, "n_neg": w.n_neg}
+                       for k, w in self.weights.items()},
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "ThemeModel":
+        if d.get("version") != MODEL_VERSION:
+            raise ValueError("unknown theme model version")
+        weights = {k: ThemeWeights(np.asarray(w["coef"], dtype=np.float64), float(w["intercept"]), w["fingerprint"],
+                                   int(w["n_pos"]), int(w["n_neg"])) for k, w in d["themes"].items()}
+        return cls(d["model_id"], float(d["threshold"]), weights, int(d.get("n_examples", 0)),
+                   dict(d.get("sources", {})))
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_json(), ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> "ThemeModel | None":
+        try:
+            return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # missing or unreadable: zero-shot until the next training
+
+    def usable(self, theme: Theme, dim: int) -> ThemeWeights | None:
+        w = self.weights.get(theme.id)
+        if w is None or w.fingerprint != theme.fingerprint() or len(w.coef) != dim + 3:
+            return None
+        return w
+
+
+def _fit_one(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    clf = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+    clf.fit((x - mean) / scale, y)
+    # Fold the scaling into the weights so the saved model is a plain dot product.
+    coef = clf.coef_[0] / scale
+    return coef, float(clf.intercept_[0] - coef @ mean)
+
+
+SUP_C = 0.05  # strong regularisation: a few hundred examples, 387 features
+SUP_BLEND = 0.7  # weight of the supervised probability where a theme has one; the rest is zero-shot
+
+
+def fit_model(f: Features, labels: list[set[str]], themes: Sequence[Theme], model_id: str,
+              sources: dict[str, int] | None = None, threshold: float | None = None) -> ThemeModel:
+    """Train per-theme models; the threshold is chosen by inner cross-validation on the same examples."""
+    model = ThemeModel(model_id, ZS_THRESHOLD, {}, len(labels), dict(sources or {}))
+    for t, theme in enumerate(themes):
+        y = np.array([theme.id in ls for ls in labels], dtype=int)
+        n_pos = int(y.sum())
+        if n_pos < MIN_POSITIVES or len(y) - n_pos < MIN_POSITIVES:
+            continue
+        coef, b = _fit_one(f.theme_matrix(t), y, SUP_C)
+        model.weights[theme.id] = ThemeWeights(coef, b, theme.fingerprint(), n_pos, len(y) - n_pos)
+    model.threshold = threshold if threshold is not None else choose_threshold(f, labels, themes, model_id)
+    return model
+
+
+def choose_threshold(f: Features, labels: list[set[str]], themes: Sequence[Theme], model_id: str,
+                     folds: int = 4) -> float:
+    """One global threshold maximising micro-F1 over inner folds of the training examples."""
+    n = len(labels)
+    if n < 2 * folds:
+        return ZS_THRESHOLD
+    order = np.arange(n)
+    probs = np.zeros((n, len(themes)))
+    for k in range(folds):
+        test = order[k::folds]
+        train = np.setdiff1d(order, test)
+        inner = fit_model(f.take(train), [labels[i] for i in train], themes, model_id, threshold=ZS_THRESHOLD)
+        probs[test] = scores(f.take(test), themes, inner)
+    grid = np.round(np.arange(0.2, 0.81, 0.025), 3)
+    best = max(grid, key=lambda th: (_micro_f1(assign_ids(probs, themes, th), labels), -abs(th - 0.5)))
+    return float(best)
+
+
+def _micro_f1(pred: list[list[str]], gold: list[set[str]]) -> float:
+    tp = sum(len(set(p) & g) for p, g in zip(pred, gold))
+    fp = sum(len(set(p) - g) for p, g in zip(pred, gold))
+    fn = sum(len(g - set(p)) for p, g in zip(pred, gold))
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def scores(f: Features, themes: Sequence[Theme], model: ThemeModel | None) -> np.ndarray:
+    """(n, T) scores in [0, 1]: supervised blended with zero-shot where a theme has a usable model."""
+    zs = zero_shot_scores(f)
+    if model is None:
+        return zs
+    out = zs.copy()
+    dim = f.vectors.shape[1]
+    for t, theme in enumerate(themes):
+        w = model.usable(theme, dim)
+        if w is not None:
+            sup = _sigmoid(f.theme_matrix(t).astype(np.float64) @ w.coef + w.intercept)
+            out[:, t] = SUP_BLEND * sup + (1 - SUP_BLEND) * zs[:, t]
+    return out
+
+
+def assign_ids(probs: np.ndarray, themes: Sequence[Theme], threshold: float, k: int = MAX_THEMES) -> list[list[str]]:
+    return [[themes[t].id for t in _top(row, threshold, k)] for row in probs]
+
+
+def _top(row: np.ndarray, threshold: float, k: int) -> list[int]:
+    order = np.argsort(-row, kind="stable")[:k]
+    return [int(t) for t in order if row[t] >= threshold]
+
+
+def theme_records(row: np.ndarray, themes: Sequence[Theme], threshold: float, k: int = MAX_THEMES
+                  ) -> list[dict[str, Any]]:
+    return [{"id": themes[t].id, "label": themes[t].label, "score": round(float(row[t]), 3)}
+            for t in _top(row, threshold, k)]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Texts of units and passages
+# ----------------------------------------------------------------------------------------------------------------
+
+def unit_text(u: Unit) -> str:
+    """Title and commentary as one text (the segmenter may or may not repeat the title in the text)."""
+    title, text = (u.title or "").strip(), (u.text or "").strip()
+    body = text if text.startswith(title[:60]) else f"{title}\n{text}".strip()
+    return body[:EMBED_CHARS]
+
+
+def passage_text(p: Passage) -> str:
+    return (p.text or "").strip()[:EMBED_CHARS]
+
+
+class ThemeClassifier:
+    """The taxonomy, an embedder and (optionally) a trained model; turns texts into scores."""
+
+    def __init__(self, themes: Sequence[Theme], embedder: EmbedderLike, cache: VectorCache | None = None,
+                 model: ThemeModel | None = None):
+        self.themes = list(themes)
+        self.embedder = embedder
+        self.cache = cache
+        self.model = model
+        self.matcher = CueMatcher(self.themes)
+
+    @property
+    def threshold(self) -> float:
+        return self.model.threshold if self.model else ZS_THRESHOLD
+
+    def features(self, titles: list[str], texts: list[str], vectors: np.ndarray | None = None) -> Features:
+        if vectors is None:
+            vectors = embed_texts(self.embedder, texts, self.cache)
+        defs, phrases = theme_vectors(self.embedder, self.themes, self.cache)
+        sims = similarity(vectors, defs, phrases) if len(texts) else np.zeros((0, len(self.themes)))
+        cues = (np.stack([self.matcher.features(ti, tx) for ti, tx in zip(titles, texts)])
+                if texts else np.zeros((0, len(self.themes), 2), dtype=np.float32))
+        return Features(vectors, sims, cues)
+
+    def unit_features(self, units: Sequence[Unit]) -> Features:
+        return self.features([u.title or "" for u in units], [unit_text(u) for u in units])
+
+    def passage_features(self, passages: Sequence[Passage]) -> Features:
+        return self.features([p.heading or "" for p in passages], [passage_text(p) for p in passages])
+
+    def scores(self, f: Features, zero_shot: bool = False) -> np.ndarray:
+        return scores(f, self.themes, None if zero_shot else self.model)
+
+    def classify(self, titles: list[str], texts: list[str]) -> list[list[dict[str, Any]]]:
+        """Theme records for free texts (used by tests and the app's preview)."""
+        probs = self.scores(self.features(titles, texts))
+        return [theme_records(row, self.themes, self.threshold) for row in probs]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Training data: analyst labels and reviewers' decisions
+# ----------------------------------------------------------------------------------------------------------------
+
+def parse_decision_themes(value: str | None) -> list[str]:
+    """A unit_theme decision's new_value: a JSON list of theme ids, or ids separated by commas."""
+    if not value or not value.strip():
+        return []
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = [v for v in re.split(r"[,;\s]+", value) if v]
+    if isinstance(parsed, str):
+        parsed = [parsed]
+    if not isinstance(parsed, list):
+        return []
+    return [p["id"] if isinstance(p, dict) else str(p) for p in parsed if p]
+
+
+def reviewer_labels(store: "Store", themes: Sequence[Theme]) -> dict[str, set[str]]:
+    """{unit id: theme ids} from the reviewers' latest theme decisions (accept or correct)."""
+    known = {t.id for t in themes}
+    out: dict[str, set[str]] = {}
+    for unit_id, d in store.current_decisions(DECISION_TYPE).items():
+        if d.action in ("accept", "correct", "confirm"):
+            out[unit_id] = {t for t in parse_decision_themes(d.new_value) if t in known}
+    return out
+
+
+def gold_labels(units: Sequence[Unit], gold_dir: Path | str | None, themes: Sequence[Theme],
+                docs: Iterable[str] | None = None) -> dict[str, set[str]]:
+    """{unit id: theme ids} for analyst-labelled items matched to our units (unmatched ones are skipped)."""
+    from evaluation.gold import load_gold, match_units
+
+    try:
+        gold = load_gold(gold_dir)
+    except FileNotFoundError:
+        return {}
+    known = {t.id for t in themes}
+    wanted = set(docs) if docs is not None else None
+    by_doc: dict[str, list[Unit]] = {}
+    for u in units:
+        by_doc.setdefault(u.doc, []).append(u)
+    out: dict[str, set[str]] = {}
+    for doc, report in gold.items():
+        if (wanted is not None and doc not in wanted) or doc not in by_doc:
+            continue
+        for g, u in zip(report.units, match_units(report.units, by_doc[doc])):
+            if u is not None:
+                out[u.id] = {t for t in g.get("themes") or [] if t in known}
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Store-level entry points
+# ----------------------------------------------------------------------------------------------------------------
+
+def _load_embedder() -> EmbedderLike:
+    from index.embeddings import Embedder
+
+    return Embedder.load()
+
+
+def model_path(store: "Store") -> Path:
+    return Path(store.dir) / MODEL_FILE
+
+
+def train_themes(store: "Store", gold_dir: Path | str | None = None, embedder: EmbedderLike | None = None,
+                 taxonomy: Path | str | None = None) -> list[str]:
+    """Train the supervised layer on analyst labels and reviewer decisions; save it; report in Swedish lines."""
+    themes = load_taxonomy(taxonomy)
+    embedder = embedder or _load_embedder()
+    clf = ThemeClassifier(themes, embedder, store_cache(store, embedder.model_id))
+    units = store.units()
+    labels = gold_labels(units, gold_dir, themes)
+    n_gold = len(labels)
+    decided = reviewer_labels(store, themes)
+    labels.update(decided)  # a reviewer's decision wins over the analyst label for the same unit
+    if not labels:
+        return ["teman: inga märkta exempel; temana sätts utan träning (nollskott)"]
+    chosen = [u for u in units if u.id in labels]
+    f = clf.unit_features(chosen)
+    model = fit_model(f, [labels[u.id] for u in chosen], themes, embedder.model_id,
+                      sources={"analytiker": n_gold, "granskare": len(decided)})
+    model.save(model_path(store))
+    zero = [t.id for t in themes if t.id not in model.weights]
+    lines = [f"teman: tränade på {len(chosen)} poster ({n_gold} analytikeretiketter, {len(decided)} granskarbeslut); "
+             f"{len(model.weights)} av {len(themes)} teman med egen modell, tröskel {model.threshold:.3f}"]
+    if zero:
+        lines.append(f"teman utan tillräckligt många exempel (nollskott): {', '.join(zero)}")
+    return lines
+
+
+def load_model(store: "Store", model_id: str) -> ThemeModel | None:
+    model = ThemeModel.load(model_path(store))
+    return model if model is not None and model.model_id == model_id else None
+
+
+def apply_themes(store: "Store", docs: list[str] | None = None, embedder: EmbedderLike | None = None,
+                 taxonomy: Path | str | None = None, gold_dir: Path | str | None = None) -> int:
+    """Fill units' and passages' themes for the given reports (all when None). Returns the number of units.
+
+    Trains first when no usable saved model exists and labelled examples are at hand; reviewers' theme decisions
+    override the classifier for their units.
+    """
+    themes = load_taxonomy(taxonomy)
+    embedder = embedder or _load_embedder()
+    model = load_model(store, embedder.model_id)
+    if model is None:
+        train_themes(store, gold_dir, embedder, taxonomy)
+        model = load_model(store, embedder.model_id)
+    clf = ThemeClassifier(themes, embedder, store_cache(store, embedder.model_id), model)
+    units = [u for d in (docs if docs is not None else [None]) for u in store.units(d)]
+    unit_themes = classify_units(clf, units, reviewer_labels(store, themes))
+    store.set_unit_fields({uid: {"themes": ts} for uid, ts in unit_themes.items()})
+    passages = [p for d in (docs if docs is not None else [None]) for p in store.passages(d)]
+    store.set_passage_themes(classify_passages(clf, passages, unit_themes))
+    return len(units)
+
+
+def classify_units(clf: ThemeClassifier, units: Sequence[Unit], decided: dict[str, set[str]] | None = None
+                   ) -> dict[str, list[dict[str, Any]]]:
+    decided = decided or {}
+    out: dict[str, list[dict[str, Any]]] = {}
+    if not units:
+        return out
+    probs = clf.scores(clf.unit_features(units))
+    labels = {t.id: t.label for t in clf.themes}
+    for u, row in zip(units, probs):
+        if u.id in decided:
+            out[u.id] = [{"id": t, "label": labels[t], "score": 1.0} for t in sorted(decided[u.id])][:MAX_THEMES]
+        else:
+            out[u.id] = theme_records(row, clf.themes, clf.threshold)
+    return out
+
+
+def classify_passages(clf: ThemeClassifier, passages: Sequence[Passage],
+                      unit_themes: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """A passage's own themes plus those of the unit it belongs to (best score per theme, at most five)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    if not passages:
+        return out
+    probs = clf.scores(clf.passage_features(passages))
+    for p, row in zip(passages, probs):
+        merged: dict[str, dict[str, Any]] = {}
+        for rec in unit_themes.get(p.unit_id or "", []) + theme_records(row, clf.themes, clf.threshold):
+            if rec["id"] not in merged or rec["score"] > merged[rec["id"]]["score"]:
+                merged[rec["id"]] = rec
+        out[p.id] = sorted(merged.values(), key=lambda r: -r["score"])[:MAX_PASSAGE_THEMES]
+    return out
