@@ -173,6 +173,12 @@ def looks_like_heading(line: Line) -> bool:
     return bool(text) and line.words <= 10 and text[0].isupper() and not text.endswith((".", ",", ":", ";")) and len(text) < 90
 
 
+def goal_header(text: str) -> re.Match[str] | None:
+    """A goal header, but not an all-caps section label such as 'NÄMNDMÅL' (that only names what follows)."""
+    text = text.strip()
+    return None if ALLCAPS_LABEL_RE.match(text) else GOAL_HEADER_RE.match(text)
+
+
 def norm(text: str) -> str:
     """Lowercase letters and digits only: compares titles across markup, wrapping and punctuation."""
     return " ".join(re.findall(r"[0-9a-zåäöéü]+", (text or "").lower()))

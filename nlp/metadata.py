@@ -18,6 +18,7 @@ HEAD_LINES = 250
 
 KOMMUN_RE = re.compile(r"\b([A-ZÅÄÖ][a-zåäö]+(?:-[A-ZÅÄÖ][a-zåäö]+)?)\s+kommuns?\b")
 NAMND_RE = re.compile(r"\b((?:[A-ZÅÄÖ][a-zåäö]+-\s?och\s[a-zåäö]+|[A-ZÅÄÖ][a-zåäö]*)nämnd(?:en)?)\b")
+NAMND_LOWER_RE = re.compile(r"\btill ((?:[a-zåäö]+-\s?och\s)?[a-zåäö]+nämnden)\b")
 DOMAIN_RE = re.compile(r"(?:@|www\.)([a-zåäö\-]+)\.se\b")
 DATE_LABEL_RE = re.compile(r"(?:datum(?: för beslut)?|beslutsdatum|daterad)\s*:?\s*(\d{4}-\d{2}-\d{2})", re.I)
 ISO_DATE_RE = re.compile(r"\b(20\d{2}|19\d{2})-(0[1-9]|1[0-2])-([0-2]\d|3[01])\b")
@@ -49,7 +50,10 @@ def _kommun(text: str) -> str | None:
 
 
 def _namnd(text: str) -> str | None:
-    counts = Counter(m.group(1).replace("- och", "- och") for m in NAMND_RE.finditer(text))
+    counts = Counter(m.group(1) for m in NAMND_RE.finditer(text))
+    if not counts:
+        # 'Tjänsteskrivelse till äldrenämnden': the addressee names the nämnd in lowercase.
+        counts = Counter(m.group(1) for m in NAMND_LOWER_RE.finditer(text))
     for name, _ in counts.most_common():
         if name not in GENERIC_NAMND and not name.lower().startswith(("kommunfullmäktige",)):
             name = name if name.endswith("nämnden") else name + "en"

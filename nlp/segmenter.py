@@ -38,6 +38,7 @@ class Anchor:
     status_line: int | None = None
     parent: str | None = None
     skip_lines: set[int] = field(default_factory=set)  # label/value lines that are not commentary
+    title_end_line: int | None = None  # last line of a title wrapped over several lines
     extra_text: str = ""  # commentary that shares the title's line
     kind: str = ""
 
@@ -139,7 +140,7 @@ def ends_table(line: Line) -> bool:
     text = line.clean.strip()
     if L.COMMENT_RE.match(text):
         return False
-    return (L.GOAL_HEADER_RE.match(text) is not None or L.GROUP_HEADER_RE.match(text) is not None
+    return (L.goal_header(text) is not None or L.GROUP_HEADER_RE.match(text) is not None
             or (L.looks_like_heading(line) and (line.is_md_heading or line.words <= 8)))
 
 
@@ -194,7 +195,7 @@ def spaced_table_anchors(lines: list[Line]) -> list[Anchor]:
         if is_title_text(title):
             out.append(Anchor(lines[j].number, lines[j].number, title, level, status,
                               "inline" if status else None, lines[j].number if status else None,
-                              skip_lines={line.number}, kind="spaced"))
+                              skip_lines={line.number}, kind="spaced", title_end_line=title_lines[-1].number))
     return out
 
 
@@ -210,7 +211,7 @@ def wrapped_action_anchors(lines: list[Line], start: int) -> list[Anchor]:
     while i < len(lines):
         line = lines[i]
         text = line.clean.strip()
-        if L.GROUP_HEADER_RE.match(text) or L.GOAL_HEADER_RE.match(text) or L.spaced_header(line):
+        if L.GROUP_HEADER_RE.match(text) or L.goal_header(text) or L.spaced_header(line):
             break
         if not line.is_blank and (i == start or lines[i - 1].is_blank):
             block = []
@@ -250,10 +251,10 @@ def status_value_anchors(lines: list[Line]) -> list[Anchor]:
         if L.TRAILING_LABEL_RE.search(title):
             title, label_on_title = L.TRAILING_LABEL_RE.sub("", title).strip(), True
         first = tl.number
-        g = L.GOAL_HEADER_RE.match(title)
+        g = L.goal_header(title)
         p = prev_nonblank(lines, title_idx, 3)
         if not (g and g.group("title")) and p is not None:
-            pg = L.GOAL_HEADER_RE.match(lines[p].clean.strip())
+            pg = L.goal_header(lines[p].clean.strip())
             if pg and not pg.group("title").strip():
                 # 'Inriktningsmål 1:' alone above its title line.
                 title, first, g = f"{lines[p].clean.strip()} {title}", lines[p].number, pg
@@ -273,11 +274,11 @@ def pick_title_line(lines: list[Line], j: int) -> int | None:
     while k is not None and seen < 3:
         text = lines[k].clean.strip()
         if L.NUMBERED_ITEM_RE.match(text) or lines[k].is_md_heading or lines[k].is_bold_line \
-                or (L.GOAL_HEADER_RE.match(text) and k == j):
+                or (L.goal_header(text) and k == j):
             return k if len(text.split()) <= MAX_TITLE_WORDS else None
         if L.is_status_value(text) or L.STATUS_LABEL_RE.match(text):
             return None  # another item's status: this value has no title of its own
-        if L.GOAL_HEADER_RE.match(text) or L.ALLCAPS_LABEL_RE.match(text):
+        if L.goal_header(text) or L.ALLCAPS_LABEL_RE.match(text):
             under_label = True  # a goal header or section label above: the title is the line right under it
             break
         seen += 1
@@ -289,7 +290,7 @@ def pick_title_line(lines: list[Line], j: int) -> int | None:
 
 
 def level_of_title(lines: list[Line], idx: int, title: str, is_goal_header: bool) -> str:
-    if is_goal_header or L.GOAL_HEADER_RE.match(title):
+    if is_goal_header or L.goal_header(title):
         return L.level_for(title, "mål") or "mål"
     context = section_context(lines, idx)
     if L.NUMBERED_ITEM_RE.match(title):
@@ -308,7 +309,7 @@ def section_context(lines: list[Line], idx: int) -> str | None:
             lvl = L.level_for(line.cells[0] if line.is_row else text)
             if lvl:
                 return lvl
-        g = L.GOAL_HEADER_RE.match(text)
+        g = L.goal_header(text)
         if g:
             # a child title under a goal header is the nämnd's own goal
             return "nämndmål" if RANKS.get(L.level_for(text) or "", 9) < 3 else L.level_for(text)
@@ -350,7 +351,7 @@ def goal_anchors(lines: list[Line]) -> list[Anchor]:
     for i, line in enumerate(lines):
         if line.is_row:
             continue
-        g = L.GOAL_HEADER_RE.match(line.clean.strip())
+        g = L.goal_header(line.clean.strip())
         if not g:
             continue
         title, title_idx = line.clean.strip(), i
@@ -363,7 +364,7 @@ def goal_anchors(lines: list[Line]) -> list[Anchor]:
         if k is None:
             continue
         nxt = lines[k]
-        if nxt.is_row or L.looks_like_heading(nxt) or L.GOAL_HEADER_RE.match(nxt.clean) or nxt.words < 12 \
+        if nxt.is_row or L.looks_like_heading(nxt) or L.goal_header(nxt.clean) or nxt.words < 12 \
                 or L.is_status_value(nxt.clean) or L.STATUS_LABEL_RE.match(nxt.clean.strip()):
             continue
         out.append(Anchor(lines[title_idx].number, line.number, title, L.level_for(title, "mål") or "mål",
@@ -389,6 +390,8 @@ def assign_parents(lines: list[Line], anchors: list[Anchor]) -> None:
         if header:
             rank, title = header
             stack = [s for s in stack if s[0] < rank] + [(rank, title)]
+        elif resets_parents(line):
+            stack = []
         a = by_line.get(line.number)
         if a is None:
             continue
@@ -397,12 +400,22 @@ def assign_parents(lines: list[Line], anchors: list[Anchor]) -> None:
         a.parent = candidates[-1] if candidates else None
 
 
+def resets_parents(line: Line) -> bool:
+    """A top-level heading ('## Uppdrag från nämnd', 'Rapportering av KS beslut') closes the goals above."""
+    text = line.clean.strip()
+    if line.is_row or L.spaced_header(line) or L.ALLCAPS_LABEL_RE.match(text):
+        return False
+    if line.is_md_heading:
+        return line.raw.lstrip().startswith("#") and not line.raw.lstrip().startswith("###")
+    return L.looks_like_heading(line) and L.level_for(text) is not None and line.words <= 8
+
+
 def header_on_line(lines: list[Line], i: int) -> tuple[int, str] | None:
     line = lines[i]
     text = line.cells[0] if line.is_row else line.clean.strip()
     if line.is_row and any(line.cells[1:]):
         return None
-    g = L.GOAL_HEADER_RE.match(text)
+    g = L.goal_header(text)
     if g:
         title = text
         if not g.group("title").strip():
@@ -424,7 +437,7 @@ def build_units(lines: list[Line], anchors: list[Anchor], doc: str, stem: str) -
     starts = {a.first_line for a in anchors} | {a.title_line for a in anchors}
     for n, a in enumerate(anchors):
         end = unit_end(lines, a, anchors[n + 1].first_line if n + 1 < len(anchors) else len(lines) + 1, starts)
-        body = [lines[k - 1].text for k in range(a.title_line + 1, end + 1)
+        body = [lines[k - 1].text for k in range((a.title_end_line or a.title_line) + 1, end + 1)
                 if k not in a.skip_lines and lines[k - 1].text]
         text = "\n".join(([a.extra_text] if a.extra_text else []) + body).strip()
         units.append(Unit(
@@ -455,7 +468,7 @@ def is_structural(line: Line) -> bool:
         return False
     if L.is_table_header(line) or L.spaced_header(line) or L.ALLCAPS_LABEL_RE.match(text):
         return True
-    if L.GOAL_HEADER_RE.match(text) or L.GROUP_HEADER_RE.match(text):
+    if L.goal_header(text) or L.GROUP_HEADER_RE.match(text):
         return True
     if line.is_row and L.COLOUR_RE.match(line.cells[0]):
         return True
