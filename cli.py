@@ -14,6 +14,8 @@ from typing import Any, Callable
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # model loading must not write progress noise
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from errors import ToolError  # noqa: E402
 
@@ -34,6 +36,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                            reindex=args.reindex, progress=not args.quiet)
     for err in summary.errors:
         print(f"fel: {err}", file=sys.stderr)
+    for line in summary.warnings:
+        print(f"obs: {line}", file=sys.stderr)
     print(summary.line())
     return 1 if summary.errors else 0
 
@@ -43,6 +47,13 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
     removed = remove_report(args.file, db_dir=args.db)
     print(f"borttagen: {args.file}" if removed else f"{args.file}: finns inte i databasen")
+    if removed:  # decisions on the removed report are kept; say so rather than let them vanish from view
+        from index.integrity import orphan_decisions, orphan_lines
+        from index.store import Store
+
+        orphans = [d for d in orphan_decisions(Store.open(args.db)) if d.doc == Path(args.file).name]
+        for line in orphan_lines(orphans):
+            print(f"obs: {line}", file=sys.stderr)
     return 0 if removed else 1
 
 

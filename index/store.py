@@ -295,12 +295,32 @@ class Store:
             )
             return int(cur.lastrowid)
 
+    def add_decision_over(self, d: Decision, default_old: str | None) -> int:
+        """Like add_decision, but old_value is read inside the same write transaction: the value of the decision in
+        force on the target (if it has one), else `default_old`. Two reviewers deciding at once then each record
+        what they actually replaced, so the history shows which write won (last writer wins)."""
+        with self.transaction() as c:
+            row = c.execute("SELECT new_value FROM decisions WHERE target_type=? AND target_id=? AND undone=0 "
+                            "ORDER BY id DESC LIMIT 1", (d.target_type, d.target_id)).fetchone()
+            old_value = row[0] if row is not None and row[0] is not None else default_old
+            cur = c.execute(
+                "INSERT INTO decisions(target_type,target_id,doc,reviewer,action,old_value,new_value,comment,"
+                "created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (d.target_type, d.target_id, d.doc, d.reviewer, d.action, old_value, d.new_value, d.comment,
+                 d.created_at or now_iso()),
+            )
+            return int(cur.lastrowid)
+
     def undo_decision(self, decision_id: int, reviewer: str) -> None:
         """Undo keeps history: the decision is marked undone and an 'undo' row records who did it."""
         with self.transaction() as c:
             row = c.execute("SELECT * FROM decisions WHERE id=?", (decision_id,)).fetchone()
             if row is None:
                 raise KeyError(decision_id)
+            if row["undone"]:  # checked inside the transaction: two tabs undoing the same decision undo it once
+                from errors import ReviewError
+
+                raise ReviewError(f"beslut {decision_id} är redan ångrat")
             c.execute("UPDATE decisions SET undone=1 WHERE id=?", (decision_id,))
             c.execute(
                 "INSERT INTO decisions(target_type,target_id,doc,reviewer,action,old_value,new_value,comment,"

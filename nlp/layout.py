@@ -179,6 +179,24 @@ def goal_header(text: str) -> re.Match[str] | None:
     return None if ALLCAPS_LABEL_RE.match(text) else GOAL_HEADER_RE.match(text)
 
 
+def starts_with_verb(text: str) -> bool:
+    """Action titles are imperatives or infinitives ('Inför ...', 'Minska ...'); activity paragraphs are not.
+
+    Uses the Swedish lookup lemma table: an imperative's lemma is the word + 'a'; an infinitive ending in -a is
+    the lemma of its present or past tense forms."""
+    from nlp.swedish import lemma_table
+
+    m = re.match(r"[A-Za-zÅÄÖåäöÉé]+", text.strip())
+    if not m:
+        return False
+    w, t = m.group(0).lower(), lemma_table()
+    if len(w) >= 5 and t.get(w) == w + "a":
+        return True
+    # verb forms only: a noun's genitive ('bilagas') would also point back to its base form
+    forms = (w + "r", w[:-1] + "er", w + "de", w[:-1] + "de", w + "nde", w + "t", w + "des")
+    return w.endswith("a") and len(w) >= 3 and any(t.get(f) == w for f in forms)
+
+
 def norm(text: str) -> str:
     """Lowercase letters and digits only: compares titles across markup, wrapping and punctuation."""
     return " ".join(re.findall(r"[0-9a-zåäöéü]+", (text or "").lower()))

@@ -12,6 +12,7 @@ from records import Document
 
 MAX_BYTES = 25 * 1024 * 1024  # larger files are almost certainly not a single nämnd's report
 MAX_LINE_CHARS = 200_000
+MAX_UNPACKED_BYTES = 8 * MAX_BYTES  # a .docx is a zip: refuse one that would unpack to more (a zip bomb)
 TEXT_SUFFIXES = {".txt", ".md"}
 SUFFIXES = TEXT_SUFFIXES | {".pdf", ".docx"}
 
@@ -56,6 +57,9 @@ def read_report(path: Path | str, encoding: str | None = None) -> Document:
 
 
 def make_document(name: str, text: str, fmt: str, sha256: str) -> Document:
+    if len(text) > MAX_BYTES:  # PDF and Word files can hold far more text than their size suggests
+        raise UnreadableReport(name, f"texten är för lång ({len(text) / 1e6:.0f} miljoner tecken, högst "
+                                     f"{MAX_BYTES / 1e6:.0f})")
     raw = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if any(len(line) > MAX_LINE_CHARS for line in raw):
         raise UnreadableReport(name, f"en rad är längre än {MAX_LINE_CHARS} tecken; filen ser inte ut som en rapport")
@@ -139,10 +143,20 @@ def pdf_text(name: str, path: Path) -> str:
 
 def docx_text(name: str, path: Path) -> str:
     """Paragraphs and tables in body order; table cells joined by tabs like the text exports."""
+    import zipfile
+
     import docx
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
+    try:
+        with zipfile.ZipFile(path) as z:
+            unpacked = sum(i.file_size for i in z.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise UnreadableReport(name, "Word-filen kunde inte läsas (ingen giltig .docx)") from None
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise UnreadableReport(name, f"Word-filen packas upp till {unpacked / 1e6:.0f} MB (högst "
+                                     f"{MAX_UNPACKED_BYTES / 1e6:.0f} MB); den ser inte ut som en rapport")
     try:
         document = docx.Document(str(path))
     except Exception as e:

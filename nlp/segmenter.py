@@ -57,12 +57,14 @@ def segment(doc: Document) -> Segmentation:
 # -- anchors -----------------------------------------------------------------------------------------
 def find_anchors(lines: list[Line]) -> list[Anchor]:
     found: dict[int, Anchor] = {}
+    skipped: set[int] = set()  # every found anchor's skip_lines, kept as one set so this stays linear
     for finder in (table_anchors, spaced_table_anchors, status_value_anchors, commented_item_anchors,
                    goal_anchors, ks_anchors):
         for a in finder(lines):
             # Earlier finders know more (table columns) than later ones; keep the first claim on a line.
-            if a.title_line not in found and not any(a.title_line in b.skip_lines for b in found.values()):
+            if a.title_line not in found and a.title_line not in skipped:
                 found[a.title_line] = a
+                skipped |= a.skip_lines
     return sorted(found.values(), key=lambda a: a.title_line)
 
 
@@ -199,33 +201,33 @@ def spaced_table_anchors(lines: list[Line]) -> list[Anchor]:
     return out
 
 
-IMPERATIVE_RE = re.compile(r"^(?:I samverkan|Fortsatt|Fortsätta|Genomför|Säkerställ|Tillse|Stärk|Förebygg|"
-                           r"Inom ramen|[A-ZÅÄÖ][a-zåäö]+(?:a|era))\b")
-
-
 def wrapped_action_anchors(lines: list[Line], start: int) -> list[Anchor]:
-    """Åtgärd tables whose columns PDF text wrapped into paragraphs: an åtgärd is a short paragraph in the
-    imperative ('Effektivisera administrationen ...') ending with a period; activity paragraphs follow it."""
+    """Åtgärd tables whose columns PDF text wrapped into paragraphs: an åtgärd is a short paragraph that opens
+    with a verb in the imperative or infinitive ('Inför differentierade arbetsroller ...') and ends a sentence;
+    the activity paragraphs after it describe what was done."""
     out: list[Anchor] = []
     i = start
     while i < len(lines):
         line = lines[i]
         text = line.clean.strip()
-        if L.GROUP_HEADER_RE.match(text) or L.goal_header(text) or L.spaced_header(line):
+        if L.GROUP_HEADER_RE.match(text) or L.goal_header(text) or L.spaced_header(line) and i > start:
             break
-        if not line.is_blank and (i == start or lines[i - 1].is_blank):
-            block = []
-            k = i
-            while k < len(lines) and not lines[k].is_blank:
-                block.append(lines[k])
-                k += 1
-            words = " ".join(b.clean for b in block).split()
-            joined = " ".join(words)
-            if len(block) <= 3 and 3 <= len(words) <= 30 and joined.endswith(".") and IMPERATIVE_RE.match(joined):
-                out.append(Anchor(line.number, line.number, joined, "åtgärd", kind="wrapped"))
-            i = k
+        if line.is_blank:
+            i += 1
             continue
-        i += 1
+        block = []
+        k = i
+        while k < len(lines) and not lines[k].is_blank:
+            block.append(lines[k])
+            k += 1
+        joined = " ".join(" ".join(b.clean for b in block).split())
+        first_sentence = re.split(r"(?<=\.)\s+(?=[A-ZÅÄÖ])", joined, maxsplit=1)[0]
+        words = first_sentence.split()
+        if (len(block) <= 5 and 3 <= len(words) <= 40 and first_sentence.endswith(".")
+                and L.starts_with_verb(first_sentence) and not L.spaced_header(line)):
+            out.append(Anchor(line.number, line.number, first_sentence, "åtgärd", kind="wrapped",
+                              title_end_line=block[-1].number, extra_text=joined[len(first_sentence):].strip()))
+        i = k
     return out
 
 
@@ -437,8 +439,8 @@ def build_units(lines: list[Line], anchors: list[Anchor], doc: str, stem: str) -
     starts = {a.first_line for a in anchors} | {a.title_line for a in anchors}
     for n, a in enumerate(anchors):
         end = unit_end(lines, a, anchors[n + 1].first_line if n + 1 < len(anchors) else len(lines) + 1, starts)
-        body = [lines[k - 1].text for k in range((a.title_end_line or a.title_line) + 1, end + 1)
-                if k not in a.skip_lines and lines[k - 1].text]
+        body = paragraphs([lines[k - 1] for k in range((a.title_end_line or a.title_line) + 1, end + 1)
+                           if k not in a.skip_lines])
         text = "\n".join(([a.extra_text] if a.extra_text else []) + body).strip()
         units.append(Unit(
             id=unit_id(stem, a.level, a.title, seen), doc=doc, seq=n, level=a.level, title=a.title, text=text,
@@ -449,6 +451,22 @@ def build_units(lines: list[Line], anchors: list[Anchor], doc: str, stem: str) -
     return units
 
 
+def paragraphs(body: list[Line]) -> list[str]:
+    """Lines of one paragraph (PDF wrapping) joined by spaces; paragraphs and table rows stay apart."""
+    out: list[str] = []
+    joinable = False
+    for line in body:
+        if line.is_blank:
+            joinable = False
+            continue
+        if joinable and not line.is_row and not L.COMMENT_RE.match(line.clean.strip()):
+            out[-1] = f"{out[-1]} {line.text}"
+        else:
+            out.append(line.text)
+        joinable = not line.is_row
+    return out
+
+
 def unit_end(lines: list[Line], a: Anchor, next_start: int, starts: set[int]) -> int:
     """Last line of a unit's commentary: before the next anchor or the next structural line."""
     end = a.title_line
@@ -456,13 +474,14 @@ def unit_end(lines: list[Line], a: Anchor, next_start: int, starts: set[int]) ->
         line = lines[k - 1]
         if line.is_blank or k in a.skip_lines:
             continue
-        if is_structural(line) and k not in starts:
+        alone = k >= len(lines) or lines[k].is_blank  # a wrapped PDF line is no heading
+        if is_structural(line, alone) and k not in starts:
             break
         end = k
     return end
 
 
-def is_structural(line: Line) -> bool:
+def is_structural(line: Line, alone: bool = True) -> bool:
     text = line.clean.strip()
     if L.COMMENT_RE.match(text):
         return False
@@ -474,7 +493,7 @@ def is_structural(line: Line) -> bool:
         return True
     if re.match(r"^bilaga\s+\d+\b", text, re.I):
         return True
-    return L.looks_like_heading(line) and (line.is_md_heading or line.is_bold_line or line.words <= 8)
+    return L.looks_like_heading(line) and (line.is_md_heading or line.is_bold_line or (line.words <= 8 and alone))
 
 
 def unit_id(stem: str, level: str, title: str, seen: dict[str, int]) -> str:
@@ -494,11 +513,14 @@ def link_units(units: list[Unit]) -> None:
     for group in by_title.values():
         if len(group) == 2:
             group[0].linked_unit_id, group[1].linked_unit_id = group[1].id, group[0].id
+    # Keys computed once per unit (not once per pair), so linking stays linear in the number of units.
+    by_key: dict[str, list[Unit]] = {}
+    for o in units:
+        by_key.setdefault(L.norm(L.strip_numbering(L.strip_keyword(o.title))), []).append(o)
     for u in units:
         if u.parent:
             key = L.norm(L.strip_numbering(L.strip_keyword(u.parent)))
-            match = next((o for o in units if o is not u and key and
-                          L.norm(L.strip_numbering(L.strip_keyword(o.title))) == key), None)
+            match = next((o for o in by_key.get(key, []) if o is not u), None) if key else None
             u.parent_id = match.id if match else None
 
 
@@ -513,12 +535,14 @@ def make_passages(lines: list[Line], units: list[Unit], doc: str, stem: str) -> 
     passages: list[Passage] = []
     heading: str | None = None
     block: list[Line] = []
+    per_start: dict[int, int] = {}  # passages so far per first line (a count, not a scan: linear in the report)
 
     def flush() -> None:
         for start, end, text in chunk_block(block):
             u = owner.get(start) or owner.get(end)
-            pid = f"{stem}#p{start}-{end}" + (f".{sum(1 for p in passages if p.line_start == start)}"
-                                               if any(p.line_start == start for p in passages) else "")
+            n = per_start.get(start, 0)
+            per_start[start] = n + 1
+            pid = f"{stem}#p{start}-{end}" + (f".{n}" if n else "")
             passages.append(Passage(id=pid, doc=doc, seq=len(passages), heading=(u.title if u else heading),
                                     text=text, line_start=start, line_end=end, unit_id=u.id if u else None))
         block.clear()

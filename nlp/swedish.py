@@ -26,12 +26,14 @@ from typing import Callable, Collection, Iterable
 LINK_LETTERS = ("s", "e", "a", "u", "o")
 # Weight of a compound part relative to the word it came from, per level of splitting.
 PART_WEIGHT = 0.5
-MAX_SPLIT_DEPTH = 2
+MAX_SPLIT_DEPTH = 2  # documents: a word, its parts and their parts
+QUERY_DEPTH = 1  # queries: a word and its parts (see Analyzer.query_terms)
 MAX_WORD_LEN = 40  # longer "words" are not split: no real compound is that long and the DP is quadratic
 
 _TAG = re.compile(r"<[^>]*>")
-_ALNUM = re.compile(r"[^\W_]", re.UNICODE)
-_EDGE = re.compile(r"^[\W_]+|[\W_]+$", re.UNICODE)
+# A word inside a spaCy token: letters/digits, joined by hyphens, apostrophes or the separators of numbers and
+# abbreviations ("e-tjänster", "95,3", "2023-08-31", "bl.a"); anything else ("alert(1") separates words.
+_WORD = re.compile(r"[^\W_]+(?:[-'’.,:][^\W_]+)*")
 
 
 @dataclass(frozen=True)
@@ -115,15 +117,18 @@ class CompoundSplitter:
 
     A non-final part may also be a vocabulary word with its final -a or -e dropped (sjuksköterska ->
     "sjukskötersk" + linking e). Words already in the vocabulary are split cautiously (no stopword parts, a last
-    part of at least 5 letters), so "sköterskor" is not cut into "sköter" + "skor", nor "verksamhet" into
-    "verksam" + "het"; words seen nowhere may have short parts. Words the lexicon lacks may start with a
+    part whose normal form has at least 4 letters), so "sköterskor" is not cut into "sköter" + "skor" nor
+    "verksamhet" into "verksam" + "het", while "sjukvård" and "sjukvården" both give "vård"; words seen nowhere
+    may have short parts. Words the lexicon lacks may start with a
     2-letter particle ("inhyrd" -> in + hyrd, "utbetalningen").
     """
 
     def __init__(self, vocabulary: Collection[str], lexicon: Collection[str], stop: Collection[str],
-                 links: tuple[str, ...] = LINK_LETTERS, min_part: int = 3, min_last_known: int = 5):
+                 normal: Callable[[str], str] = str, links: tuple[str, ...] = LINK_LETTERS, min_part: int = 3,
+                 min_last_known: int = 4):
         self.vocabulary = vocabulary  # lexicon + corpus words
         self.lexicon = lexicon
+        self.normal = normal
         self.stop = stop
         self.particles = frozenset(p for p in stop if len(p) == 2)
         self.links = links
@@ -144,29 +149,25 @@ class CompoundSplitter:
         if n > MAX_WORD_LEN or not word.isalpha():
             return ()
         strict = word in self.vocabulary
-        min_part = self.min_part
-        min_last = self.min_last_known if strict else self.min_part
-        if n < min_part + min_last:
+        m = self.min_part
+        if n < 2 * m:
             particle = self._particle_split(word) if word not in self.lexicon else None
             return particle[1] if particle else ()
         # best[i]: best segmentation of word[i:], scored (parts, restored endings, -sum of squared lengths).
         best: list[tuple[tuple, tuple] | None] = [None] * (n + 1)
-        for i in range(n - min_last, -1, -1):
+        for i in range(n - m, -1, -1):
             options = []
             tail = word[i:]
-            if i > 0 and tail in self.vocabulary and not (strict and tail in self.stop):
+            if i > 0 and tail in self.vocabulary and (not strict or self._good_last(tail)):
                 options.append(((1, 0, -len(tail) ** 2), ((tail, tail),)))
-            for j in range(i + min_part, n - min_last + 1):
+            for j in range(i + m, n - m + 1):
                 part = self._as_part(word[i:j], strict)
                 if part is None:
                     continue
                 for nxt in (j, j + 1):
-                    if nxt > j and word[j] not in self.links:
+                    if (nxt > j and word[j] not in self.links) or nxt > n - m or best[nxt] is None:
                         continue
-                    rest = best[nxt] if nxt <= n - min_last else None
-                    if rest is None:
-                        continue
-                    (parts, restored, sq), pieces = rest
+                    (parts, restored, sq), pieces = best[nxt]
                     score = (parts + 1, restored + (part != word[i:j]), sq - (j - i) ** 2)
                     options.append((score, ((word[i:j], part), *pieces)))
             best[i] = min(options, default=None)
@@ -174,6 +175,9 @@ class CompoundSplitter:
         if result is None and word not in self.lexicon:
             result = self._particle_split(word)
         return result[1] if result else ()
+
+    def _good_last(self, tail: str) -> bool:
+        return tail not in self.stop and len(self.normal(tail)) >= self.min_last_known
 
     def _particle_split(self, word: str) -> tuple[tuple, tuple] | None:
         """in+hyrd, ut+betalning: a 2-letter particle before a word of at least 4 letters."""
@@ -211,11 +215,11 @@ class Analyzer:
         text = _TAG.sub(lambda m: " " * len(m.group()), text or "")
         out = []
         for tok, idx in self._tokenize(text):
-            core = _EDGE.sub("", tok)
-            if len(core) < 2 or not _ALNUM.search(core):
-                continue
-            start = idx + tok.index(core)
-            out.append(Word(core, unicodedata.normalize("NFC", core).lower(), start, start + len(core)))
+            for m in _WORD.finditer(tok):
+                core = m.group()
+                if len(core) >= 2:
+                    start = idx + m.start()
+                    out.append(Word(core, unicodedata.normalize("NFC", core).lower(), start, start + len(core)))
         return out
 
     def normal(self, lower: str) -> str:
@@ -259,10 +263,16 @@ class Analyzer:
         return [t.term for w in self.words(text) for t in self.expand(w.lower)]
 
     def query_terms(self, text: str) -> list[Term]:
-        """Distinct query terms, each with the shallowest depth (highest weight) at which it occurs."""
+        """Distinct query terms, each with the shallowest depth (highest weight) at which it occurs.
+
+        Queries keep the first level of compound parts only: a query word's parts already reach documents whose
+        own words split further ("hyrsköterskor" -> hyr), while the parts' parts ("sjuk" of "sjuksköterska") would
+        match far more than the user meant."""
         out: dict[str, Term] = {}
         for w in self.words(text):
             for t in self.expand(w.lower):
+                if t.depth > QUERY_DEPTH:
+                    continue
                 if t.term not in out or out[t.term].depth > t.depth:
                     out[t.term] = t
         return sorted(out.values(), key=lambda t: (t.depth, t.term))
@@ -277,5 +287,7 @@ def _default_analyzer(extra: tuple[str, ...]) -> Analyzer:
     base = base_vocabulary()
     vocabulary = base | frozenset(extra) if extra else base
     stop = stopwords()
-    splitter = CompoundSplitter(vocabulary, lexicon=base, stop=stop)
-    return Analyzer(lemma_table(), stop, splitter, _stemmer(), extra_vocabulary=extra)
+    lemmas, stem = lemma_table(), _stemmer()
+    splitter = CompoundSplitter(vocabulary, lexicon=base, stop=stop,
+                                normal=lambda w: stem(lemmas.get(w, w).lower()))
+    return Analyzer(lemmas, stop, splitter, stem, extra_vocabulary=extra)

@@ -2,8 +2,8 @@
 
 Three layers, each usable on its own:
 
-* lexical cues: the taxonomy's example phrases matched against the text (stem prefixes, compound tails,
-  the longest phrase wins a word);
+* lexical cues: the taxonomy's example phrases matched against the text (stem prefixes, compound tails;
+  where matches overlap, the longest wins);
 * zero-shot: embedding similarity of the text to each theme's definition and phrases, combined with the cues
   into a probability-like score with fixed, general constants (no labelled data needed, so a theme added to the
   file is assigned at once);
@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -136,6 +135,10 @@ def _tokens(text: str) -> list[str]:
     return _TOKEN.findall(unicodedata.normalize("NFC", text or ""))
 
 
+def _token_spans(text: str) -> list[tuple[str, int]]:
+    return [(m.group(), m.start()) for m in _TOKEN.finditer(unicodedata.normalize("NFC", text or ""))]
+
+
 @dataclass(frozen=True)
 class _Word:
     """How one phrase word matches a text token."""
@@ -143,13 +146,21 @@ class _Word:
     key: str  # lowercase stem-like prefix, or the exact word
     exact: bool  # short words and acronyms match whole tokens only
     case_sensitive: bool
+    tail: str | None = None  # what must appear inside a compound ("bemanni" in "sjuksköterskebemanningen")
 
-    def matches(self, token: str, lower: str) -> bool:
+    def locate(self, token: str, lower: str) -> tuple[int, int] | None:
+        """The characters of the token this word accounts for, or None when it does not match."""
         if self.case_sensitive:
-            return token == self.key
+            return (0, len(token)) if token == self.key else None
         if self.exact:
-            return lower == self.key
-        return lower.startswith(self.key) or (len(self.key) >= _MIN_COMPOUND_TAIL and self.key in lower)
+            return (0, len(token)) if lower == self.key else None
+        if lower.startswith(self.key):
+            return 0, len(self.key)
+        if self.tail:
+            at = lower.find(self.tail, 1)
+            if at > 0:
+                return at, at + len(self.tail)
+        return None
 
 
 def _word(word: str) -> _Word:
@@ -163,19 +174,27 @@ def _word(word: str) -> _Word:
     stem = _stemmer().stemWord(lower)
     cut = lower[:max(5, len(lower) - 3)]
     key = min(stem, cut, key=len) if len(min(stem, cut, key=len)) >= 4 else lower[:4]
-    return _Word(key, False, False)
+    # Inside a compound only a long piece is safe ("brott" is in "avbrott"); a short stem is lengthened towards
+    # the whole word ("arbets" would be in "samarbetsavtal", "arbetst" is not).
+    tail = key if len(key) >= _MIN_COMPOUND_TAIL else lower[:len(lower) - 2]
+    return _Word(key, False, False, tail if len(tail) >= _MIN_COMPOUND_TAIL else None)
 
 
 @dataclass(frozen=True)
 class CueMatch:
     theme: int
     phrase: str
-    start: int  # token positions
+    start: int  # character offsets into the (NFC-normalised) text
     end: int
 
 
 class CueMatcher:
-    """Finds the taxonomy's phrases in text. Each token is claimed by at most one (the longest) phrase."""
+    """Finds the taxonomy's phrases in text.
+
+    Overlapping matches are resolved in favour of the one covering most characters, so "trygghetslarm" counts for
+    the phrase "trygghetslarm" and not also for "trygghet", while "sjuksköterskebemanning" can count for both
+    "sjuksköterska" and "bemanning" (the two cover different parts of the word).
+    """
 
     def __init__(self, themes: Sequence[Theme]):
         self.themes = list(themes)
@@ -193,28 +212,43 @@ class CueMatcher:
             first = words[0]
             head = first.key.lower() if first.exact else first.key[:4]
             self._by_head.setdefault(head, []).append(pi)
-            if not first.exact and len(first.key) >= _MIN_COMPOUND_TAIL:
-                self._tails.setdefault(first.key[:4], []).append(pi)
+            if first.tail:
+                self._tails.setdefault(first.tail[:4], []).append(pi)
 
     def find(self, text: str) -> list[CueMatch]:
-        tokens = _tokens(text)
+        spans = _token_spans(text)
+        tokens = [t for t, _ in spans]
         lowers = [t.lower() for t in tokens]
-        found: list[tuple[int, CueMatch]] = []
-        for i, (tok, low) in enumerate(zip(tokens, lowers)):
+        found: list[tuple[int, int, CueMatch]] = []
+        for i, low in enumerate(lowers):
             for pi in self._candidates(low):
-                ti, phrase, words, length = self._phrases[pi]
-                end = i + len(words)
-                if end <= len(tokens) and all(w.matches(tokens[j], lowers[j]) for w, j in zip(words, range(i, end))):
-                    found.append((length, CueMatch(ti, phrase, i, end)))
-        found.sort(key=lambda x: (-x[0], x[1].start))
+                match = self._match_at(pi, i, spans, lowers)
+                if match is not None:
+                    found.append((match.end - match.start, len(match.phrase), match))
+        found.sort(key=lambda x: (-x[0], -x[1], x[2].start))
         claimed: set[int] = set()
         out: list[CueMatch] = []
-        for _, m in found:
-            span = set(range(m.start, m.end))
-            if not span & claimed:
-                claimed |= span
+        for _, _, m in found:
+            chars = set(range(m.start, m.end))
+            if not chars & claimed:
+                claimed |= chars
                 out.append(m)
-        return sorted(out, key=lambda m: m.start)
+        return sorted(out, key=lambda m: (m.start, m.theme))
+
+    def _match_at(self, pi: int, i: int, spans: list[tuple[str, int]], lowers: list[str]) -> CueMatch | None:
+        ti, phrase, words, _ = self._phrases[pi]
+        if i + len(words) > len(spans):
+            return None
+        start = end = -1
+        for k, w in enumerate(words):
+            token, offset = spans[i + k]
+            where = w.locate(token, lowers[i + k])
+            if where is None or (k > 0 and where[0] != 0):  # later words of a phrase must start their token
+                return None
+            if k == 0:
+                start = offset + where[0]
+            end = offset + where[1]
+        return CueMatch(ti, phrase, start, end)
 
     def _candidates(self, low: str) -> set[int]:
         cands = set(self._by_head.get(low, ())) | set(self._by_head.get(low[:4], ()))
@@ -293,20 +327,34 @@ def theme_vectors(embedder: EmbedderLike, themes: Sequence[Theme],
     return _THEME_VECTORS[key]
 
 
+def _query_batch(embedder: EmbedderLike, texts: list[str]) -> Sequence[np.ndarray]:
+    """Query vectors in batches where the embedder allows it (a few hundred phrases one by one take minutes)."""
+    batch = getattr(embedder, "embed_queries", None)
+    if batch is not None:
+        return batch(texts)
+    model, prefix = getattr(embedder, "model", None), getattr(embedder, "query_prefix", None)
+    if model is not None and prefix is not None and hasattr(model, "encode"):
+        # index.embeddings.Embedder: its SentenceTransformer and e5 query prefix, as embed_query uses them.
+        return np.asarray(model.encode(texts, prompt=prefix or None, batch_size=64, convert_to_numpy=True,
+                                       normalize_embeddings=True, show_progress_bar=False), dtype=np.float32)
+    return [embedder.embed_query(t) for t in texts]
+
+
 def _embed_queries(embedder: EmbedderLike, texts: list[str], cache: VectorCache | None) -> np.ndarray:
     # Keyed as "query: ..." so the hash never collides with a passage of the same words.
     hashes = [_text_hash("query: " + t) for t in texts] if cache else []
     found = cache[0](hashes) if cache else {}
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     new: dict[str, np.ndarray] = {}
-    for i, t in enumerate(texts):
-        h = hashes[i] if cache else None
-        if h is not None and h in found:
-            out[i] = found[h]
-        else:
-            out[i] = np.asarray(embedder.embed_query(t), dtype=np.float32)
-            if h is not None:
-                new[h] = out[i]
+    missing = [i for i in range(len(texts)) if not cache or hashes[i] not in found]
+    for i in set(range(len(texts))) - set(missing):
+        out[i] = found[hashes[i]]
+    if missing:
+        vecs = _query_batch(embedder, [texts[i] for i in missing])
+        for i, v in zip(missing, vecs):
+            out[i] = np.asarray(v, dtype=np.float32)
+            if cache:
+                new[hashes[i]] = out[i]
     if cache and new:
         cache[1](new)
     return out
@@ -323,17 +371,16 @@ class Features:
     vectors: np.ndarray  # (n, d) text embeddings
     sims: np.ndarray  # (n, T) similarity to each theme, centred per text
     cues: np.ndarray  # (n, T, 2) cue features
+    blank: np.ndarray | None = None  # (n,) True where the text has no content words: such a text gets no theme
 
     def __len__(self) -> int:
         return len(self.vectors)
 
     def take(self, idx: Sequence[int]) -> "Features":
         idx = list(idx)
-        return Features(self.vectors[idx], self.sims[idx], self.cues[idx])
+        return Features(self.vectors[idx], self.sims[idx], self.cues[idx],
+                        None if self.blank is None else self.blank[idx])
 
-    def theme_matrix(self, t: int) -> np.ndarray:
-        """(n, d + 3): the supervised input for theme t: the embedding, its centred similarity, its cues."""
-        return np.hstack([self.vectors, self.sims[:, t:t + 1], self.cues[:, t, :]])
 
 
 def similarity(vectors: np.ndarray, defs: np.ndarray, phrases: list[np.ndarray]) -> np.ndarray:
@@ -378,6 +425,23 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 # Supervised layer
 # ----------------------------------------------------------------------------------------------------------------
 
+# The supervised input for theme t is [ZS_LOGIT_GAIN * zero-shot logit, SIM_GAIN * centred similarity, cue features,
+# embedding]. Features are deliberately *not* standardised: the zero-shot logit is scaled up so its weight costs
+# almost nothing under L2, while the raw embedding dimensions (std ~0.05) are costly to use. With few labels the
+# model therefore stays close to zero-shot and only moves away from it where the labels consistently disagree.
+ZS_LOGIT_GAIN = 10.0
+SIM_GAIN = 30.0
+SUP_C = 0.1  # strong L2: a few hundred labelled units, 388 features
+N_EXTRA = 4  # features before the embedding
+
+
+def supervised_matrix(f: Features, t: int) -> np.ndarray:
+    zs = zero_shot_scores(f)[:, t]
+    logit = np.log(np.clip(zs, 1e-6, 1 - 1e-6) / np.clip(1 - zs, 1e-6, 1))
+    return np.hstack([ZS_LOGIT_GAIN * logit[:, None], SIM_GAIN * f.sims[:, t:t + 1], f.cues[:, t, :],
+                      f.vectors]).astype(np.float64)
+
+
 @dataclass
 class ThemeWeights:
     coef: np.ndarray
@@ -389,7 +453,7 @@ class ThemeWeights:
 
 @dataclass
 class ThemeModel:
-    """Per-theme logistic regressions with scaling folded in, plus the decision threshold."""
+    """One logistic regression per theme (one-vs-rest) and the decision threshold."""
 
     model_id: str
     threshold: float
@@ -401,7 +465,7 @@ class ThemeModel:
         return {
             "version": MODEL_VERSION, "model_id": self.model_id, "threshold": self.threshold,
             "n_examples": self.n_examples, "sources": self.sources,
-            "themes": {k: {"coef": [round(float(x), 6) for x in w.coef], "intercept": w.intercept,
+            "themes": {k: {"coef": [round(float(x), 7) for x in w.coef], "intercept": w.intercept,
                            "fingerprint": w.fingerprint, "n_pos": w.n_pos, "n_neg": w.n_neg}
                        for k, w in self.weights.items()},
         }
@@ -410,80 +474,71 @@ class ThemeModel:
     def from_json(cls, d: dict[str, Any]) -> "ThemeModel":
         if d.get("version") != MODEL_VERSION:
             raise ValueError("unknown theme model version")
-        weights = {k: ThemeWeights(np.asarray(w["coef"], dtype=np.float64), float(w["intercept"]), w["fingerprint"],
-                                   int(w["n_pos"]), int(w["n_neg"])) for k, w in d["themes"].items()}
-        return cls(d["model_id"], float(d["threshold"]), weights, int(d.get("n_examples", 0)),
+        weights = {k: ThemeWeights(np.asarray(w["coef"], dtype=np.float64), float(w["intercept"]),
+                                   str(w["fingerprint"]), int(w["n_pos"]), int(w["n_neg"]))
+                   for k, w in d["themes"].items()}
+        return cls(str(d["model_id"]), float(d["threshold"]), weights, int(d.get("n_examples", 0)),
                    dict(d.get("sources", {})))
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.to_json(), ensure_ascii=False), encoding="utf-8")
-        tmp.replace(path)
+        tmp.replace(path)  # atomic: a reader never sees half a file
 
     @classmethod
     def load(cls, path: Path) -> "ThemeModel | None":
         try:
             return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None  # missing or unreadable: zero-shot until the next training
 
     def usable(self, theme: Theme, dim: int) -> ThemeWeights | None:
+        """The theme's weights, unless the theme was edited since training (then zero-shot is the honest answer)."""
         w = self.weights.get(theme.id)
-        if w is None or w.fingerprint != theme.fingerprint() or len(w.coef) != dim + 3:
+        if w is None or w.fingerprint != theme.fingerprint() or len(w.coef) != dim + N_EXTRA:
             return None
         return w
-
-
-def _fit_one(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, float]:
-    from sklearn.linear_model import LogisticRegression
-
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    scale[scale < 1e-6] = 1.0
-    clf = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
-    clf.fit((x - mean) / scale, y)
-    # Fold the scaling into the weights so the saved model is a plain dot product.
-    coef = clf.coef_[0] / scale
-    return coef, float(clf.intercept_[0] - coef @ mean)
-
-
-SUP_C = 0.05  # strong regularisation: a few hundred examples, 387 features
-SUP_BLEND = 0.7  # weight of the supervised probability where a theme has one; the rest is zero-shot
 
 
 def fit_model(f: Features, labels: list[set[str]], themes: Sequence[Theme], model_id: str,
               sources: dict[str, int] | None = None, threshold: float | None = None) -> ThemeModel:
     """Train per-theme models; the threshold is chosen by inner cross-validation on the same examples."""
+    from sklearn.linear_model import LogisticRegression
+
     model = ThemeModel(model_id, ZS_THRESHOLD, {}, len(labels), dict(sources or {}))
     for t, theme in enumerate(themes):
         y = np.array([theme.id in ls for ls in labels], dtype=int)
         n_pos = int(y.sum())
         if n_pos < MIN_POSITIVES or len(y) - n_pos < MIN_POSITIVES:
-            continue
-        coef, b = _fit_one(f.theme_matrix(t), y, SUP_C)
-        model.weights[theme.id] = ThemeWeights(coef, b, theme.fingerprint(), n_pos, len(y) - n_pos)
+            continue  # too little to learn from: this theme stays zero-shot
+        clf = LogisticRegression(C=SUP_C, solver="liblinear", max_iter=1000).fit(supervised_matrix(f, t), y)
+        model.weights[theme.id] = ThemeWeights(clf.coef_[0].copy(), float(clf.intercept_[0]), theme.fingerprint(),
+                                               n_pos, len(y) - n_pos)
     model.threshold = threshold if threshold is not None else choose_threshold(f, labels, themes, model_id)
     return model
 
 
+THRESHOLD_GRID = tuple(round(x, 3) for x in np.arange(0.25, 0.701, 0.025))
+
+
 def choose_threshold(f: Features, labels: list[set[str]], themes: Sequence[Theme], model_id: str,
                      folds: int = 4) -> float:
-    """One global threshold maximising micro-F1 over inner folds of the training examples."""
+    """One global threshold maximising micro-F1 over inner folds of the training examples (ties: nearest 0.5)."""
     n = len(labels)
-    if n < 2 * folds:
+    if n < 5 * folds:
         return ZS_THRESHOLD
-    order = np.arange(n)
+    idx = np.arange(n)
     probs = np.zeros((n, len(themes)))
     for k in range(folds):
-        test = order[k::folds]
-        train = np.setdiff1d(order, test)
+        test = idx[k::folds]
+        train = np.setdiff1d(idx, test)
         inner = fit_model(f.take(train), [labels[i] for i in train], themes, model_id, threshold=ZS_THRESHOLD)
         probs[test] = scores(f.take(test), themes, inner)
-    grid = np.round(np.arange(0.2, 0.81, 0.025), 3)
-    best = max(grid, key=lambda th: (_micro_f1(assign_ids(probs, themes, th), labels), -abs(th - 0.5)))
-    return float(best)
+    return float(max(THRESHOLD_GRID, key=lambda th: (micro_f1(assign_ids(probs, themes, th), labels),
+                                                    -abs(th - ZS_THRESHOLD))))
 
 
-def _micro_f1(pred: list[list[str]], gold: list[set[str]]) -> float:
+def micro_f1(pred: Sequence[Sequence[str]], gold: Sequence[set[str]]) -> float:
     tp = sum(len(set(p) & g) for p, g in zip(pred, gold))
     fp = sum(len(set(p) - g) for p, g in zip(pred, gold))
     fn = sum(len(g - set(p)) for p, g in zip(pred, gold))
@@ -491,17 +546,21 @@ def _micro_f1(pred: list[list[str]], gold: list[set[str]]) -> float:
 
 
 def scores(f: Features, themes: Sequence[Theme], model: ThemeModel | None) -> np.ndarray:
-    """(n, T) scores in [0, 1]: supervised blended with zero-shot where a theme has a usable model."""
-    zs = zero_shot_scores(f)
-    if model is None:
-        return zs
-    out = zs.copy()
+    """(n, T) scores in [0, 1]: the theme's supervised model where it has a usable one, zero-shot otherwise."""
+    out = zero_shot_scores(f).astype(np.float64)
+    if model is None or len(f) == 0:
+        return _blank_out(f, out)
     dim = f.vectors.shape[1]
     for t, theme in enumerate(themes):
         w = model.usable(theme, dim)
         if w is not None:
-            sup = _sigmoid(f.theme_matrix(t).astype(np.float64) @ w.coef + w.intercept)
-            out[:, t] = SUP_BLEND * sup + (1 - SUP_BLEND) * zs[:, t]
+            out[:, t] = _sigmoid(supervised_matrix(f, t) @ w.coef + w.intercept)
+    return _blank_out(f, out)
+
+
+def _blank_out(f: Features, out: np.ndarray) -> np.ndarray:
+    if f.blank is not None:
+        out[f.blank] = 0.0
     return out
 
 
@@ -524,15 +583,32 @@ def theme_records(row: np.ndarray, themes: Sequence[Theme], threshold: float, k:
 # Texts of units and passages
 # ----------------------------------------------------------------------------------------------------------------
 
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def has_content(text: str) -> bool:
+    """At least one word of two letters that is not a stopword; markup does not count."""
+    from index.indexes import clean_text
+    from nlp.swedish import stopwords
+
+    stop = stopwords()
+    return any(w.lower() not in stop for w in _WORD.findall(clean_text(text)))
+
+
 def unit_text(u: Unit) -> str:
-    """Title and commentary as one text (the segmenter may or may not repeat the title in the text)."""
-    title, text = (u.title or "").strip(), (u.text or "").strip()
-    body = text if text.startswith(title[:60]) else f"{title}\n{text}".strip()
+    """Title and commentary as one text, without markup (the segmenter may or may not repeat the title)."""
+    from index.indexes import clean_text
+
+    title, text = clean_text(u.title), clean_text(u.text)
+    body = text if text.startswith(title) else f"{title}: {text}".strip(": ")
     return body[:EMBED_CHARS]
 
 
 def passage_text(p: Passage) -> str:
-    return (p.text or "").strip()[:EMBED_CHARS]
+    """Exactly the text the search index embeds, so the vector comes from the shared cache."""
+    from index.indexes import embedding_text
+
+    return embedding_text(p)
 
 
 class ThemeClassifier:
@@ -557,7 +633,8 @@ class ThemeClassifier:
         sims = similarity(vectors, defs, phrases) if len(texts) else np.zeros((0, len(self.themes)))
         cues = (np.stack([self.matcher.features(ti, tx) for ti, tx in zip(titles, texts)])
                 if texts else np.zeros((0, len(self.themes), 2), dtype=np.float32))
-        return Features(vectors, sims, cues)
+        blank = np.array([not has_content(f"{ti} {tx}") for ti, tx in zip(titles, texts)], dtype=bool)
+        return Features(vectors, sims, cues, blank)
 
     def unit_features(self, units: Sequence[Unit]) -> Features:
         return self.features([u.title or "" for u in units], [unit_text(u) for u in units])
@@ -569,8 +646,10 @@ class ThemeClassifier:
         return scores(f, self.themes, None if zero_shot else self.model)
 
     def classify(self, titles: list[str], texts: list[str]) -> list[list[dict[str, Any]]]:
-        """Theme records for free texts (used by tests and the app's preview)."""
-        probs = self.scores(self.features(titles, texts))
+        """Theme records for free texts (markup is removed first, as for units)."""
+        from index.indexes import clean_text
+
+        probs = self.scores(self.features([clean_text(t) for t in titles], [clean_text(t) for t in texts]))
         return [theme_records(row, self.themes, self.threshold) for row in probs]
 
 
@@ -594,32 +673,45 @@ def parse_decision_themes(value: str | None) -> list[str]:
 
 
 def reviewer_labels(store: "Store", themes: Sequence[Theme]) -> dict[str, set[str]]:
-    """{unit id: theme ids} from the reviewers' latest theme decisions (accept or correct)."""
+    """{unit id: theme ids} from the reviewers' latest theme decisions in force.
+
+    Decision format (target_type "unit_theme", target_id a unit id): action "correct" with new_value the theme ids
+    (a JSON list or separated by commas; an empty list means "no theme"), or "accept" meaning the suggested themes
+    are right (new_value may repeat them; when empty, the unit's current themes are taken). Undone decisions and
+    other actions (skip) do not count.
+    """
     known = {t.id for t in themes}
     out: dict[str, set[str]] = {}
     for unit_id, d in store.current_decisions(DECISION_TYPE).items():
-        if d.action in ("accept", "correct", "confirm"):
+        if d.action == "correct" or (d.action == "accept" and d.new_value not in (None, "")):
             out[unit_id] = {t for t in parse_decision_themes(d.new_value) if t in known}
+        elif d.action == "accept":
+            unit = store.unit(unit_id)
+            if unit is not None:
+                out[unit_id] = {t["id"] for t in unit.themes if isinstance(t, dict) and t.get("id") in known}
     return out
 
 
-def gold_labels(units: Sequence[Unit], gold_dir: Path | str | None, themes: Sequence[Theme],
-                docs: Iterable[str] | None = None) -> dict[str, set[str]]:
-    """{unit id: theme ids} for analyst-labelled items matched to our units (unmatched ones are skipped)."""
+def gold_labels(units: Sequence[Unit], gold_dir: Path | str | None, themes: Sequence[Theme]) -> dict[str, set[str]]:
+    """{unit id: theme ids} for analyst-labelled items matched to our units (unmatched ones are skipped).
+
+    No gold folder means no analyst labels; a folder that cannot be read is an error worth telling.
+    """
     from evaluation.gold import load_gold, match_units
 
     try:
         gold = load_gold(gold_dir)
     except FileNotFoundError:
         return {}
+    except (OSError, ValueError, KeyError, IndexError) as e:
+        raise ToolError(f"analytikeretiketterna i {gold_dir or 'standardmappen'} går inte att läsa: {e}") from None
     known = {t.id for t in themes}
-    wanted = set(docs) if docs is not None else None
     by_doc: dict[str, list[Unit]] = {}
     for u in units:
         by_doc.setdefault(u.doc, []).append(u)
     out: dict[str, set[str]] = {}
     for doc, report in gold.items():
-        if (wanted is not None and doc not in wanted) or doc not in by_doc:
+        if doc not in by_doc:
             continue
         for g, u in zip(report.units, match_units(report.units, by_doc[doc])):
             if u is not None:
@@ -631,10 +723,11 @@ def gold_labels(units: Sequence[Unit], gold_dir: Path | str | None, themes: Sequ
 # Store-level entry points
 # ----------------------------------------------------------------------------------------------------------------
 
-def _load_embedder() -> EmbedderLike:
-    from index.embeddings import Embedder
+def _load_embedder(store: "Store") -> EmbedderLike:
+    """The process-wide embedder of the model the store's vectors were built with (shared with search)."""
+    from index.indexes import META_MODEL, get_embedder
 
-    return Embedder.load()
+    return get_embedder(store.get_meta(META_MODEL))
 
 
 def model_path(store: "Store") -> Path:
@@ -645,7 +738,7 @@ def train_themes(store: "Store", gold_dir: Path | str | None = None, embedder: E
                  taxonomy: Path | str | None = None) -> list[str]:
     """Train the supervised layer on analyst labels and reviewer decisions; save it; report in Swedish lines."""
     themes = load_taxonomy(taxonomy)
-    embedder = embedder or _load_embedder()
+    embedder = embedder or _load_embedder(store)
     clf = ThemeClassifier(themes, embedder, store_cache(store, embedder.model_id))
     units = store.units()
     labels = gold_labels(units, gold_dir, themes)
@@ -680,7 +773,7 @@ def apply_themes(store: "Store", docs: list[str] | None = None, embedder: Embedd
     override the classifier for their units.
     """
     themes = load_taxonomy(taxonomy)
-    embedder = embedder or _load_embedder()
+    embedder = embedder or _load_embedder(store)
     model = load_model(store, embedder.model_id)
     if model is None:
         train_themes(store, gold_dir, embedder, taxonomy)

@@ -9,7 +9,6 @@ import pytest
 import cli
 from index.ingest import prepare
 from index.store import Store
-from nlp.metadata import read_manifest
 from records import Decision
 from tests.test_reader import minimal_pdf
 
@@ -17,13 +16,13 @@ FIXTURES = Path(__file__).parent / "fixtures" / "reports"
 
 
 @pytest.fixture
-def stored(tmp_path):
-    """A store holding one report and one reviewer decision, built without the derived indexes."""
+def stored(ingested_fixture_dir, tmp_path):
+    """A private copy of the fixture store (indexes included) holding one reviewer decision."""
     db = tmp_path / "db"
-    store = Store.open(db, create=True)
-    meta, doc, seg = prepare(FIXTURES / "uppsala-statusord-2019-08.txt", {}, read_manifest(FIXTURES / "manifest.csv"))
-    store.replace_report(meta, doc, seg, "x")
-    store.add_decision(Decision("unit_status", seg.units[0].id, doc.file, "Anna", "accept", None, "försenad"))
+    shutil.copytree(ingested_fixture_dir, db)
+    store = Store.open(db)
+    unit = store.units()[0]
+    store.add_decision(Decision("unit_status", unit.id, unit.doc, "Anna", "accept", None, "försenad"))
     store.close()
     return db
 

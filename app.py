@@ -1,0 +1,874 @@
+"""Streamlit app: Sök, Granska, Översikt, Läs in.
+
+Run: streamlit run app.py --server.address 127.0.0.1 --server.port 8501 (see the Makefile's `run` target).
+The data directory is data/ unless KOMMUNRAPPORT_DATA names another one.
+
+The app is a thin edge: it parses input, calls one core function (index.search, index.review, index.export,
+index.upload) and formats the result. Report text is never rendered as HTML: every fragment goes through `esc`
+before it is placed in markup, and the markup is shown with st.html (sanitised by DOMPurify as a second guard).
+"""
+from __future__ import annotations
+
+import html
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One torch thread per query embedding: a search embeds one short text, and on a small shared machine a second
+# intra-op thread made it 10-30x slower (measured: 0.05 s vs 1.4 s per query on 2 busy cores). Override as needed.
+os.environ.setdefault("EMBED_THREADS", "1")
+
+import streamlit as st  # noqa: E402
+
+from errors import StoreNotFound, ToolError  # noqa: E402
+from index import review  # noqa: E402
+from index.store import Store  # noqa: E402
+from records import Decision, Flag, Hit, Unit  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent
+log = logging.getLogger("kommunrapport.app")
+
+PAGES = ("Sök", "Granska", "Översikt", "Läs in")
+MODES = {"hybrid": "Hybrid (ord + betydelse)", "bm25": "Ord (BM25)", "dense": "Betydelse (semantisk)"}
+ALL = "Alla"
+CONTEXT_LINES = 3
+STATUS_SLUG = {"genomförd": "done", "enligt plan": "onplan", "försenad": "late", "ej påbörjad": "notstarted",
+               "stoppad": "stopped"}
+STATUS_SORT_LABELS = {"confidence": "Lägst säkerhet först", "confidence_desc": "Högst säkerhet först",
+                      "document": "Rapportordning"}
+FLAG_SORT_LABELS = {"score": "Starkast först", "score_asc": "Svagast först", "document": "Rapportordning"}
+
+CSS = """<style>
+.kr-meta{color:#555;font-size:.85rem;margin-bottom:.15rem}
+.kr-title{font-weight:600;font-size:1.02rem;margin-bottom:.3rem;line-height:1.35}
+.kr-snippet{line-height:1.5;margin-bottom:.4rem;white-space:pre-wrap}
+.kr-snippet mark,.kr-text mark{background:#ffe58a;padding:0 .1rem;border-radius:2px;color:inherit}
+.kr-text mark.kr-ev{background:#d7ecff;border-bottom:2px solid #3d7cc9}
+.kr-badges{display:flex;flex-wrap:wrap;gap:.3rem;align-items:center;margin:.2rem 0}
+.kr-badge{display:inline-block;border-radius:999px;padding:.05rem .55rem;font-size:.78rem;font-weight:600;
+  border:1px solid transparent}
+.kr-s-done{background:#dff3e4;color:#17622e;border-color:#9fd4ae}
+.kr-s-onplan{background:#e3eefc;color:#1d4f91;border-color:#a9c6ee}
+.kr-s-late{background:#fff1d6;color:#8a5300;border-color:#f0c777}
+.kr-s-notstarted{background:#eee;color:#444;border-color:#ccc}
+.kr-s-stopped{background:#fde2e1;color:#9b1c1c;border-color:#f1a9a7}
+.kr-none{background:#f4f4f4;color:#666;border-color:#ddd;font-weight:400}
+.kr-suggested{background:#fff;border-style:dashed;font-style:italic;font-weight:500}
+.kr-reviewed{box-shadow:inset 0 0 0 1px currentColor}
+.kr-semantic{background:#f3e8ff;color:#5b2a86;border-color:#d4b8f0;font-weight:500}
+.kr-chip{display:inline-block;border-radius:4px;padding:.02rem .45rem;font-size:.75rem;background:#eef1f4;
+  color:#334;border:1px solid #d8dde3}
+.kr-lines{border-collapse:collapse;width:100%;font-size:.85rem}
+.kr-lines td{padding:.05rem .4rem;vertical-align:top;white-space:pre-wrap;tab-size:4}
+.kr-lines td.n{color:#888;text-align:right;width:3.5rem;font-variant-numeric:tabular-nums;user-select:none}
+.kr-lines tr.ctx td{color:#999}
+.kr-lines tr.in td.t{background:#fafafa}
+.kr-lines tr.ev td.t{background:#e8f2ff}
+.kr-lines tr.st td.t{font-weight:600}
+.kr-quote{border-left:3px solid #c9a227;padding:.3rem .6rem;background:#fffbea;white-space:pre-wrap}
+.kr-note{color:#666;font-size:.85rem;font-style:italic}
+.kr-sev-hög{background:#fde2e1;color:#9b1c1c;border-color:#f1a9a7}
+.kr-sev-medel{background:#fff1d6;color:#8a5300;border-color:#f0c777}
+.kr-sev-låg{background:#eef1f4;color:#445;border-color:#d8dde3}
+</style>"""
+
+
+# -- formatting helpers (pure; tested directly) ---------------------------------------------------------------------
+
+def esc(text: Any) -> str:
+    """Report text as inert HTML: entities for markup characters and '$' (math in Markdown), <br> for newlines."""
+    s = html.escape("" if text is None else str(text), quote=True).replace("$", "&#36;")
+    return s.replace("\r\n", "\n").replace("\n", "<br>")
+
+
+def highlight_snippet(snippet: str, matched_terms: list[dict[str, Any]]) -> str:
+    """The snippet escaped, with the matched words (whole words and compound parts alike) in <mark>."""
+    spans = sorted((int(m["start"]), int(m["end"])) for m in matched_terms or []
+                   if 0 <= int(m.get("start", -1)) < int(m.get("end", -1)) <= len(snippet))
+    out, pos = [], 0
+    for start, end in spans:
+        if start < pos:  # overlapping spans: the first one wins
+            continue
+        out.append(esc(snippet[pos:start]))
+        out.append(f"<mark>{esc(snippet[start:end])}</mark>")
+        pos = end
+    out.append(esc(snippet[pos:]))
+    return "".join(out)
+
+
+def highlight_phrases(text: str, phrases: list[str], css_class: str = "kr-ev") -> str:
+    """Text escaped, with each phrase (found ignoring whitespace differences) wrapped in <mark class=...>."""
+    import re
+
+    spans: list[tuple[int, int]] = []
+    for phrase in phrases:
+        words = [re.escape(w) for w in (phrase or "").split()]
+        if not words:
+            continue
+        m = re.search(r"\s+".join(words), text) or re.search(r"\s+".join(words), text, re.IGNORECASE)
+        if m:
+            spans.append((m.start(), m.end()))
+    out, pos = [], 0
+    for start, end in sorted(spans):
+        if start < pos:
+            continue
+        out += [esc(text[pos:start]), f'<mark class="{css_class}">{esc(text[start:end])}</mark>']
+        pos = end
+    out.append(esc(text[pos:]))
+    return "".join(out)
+
+
+def status_badge(view: review.StatusView) -> str:
+    if view.value is None:
+        return '<span class="kr-badge kr-none">Ingen status</span>'
+    slug = STATUS_SLUG.get(view.value, "notstarted")
+    label = esc(review.status_label(view.value))
+    if view.source == "förslag":
+        conf = f" · {view.confidence:.0%}".replace("%", " %") if view.confidence is not None else ""
+        return (f'<span class="kr-badge kr-suggested kr-s-{slug}" title="Föreslagen av klassificeraren; '
+                f'rapporten anger ingen status">Förslag: {label}{esc(conf)}</span>')
+    if view.source == "granskad":
+        return (f'<span class="kr-badge kr-reviewed kr-s-{slug}" title="Granskad av {esc(view.reviewer)} '
+                f'{esc(fmt_time(view.decided_at))}">✔ Granskad: {label}</span>')
+    stated = f' title="I rapporten: {esc(view.stated)}"' if view.stated else ""
+    return f'<span class="kr-badge kr-s-{slug}"{stated}>{label}</span>'
+
+
+def fmt_time(iso: str | None) -> str:
+    """'2024-09-01T08:15:00+00:00' -> '2024-09-01 08:15 UTC' (decisions are stored in UTC)."""
+    if not iso:
+        return ""
+    text = iso.replace("T", " ")[:16]
+    return f"{text} UTC" if iso.endswith(("+00:00", "Z")) else text
+
+
+def theme_chips(labels: list[str]) -> str:
+    return "".join(f'<span class="kr-chip">{esc(label)}</span>' for label in labels)
+
+
+def meta_line(kommun: str | None, namnd: str | None, year: int | None, extra: str = "") -> str:
+    parts = [kommun or "okänd kommun", namnd or "okänd nämnd", str(year) if year else "okänt år"]
+    return esc(" · ".join(parts) + (f" · {extra}" if extra else ""))
+
+
+def lines_table(lines: list[tuple[int, str]], inside: tuple[int, int], evidence: set[int] | None = None,
+                stated: int | None = None) -> str:
+    """Source lines with their numbers (blank lines left out, so numbers jump); lines outside `inside` are
+    context, evidence lines are tinted and the line with the stated status is bold."""
+    rows = []
+    for number, text in lines:
+        if not (text or "").strip():
+            continue
+        cls = "in" if inside[0] <= number <= inside[1] else "ctx"
+        if evidence and number in evidence:
+            cls = "ev"
+        if stated is not None and number == stated:
+            cls += " st"
+        rows.append(f'<tr class="{cls}"><td class="n">{number}</td><td class="t">{esc(text)}</td></tr>')
+    return f'<table class="kr-lines">{"".join(rows)}</table>'
+
+
+# -- data access (cached per data version) --------------------------------------------------------------------------
+
+def data_dir() -> Path:
+    return Path(os.environ.get("KOMMUNRAPPORT_DATA") or ROOT / "data")
+
+
+def get_store(create: bool = False) -> Store:
+    """One connection per browser session: SQLite in WAL mode lets sessions read while another writes, and a
+    session's transactions never interleave with another's on a shared connection."""
+    wanted = data_dir().resolve()
+    store = st.session_state.get("_store")
+    if store is None or Path(store.dir).resolve() != wanted:
+        store = Store.open(wanted, create=create)
+        st.session_state["_store"] = store
+    return store
+
+
+@st.cache_resource(show_spinner=False)
+def taxonomy_labels() -> dict[str, str]:
+    try:
+        from nlp.themes import load_taxonomy
+
+        return {t.id: t.label for t in load_taxonomy()}
+    except ToolError:
+        return {}
+
+
+@st.cache_resource(show_spinner="Laddar språkmodellen …")
+def embedder(model: str | None) -> Any:
+    """Loaded once per process (index.indexes caches it too; this keeps Streamlit from reloading on reruns)."""
+    from index.indexes import get_embedder
+
+    return get_embedder(model)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def corpus_rows(_store: Store, db_dir: str, version: str) -> list[dict[str, Any]]:
+    from collections import Counter
+
+    units, stated, suggested = Counter(), Counter(), Counter()
+    for u in _store.units():
+        units[u.doc] += 1
+        stated[u.doc] += bool(u.status)
+        suggested[u.doc] += bool(not u.status and u.suggested_status)
+    flags = Counter(f.doc for f in _store.flags())
+    return [{"Kommun": r["kommun"], "Nämnd": r["namnd"], "År": r["year"], "Period": r["period"],
+             "Poster": units[r["doc"]], "Med angiven status": stated[r["doc"]], "Med förslag": suggested[r["doc"]],
+             "Flaggor": flags[r["doc"]], "Fil": r["doc"], "Inläst": (r["ingested_at"] or "")[:16].replace("T", " ")}
+            for r in _store.reports()]
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def filter_options(_store: Store, db_dir: str, version: str) -> dict[str, list[Any]]:
+    reports = _store.reports()
+    units = _store.units()
+    return {
+        "kommun": sorted({r["kommun"] for r in reports if r["kommun"]}),
+        "namnd": sorted({r["namnd"] for r in reports if r["namnd"]}),
+        "year": sorted({r["year"] for r in reports if r["year"]}, reverse=True),
+        "level": sorted({u.level for u in units if u.level}),
+        "kind": sorted({f.kind for f in _store.flags()}),
+    }
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def unit_decisions(_store: Store, db_dir: str, version: str) -> dict[str, Decision]:
+    return _store.current_decisions(review.UNIT_STATUS)
+
+
+def version(store: Store) -> str:
+    return review.data_version(store)
+
+
+def flash(kind: str, text: str) -> None:
+    st.session_state.setdefault("_flash", []).append((kind, text))
+
+
+def show_flash() -> None:
+    for kind, text in st.session_state.pop("_flash", []):
+        {"success": st.success, "error": st.error, "info": st.info, "warning": st.warning}[kind](text)
+
+
+def guarded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+    """Run a core call from a callback; a ToolError becomes a message instead of a traceback. True on success."""
+    try:
+        fn(*args, **kwargs)
+        return True
+    except ToolError as e:
+        flash("error", e.user_message())
+        return False
+
+
+def download_pair(label: str, rows_fn: Callable[[], list[dict[str, Any]]], stem: str, key: str) -> None:
+    """CSV and Excel download buttons; the files are built only when clicked."""
+    from index.export import to_bytes
+
+    row = st.container(horizontal=True)
+    row.download_button(f"{label} (CSV)", data=lambda: to_bytes(rows_fn(), "csv"), file_name=f"{stem}.csv",
+                       mime="text/csv", key=f"{key}_csv", on_click="ignore", icon=":material/download:")
+    row.download_button(f"{label} (Excel)", data=lambda: to_bytes(rows_fn(), "xlsx", sheet=stem),
+                       file_name=f"{stem}.xlsx", key=f"{key}_xlsx", on_click="ignore",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                       icon=":material/download:")
+
+
+# -- shared unit rendering ------------------------------------------------------------------------------------------
+
+def render_unit_detail(store: Store, unit: Unit, decision: Decision | None) -> None:
+    """The whole unit: status, themes, its source lines with context, its neighbours and its review history."""
+    report = store.report(unit.doc) or {}
+    view = review.status_view(unit, decision)
+    evidence = {e.get("line") for e in unit.status_evidence or [] if isinstance(e, dict)}
+    lines = store.lines(unit.doc, max(1, unit.line_start - CONTEXT_LINES), unit.line_end + CONTEXT_LINES)
+    labels = [t.get("label") or t.get("id") for t in unit.themes or [] if isinstance(t, dict)]
+    stated = f"I rapporten: »{unit.explicit_status}«" if unit.explicit_status else "Ingen angiven status"
+    st.html(f'<div class="kr-meta">{meta_line(report.get("kommun"), report.get("namnd"), report.get("year"))}'
+            f' · {esc(unit.level)} · {esc(unit.doc)} rad {unit.line_start}–{unit.line_end}</div>'
+            f'<div class="kr-badges">{status_badge(view)}<span class="kr-note">{esc(stated)}</span>'
+            f'{theme_chips(labels)}</div>'
+            + (f'<div class="kr-note">{esc(unit.status_note)}</div>' if unit.status_note else "")
+            + lines_table(lines, (unit.line_start, unit.line_end), evidence, unit.explicit_status_line)
+            + '<div class="kr-note">Grå rader: omgivande text · blå: belägg för statusförslaget · '
+              'fet: angiven status · tomma rader visas inte</div>')
+    siblings = store.units(unit.doc)
+    pos = next((i for i, u in enumerate(siblings) if u.id == unit.id), None)
+    if pos is not None:
+        near = [("Föregående post", siblings[pos - 1] if pos > 0 else None),
+                ("Nästa post", siblings[pos + 1] if pos + 1 < len(siblings) else None)]
+        st.html("".join(f'<div class="kr-meta">{label}: rad {u.line_start}–{u.line_end} · {esc(u.title)}</div>'
+                        for label, u in near if u is not None))
+    history = store.decisions(review.UNIT_STATUS, unit.id)
+    if history:
+        st.caption("Granskningshistorik: " + "; ".join(
+            f"{fmt_time(d.created_at)} {d.reviewer}: {review.ACTION_LABELS.get(d.action, d.action)}"
+            + (f" → {d.new_value}" if d.new_value and d.action in ("accept", "correct") else "")
+            + (" (ångrat)" if d.undone and d.action != "undo" else "") for d in history))
+
+
+def render_similar(store: Store, unit_id: str) -> None:
+    from index.search import similar
+
+    try:
+        hits = similar(store, unit_id, top=5, other_kommuner=True, embedder=search_embedder(store))
+    except ToolError as e:
+        st.error(e.user_message())
+        return
+    if not hits:
+        st.info("Inga liknande poster i andra kommuner.")
+        return
+    decisions = unit_decisions(store, str(store.dir), version(store))
+    rows = []
+    for h in hits:
+        unit = store.unit(h.unit_id) if h.unit_id else None
+        badge = status_badge(review.status_view(unit, decisions.get(unit.id))) if unit else ""
+        rows.append(f'<div style="margin:.35rem 0"><div class="kr-meta">{meta_line(h.kommun, h.namnd, h.year)}'
+                    f' · likhet {h.score:.2f}</div><div class="kr-badges"><span>{esc(h.title)}</span>{badge}'
+                    f'</div></div>')
+    st.html("".join(rows))
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up(db_dir: str) -> Any:
+    """Load the search indexes and the language model in the background once per process, so the first search
+    does not wait for them and the first page does not either."""
+    import threading
+
+    def load() -> None:
+        try:
+            from index.indexes import META_MODEL, get_embedder, load_indexes
+
+            store = Store.open(db_dir)
+            try:
+                get_embedder(store.get_meta(META_MODEL))
+                load_indexes(store)
+            finally:
+                store.close()
+        except ToolError as e:  # e.g. indexes being rebuilt by an ingest right now; the first search retries
+            log.info("warm-up skipped: %s", e)
+        except Exception:  # noqa: BLE001 - a failed warm-up only means the first search loads them itself
+            log.warning("warm-up failed", exc_info=True)
+
+    thread = threading.Thread(target=load, name="kommunrapport-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def search_embedder(store: Store) -> Any:
+    from index.indexes import META_MODEL
+
+    return embedder(store.get_meta(META_MODEL))
+
+
+# -- Sök ------------------------------------------------------------------------------------------------------------
+
+def page_search(store: Store) -> None:
+    st.header("Sök i rapporterna")
+    ver = version(store)
+    rows = corpus_rows(store, str(store.dir), ver)
+    if not rows:
+        st.info("Databasen är tom. Läs in rapporter under »Läs in« eller kör `python cli.py ingest`.")
+        return
+    opts = filter_options(store, str(store.dir), ver)
+    query = st.text_input("Sökfråga", key="q", placeholder="t.ex. hyrsjuksköterskor, heltid som norm, "
+                          "trygghetslarm …", max_chars=1000)
+    c = st.columns([2, 2, 2, 1, 1])
+    mode = c[0].selectbox("Sökläge", list(MODES), format_func=MODES.get, key="mode")
+    kommun = c[1].selectbox("Kommun", [ALL] + opts["kommun"], key="f_kommun")
+    namnd = c[2].selectbox("Nämnd", [ALL] + opts["namnd"], key="f_namnd")
+    year = c[3].selectbox("År", [ALL] + opts["year"], key="f_year")
+    top = c[4].selectbox("Antal", [10, 20, 50, 100], key="top")
+    c = st.columns([2, 2, 2, 2])
+    level = c[0].selectbox("Nivå", [ALL] + opts["level"], key="f_level")
+    status = c[1].selectbox("Status", [ALL] + list(review.STATUS_CHOICES), key="f_status",
+                            format_func=lambda s: s if s == ALL else review.status_label(s))
+    themes = taxonomy_labels()
+    theme = c[2].selectbox("Tema", [ALL] + sorted(themes, key=themes.get), key="f_theme",
+                           format_func=lambda t: t if t == ALL else themes.get(t, t))
+    grouping = c[3].radio("Visa", ["Per kommun", "En lista"], key="group", horizontal=True)
+    if not query.strip():
+        st.subheader(f"Inlästa rapporter ({len(rows)})")
+        st.dataframe(rows, hide_index=True, width="stretch")
+        return
+    from index.search import SearchFilters, search
+
+    filters = SearchFilters(kommun=None if kommun == ALL else kommun, namnd=None if namnd == ALL else namnd,
+                            year=None if year == ALL else int(year), level=None if level == ALL else level,
+                            status=None if status == ALL else status, theme=None if theme == ALL else theme)
+    try:
+        result = search(store, query, top=int(top), mode=mode, filters=filters,
+                        embedder=search_embedder(store) if mode != "bm25" else None)
+    except ToolError as e:
+        st.error(e.user_message())
+        return
+    hits = result.hits
+    kommuner = {h.kommun for h in hits}
+    n_k = len(kommuner)
+    st.markdown(f"**{len(hits)} {'träff' if len(hits) == 1 else 'träffar'}** i {n_k} "
+                f"{'kommun' if n_k == 1 else 'kommuner'} · {MODES[mode]}")
+    for note in result.plan.notes:
+        st.caption(note)
+    if not hits:
+        st.info("Inga träffar. Pröva ett annat ord, ett annat sökläge eller färre filter.")
+        return
+    from index.export import hit_rows
+
+    download_pair("Exportera träfflistan", lambda: hit_rows(hits), "traffar", "dl_hits")
+    decisions = unit_decisions(store, str(store.dir), ver)
+    if grouping == "Per kommun":
+        for kommun_name, group in result.by_kommun().items():
+            st.subheader(f"{kommun_name} ({len(group)})")
+            for h in group:
+                render_hit(store, h, themes, decisions, hits.index(h))
+    else:
+        for i, h in enumerate(hits):
+            render_hit(store, h, themes, decisions, i)
+
+
+def _toggle(name: str, key: str) -> None:
+    opened = st.session_state.setdefault(name, set())
+    opened.symmetric_difference_update({key})
+
+
+def render_hit(store: Store, h: Hit, themes: dict[str, str], decisions: dict[str, Decision], rank: int) -> None:
+    unit = store.unit(h.unit_id) if h.unit_id else None
+    view = review.status_view(unit, decisions.get(unit.id)) if unit else review.StatusView(
+        h.status or h.suggested_status, "angiven" if h.status else "förslag" if h.suggested_status else None)
+    badges = [status_badge(view)]
+    if h.lexical_rank is None:
+        note = "Betydelseträff" if h.matched_terms else "Betydelseträff – sökorden står inte i texten"
+        badges.append(f'<span class="kr-badge kr-semantic" title="Hittad via textens betydelse">{note}</span>')
+    badges.append(theme_chips([themes.get(t, t) for t in h.themes]))
+    where = f"{h.level + ' · ' if h.level else ''}{h.doc} rad {h.line_start}–{h.line_end}"
+    with st.container(border=True):
+        st.html(f'<div class="kr-meta">{meta_line(h.kommun, h.namnd, h.year, where)}</div>'
+                f'<div class="kr-title">{esc(h.title or "(utan rubrik)")}</div>'
+                f'<div class="kr-snippet">{highlight_snippet(h.snippet, h.matched_terms)}</div>'
+                f'<div class="kr-badges">{"".join(badges)}</div>')
+        key = f"{h.passage_id}"
+        row = st.container(horizontal=True)
+        row.button("Visa hela posten" if unit else "Visa sammanhang", key=f"open_{rank}_{key}",
+                  on_click=_toggle, args=("open_units", key), icon=":material/article:")
+        if unit:
+            row.button("Liknande i andra kommuner", key=f"sim_{rank}_{key}", on_click=_toggle,
+                      args=("open_similar", key), icon=":material/travel_explore:")
+        if key in st.session_state.get("open_units", set()):
+            if unit:
+                render_unit_detail(store, unit, decisions.get(unit.id))
+            else:
+                lines = store.lines(h.doc, max(1, h.line_start - CONTEXT_LINES), h.line_end + CONTEXT_LINES)
+                st.html(lines_table(lines, (h.line_start, h.line_end)))
+        if unit and key in st.session_state.get("open_similar", set()):
+            st.markdown("**Liknande i andra kommuner**")
+            render_similar(store, unit.id)
+
+
+# -- Granska --------------------------------------------------------------------------------------------------------
+
+def reviewer() -> str:
+    return " ".join(str(st.session_state.get("reviewer") or "").split())
+
+
+def page_review(store: Store) -> None:
+    st.header("Granska")
+    if not reviewer():
+        st.warning("Skriv ditt namn under »Granskare« i sidomenyn innan du fattar beslut.")
+    ver = version(store)
+    opts = filter_options(store, str(store.dir), ver)
+    queue = st.radio("Kö", ["Statusförslag", "Flaggor"], key="queue", horizontal=True,
+                     captions=["Poster utan angiven status", "Möjliga inkonsekvenser"])
+    c = st.columns(4)
+    kommun = c[0].selectbox("Kommun", [ALL] + opts["kommun"], key="rq_kommun")
+    namnd = c[1].selectbox("Nämnd", [ALL] + opts["namnd"], key="rq_namnd")
+    kommun_f, namnd_f = (None if kommun == ALL else kommun), (None if namnd == ALL else namnd)
+    if queue == "Statusförslag":
+        sort = c[2].selectbox("Sortering", list(STATUS_SORT_LABELS), format_func=STATUS_SORT_LABELS.get,
+                              key="rq_sort")
+        show_all = st.checkbox("Visa även avgjorda", key="rq_all")
+        items = review.status_queue(store, kommun_f, namnd_f, sort=sort, include_decided=show_all)
+        render_queue(store, items, "pos_status", render_status_item)
+        queue_table(store, [{"Kommun": r.get("kommun"), "Nämnd": r.get("namnd"), "År": r.get("year"),
+                             "Post": u.title, "Förslag": review.status_label(u.suggested_status),
+                             "Säkerhet": u.status_confidence, "Rad": u.line_start, "Fil": u.doc}
+                            for u, r in ((u, store.report(u.doc) or {}) for u in items)])
+    else:
+        kind = c[2].selectbox("Typ", [ALL] + opts["kind"], key="rq_kind",
+                              format_func=lambda k: k if k == ALL else review.kind_label(k))
+        sort = c[3].selectbox("Sortering", list(FLAG_SORT_LABELS), format_func=FLAG_SORT_LABELS.get,
+                              key="rq_fsort")
+        show_all = st.checkbox("Visa även avgjorda", key="rq_all")
+        items = review.flag_queue(store, kommun_f, namnd_f, None if kind == ALL else kind, sort=sort,
+                                  include_decided=show_all)
+        render_queue(store, items, "pos_flag", render_flag_item)
+        queue_table(store, [{"Kommun": r.get("kommun"), "Nämnd": r.get("namnd"), "År": r.get("year"),
+                             "Typ": review.kind_label(f.kind), "Allvar": f.severity, "Poäng": f.score,
+                             "Meddelande": f.message, "Rad": f.line, "Fil": f.doc}
+                            for f, r in ((f, store.report(f.doc) or {}) for f in items)])
+    st.divider()
+    render_recent(store)
+
+
+def queue_table(store: Store, rows: list[dict[str, Any]]) -> None:
+    """The whole queue at a glance, in the chosen order (the card above shows one item at a time)."""
+    if rows:
+        with st.expander(f"Hela kön som tabell ({len(rows)})"):
+            st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def _move(pos_key: str, step: int, n: int) -> None:
+    st.session_state[pos_key] = max(0, min(n - 1, st.session_state.get(pos_key, 0) + step))
+
+
+def render_queue(store: Store, items: list[Any], pos_key: str, render: Callable[..., None]) -> None:
+    if not items:
+        st.success("Kön är tom – inget kvar att granska med de här filtren.")
+        return
+    pos = min(st.session_state.get(pos_key, 0), len(items) - 1)
+    st.session_state[pos_key] = pos
+    row = st.container(horizontal=True, vertical_alignment="center")
+    row.markdown(f"**{pos + 1} av {len(items)}** i kön", width="content")
+    row.button("Föregående", key=f"{pos_key}_prev", on_click=_move, args=(pos_key, -1, len(items)),
+                disabled=pos == 0, shortcut="P", icon=":material/arrow_back:")
+    row.button("Nästa", key=f"{pos_key}_next", on_click=_move, args=(pos_key, 1, len(items)),
+                disabled=pos >= len(items) - 1, shortcut="N", icon=":material/arrow_forward:")
+    with st.container(border=True):
+        render(store, items[pos])
+
+
+def _decide_status(store: Store, unit_id: str, action: str, value_key: str | None = None,
+                   comment_key: str | None = None) -> None:
+    value = st.session_state.get(value_key) if value_key else None
+    comment = st.session_state.get(comment_key) if comment_key else None
+    if guarded(review.decide_status, store, unit_id, reviewer(), action, value, comment):
+        label = {"accept": "Förslaget godkänt", "correct": f"Status satt till {review.status_label(value)}",
+                 "skip": "Överhoppad – posten ligger kvar sist i kön"}[action]
+        flash("success", label)
+
+
+def render_status_item(store: Store, unit: Unit) -> None:
+    report = store.report(unit.doc) or {}
+    decision = store.current_decisions(review.UNIT_STATUS).get(unit.id)
+    view = review.status_view(unit, None)
+    probs = " · ".join(f"{review.status_label(k)} {v:.0%}".replace("%", " %")
+                       for k, v in sorted((unit.status_probs or {}).items(), key=lambda kv: -kv[1]))
+    evidence = [e for e in unit.status_evidence or [] if isinstance(e, dict) and e.get("text")]
+    body = unit.text or ""
+    st.html(f'<div class="kr-meta">{meta_line(report.get("kommun"), report.get("namnd"), report.get("year"))}'
+            f' · {esc(unit.level)} · {esc(unit.doc)} rad {unit.line_start}–{unit.line_end}</div>'
+            f'<div class="kr-title">{esc(unit.title)}</div>'
+            f'<div class="kr-badges">{status_badge(view)}'
+            + (f'<span class="kr-note">{esc(probs)}</span>' if probs else "") + "</div>"
+            + (f'<div class="kr-note">{esc(unit.status_note)}</div>' if unit.status_note else "")
+            + (f'<div class="kr-badges">{status_badge(review.status_view(unit, decision))}</div>'
+               if decision and decision.action in ("accept", "correct") else "")
+            + f'<div class="kr-text kr-snippet">{highlight_phrases(body, [e["text"] for e in evidence])}</div>')
+    if evidence:
+        st.caption("Belägg för förslaget (markerade ovan): " + "; ".join(
+            f"rad {e.get('line')}" + (f" (vikt {e['weight']:.0%})".replace("%", " %") if e.get("weight") else "")
+            for e in evidence))
+    if unit.explicit_status:
+        st.caption(f"Rapporten skriver »{unit.explicit_status}« men det kunde inte tolkas som en status.")
+    disabled = not reviewer()
+    comment_key = f"sc_{unit.id}"
+    c = st.columns([1.4, 1.6, 1.2, 1.2])
+    c[0].button(f"Godkänn: {review.status_label(unit.suggested_status)}", key=f"acc_{unit.id}", type="primary",
+                on_click=_decide_status, args=(store, unit.id, "accept", None, comment_key), disabled=disabled,
+                shortcut="A", icon=":material/check:")
+    value_key = f"sv_{unit.id}"
+    others = [s for s in review.STATUS_CHOICES if s != unit.suggested_status]
+    c[1].selectbox("Annan status", others, key=value_key, format_func=review.status_label,
+                   label_visibility="collapsed")
+    c[2].button("Spara vald status", key=f"cor_{unit.id}", on_click=_decide_status,
+                args=(store, unit.id, "correct", value_key, comment_key), disabled=disabled, icon=":material/edit:")
+    c[3].button("Hoppa över", key=f"skip_{unit.id}", on_click=_decide_status,
+                args=(store, unit.id, "skip", None, comment_key), disabled=disabled, shortcut="S",
+                icon=":material/skip_next:")
+    st.text_input("Kommentar (valfri)", key=comment_key, max_chars=5000)
+    with st.expander("Visa källraderna"):
+        render_unit_detail(store, unit, decision)
+
+
+def _decide_flag(store: Store, flag_id: str, action: str, comment_key: str) -> None:
+    comment = st.session_state.get(comment_key)
+    if guarded(review.decide_flag, store, flag_id, reviewer(), action, comment):
+        flash("success", "Flaggan bekräftad som ett verkligt problem" if action == "confirm" else "Flaggan avfärdad")
+
+
+def render_flag_item(store: Store, flag: Flag) -> None:
+    report = store.report(flag.doc) or {}
+    decision = store.current_decisions(review.FLAG).get(flag.id)
+    sev = flag.severity if flag.severity in ("hög", "medel", "låg") else "låg"
+    status = (f'<span class="kr-badge kr-none">{esc(review.ACTION_LABELS.get(decision.action))} av '
+              f'{esc(decision.reviewer)}</span>' if decision else "")
+    st.html(f'<div class="kr-meta">{meta_line(report.get("kommun"), report.get("namnd"), report.get("year"))}'
+            f' · {esc(flag.doc)}' + (f" rad {flag.line}" if flag.line else "") + "</div>"
+            f'<div class="kr-badges"><span class="kr-badge kr-s-onplan">{esc(review.kind_label(flag.kind))}</span>'
+            f'<span class="kr-badge kr-sev-{sev}">Allvar: {esc(flag.severity)}</span>'
+            f'<span class="kr-note">poäng {flag.score:.2f}</span>{status}</div>'
+            f'<div class="kr-title">{esc(flag.message)}</div>')
+    quotes = [e for e in flag.evidence or [] if isinstance(e, dict)]
+    if quotes:
+        for col, e in zip(st.columns(min(len(quotes), 3)), quotes):
+            col.html(f'<div class="kr-meta">Rad {esc(e.get("line"))}</div>'
+                     f'<div class="kr-quote">{esc(e.get("quote") or e.get("text"))}</div>')
+        for e in quotes[3:]:
+            st.html(f'<div class="kr-meta">Rad {esc(e.get("line"))}</div>'
+                    f'<div class="kr-quote">{esc(e.get("quote") or e.get("text"))}</div>')
+    units = [u for u in (store.unit(uid) for uid in flag.unit_ids) if u is not None]
+    if units:
+        st.caption("Gäller: " + "; ".join(f"{u.title[:90]} (rad {u.line_start})" for u in units))
+    disabled = not reviewer()
+    comment_key = f"fc_{flag.id}"
+    st.text_area("Kommentar (valfri)", key=comment_key, height=70, max_chars=5000)
+    row = st.container(horizontal=True)
+    row.button("Bekräfta – ett verkligt problem", key=f"conf_{flag.id}", type="primary", on_click=_decide_flag,
+                args=(store, flag.id, "confirm", comment_key), disabled=disabled, shortcut="B",
+                icon=":material/report:")
+    row.button("Avfärda", key=f"dism_{flag.id}", on_click=_decide_flag, args=(store, flag.id, "dismiss", comment_key),
+                disabled=disabled, shortcut="D", icon=":material/close:")
+
+
+def _undo(store: Store, decision_id: int) -> None:
+    if guarded(review.undo, store, decision_id, reviewer()):
+        flash("info", f"Beslut {decision_id} ångrat; det tidigare värdet gäller igen")
+
+
+def render_recent(store: Store) -> None:
+    name = reviewer()
+    st.subheader("Senaste beslut" + (f" av {name}" if name else ""))
+    recent = review.recent_decisions(store, reviewer=name or None, limit=10)
+    if not recent:
+        st.caption("Inga beslut ännu.")
+    for d in recent:
+        target = store.unit(d.target_id) if d.target_type == review.UNIT_STATUS else None
+        what = (target.title[:80] if target else d.target_id) if d.target_type == review.UNIT_STATUS \
+            else "Flagga " + next((review.kind_label(f.kind) for f in store.flags(d.doc) if f.id == d.target_id),
+                                  d.target_id)
+        change = (f"{review.status_label(d.old_value)} → {review.status_label(d.new_value)}"
+                  if d.target_type == review.UNIT_STATUS and d.new_value else "")
+        c = st.columns([5, 1])
+        c[0].html(f'<div class="kr-meta">{esc(fmt_time(d.created_at))} · {esc(d.reviewer)} · '
+                  f'{esc(review.ACTION_LABELS.get(d.action, d.action))} {esc(change)}</div>'
+                  f'<div>{esc(what)}</div>' + (f'<div class="kr-note">{esc(d.comment)}</div>' if d.comment else ""))
+        c[1].button("Ångra", key=f"undo_{d.id}", on_click=_undo, args=(store, d.id), disabled=not name,
+                    icon=":material/undo:")
+    from index.export import decision_rows
+
+    download_pair("Exportera alla beslut", lambda: decision_rows(store), "beslut", "dl_decisions")
+
+
+# -- Översikt -------------------------------------------------------------------------------------------------------
+
+def page_overview(store: Store) -> None:
+    import altair as alt
+    import pandas as pd
+
+    from index import export
+
+    st.header("Översikt")
+    opts = filter_options(store, str(store.dir), version(store))
+    years = st.multiselect("År", opts["year"], key="ov_years", placeholder="Alla år")
+    chosen = years or None
+    status_df = pd.DataFrame(export.status_summary(store, chosen))
+    theme_df = pd.DataFrame(export.theme_summary(store, chosen))
+    flag_df = pd.DataFrame(export.flag_summary(store, chosen))
+    m = st.columns(4)
+    m[0].metric("Rapporter", len({r for r in status_df["rapport"]}) if not status_df.empty else 0)
+    m[1].metric("Poster", int(status_df["antal"].sum()) if not status_df.empty else 0)
+    m[2].metric("Flaggor", int(flag_df["antal"].sum()) if not flag_df.empty else 0)
+    m[3].metric("Öppna flaggor", int(flag_df["öppna"].sum()) if not flag_df.empty else 0)
+
+    st.subheader("Status per kommun och nämnd")
+    st.caption("Angiven status kommer från rapporten; förslag är klassificerarens bedömning där rapporten inte "
+               "anger någon status; granskad är en granskares beslut.")
+    if status_df.empty:
+        st.info("Inga poster för valda år.")
+    else:
+        order = list(review.STATUS_CHOICES) + ["ingen status"]
+        colours = ["#3a9a57", "#4a7fc1", "#e0a030", "#9a9a9a", "#c94a44", "#dddddd"]
+        chart = alt.Chart(status_df).mark_bar().encode(
+            y=alt.Y("rapport:N", title=None, axis=alt.Axis(labelLimit=320)),
+            x=alt.X("sum(antal):Q", title="Antal poster", axis=alt.Axis(tickMinStep=1, format="d")),
+            color=alt.Color("status:N", title="Status", scale=alt.Scale(domain=order, range=colours)),
+            column=alt.Column("källa:N", title=None, sort=list(export.SOURCE_LABELS.values()),
+                              header=alt.Header(labelFontSize=12, labelFontWeight="bold")),
+            tooltip=["rapport", "källa", "status", "antal"],
+        ).properties(width=190).configure_legend(orient="bottom", columns=6)
+        chart_block(chart, status_df, "status_per_kommun", "ov_status")
+
+    st.subheader("Teman per kommun")
+    if theme_df.empty:
+        st.info("Inga teman klassificerade för valda år.")
+    else:
+        base = alt.Chart(theme_df).encode(
+            x=alt.X("kommun:N", title=None, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("tema:N", title=None, axis=alt.Axis(labelLimit=300)))
+        heat = base.mark_rect().encode(
+            color=alt.Color("andel:Q", title="Andel av kommunens poster", scale=alt.Scale(scheme="blues"),
+                            legend=alt.Legend(format="%")),
+            tooltip=["kommun", "tema", "antal", alt.Tooltip("andel:Q", format=".0%")])
+        text = base.mark_text(fontSize=11).encode(text="antal:Q", color=alt.condition(
+            "datum.andel > 0.3", alt.value("white"), alt.value("#223")))
+        chart_block((heat + text).properties(height=max(200, 26 * theme_df["tema"].nunique())), theme_df,
+                    "teman_per_kommun", "ov_themes")
+
+    st.subheader("Flaggor per typ och rapport")
+    if flag_df.empty:
+        st.info("Inga flaggor för valda år.")
+    else:
+        chart = alt.Chart(flag_df).mark_bar().encode(
+            y=alt.Y("rapport:N", title=None, axis=alt.Axis(labelLimit=320)),
+            x=alt.X("sum(antal):Q", title="Antal flaggor", axis=alt.Axis(tickMinStep=1, format="d")),
+            color=alt.Color("typ_namn:N", title="Typ"),
+            tooltip=["rapport", "typ_namn", "antal", "öppna"])
+        chart_block(chart, flag_df, "flaggor_per_rapport", "ov_flags")
+
+    st.subheader("Hela tabeller")
+    download_pair("Alla poster", lambda: export.unit_rows(store), "units", "dl_units")
+    download_pair("Alla flaggor", lambda: export.flag_rows(store), "flags", "dl_flags")
+
+
+def chart_block(chart: Any, df: Any, stem: str, key: str) -> None:
+    st.altair_chart(chart, width="stretch" if "column" not in chart.to_dict().get("encoding", {}) else "content")
+    spec = chart.to_json()
+
+    def png() -> bytes:
+        import vl_convert
+
+        return vl_convert.vegalite_to_png(spec, scale=2)
+
+    row = st.container(horizontal=True)
+    row.download_button("Diagram (PNG)", data=png, file_name=f"{stem}.png", mime="image/png", key=f"{key}_png",
+                       on_click="ignore", icon=":material/image:")
+    row.download_button("Data (CSV)", data=df.to_csv(index=False).encode("utf-8-sig"), file_name=f"{stem}.csv",
+                       mime="text/csv", key=f"{key}_csv", on_click="ignore", icon=":material/download:")
+
+
+# -- Läs in ---------------------------------------------------------------------------------------------------------
+
+def page_upload(store: Store) -> None:
+    from index import upload
+
+    st.header("Läs in en rapport")
+    st.caption("PDF, Word (DOCX), text (TXT) eller Markdown (MD). Kommun, nämnd, år och period fylls i från "
+               "texten och kan ändras innan rapporten läses in.")
+    file = st.file_uploader("Välj fil", type=["pdf", "docx", "txt", "md"], key="upload_file")
+    pending = st.session_state.get("_pending")
+    token = (file.file_id, file.name, file.size) if file is not None else None
+    if pending is not None and pending["token"] != token:
+        if not pending.get("done"):
+            upload.discard(Path(pending["path"]))  # a pending copy nobody will ingest
+        st.session_state.pop("_pending", None)
+        pending = None
+    if file is None:
+        return
+    if pending is None:
+        try:
+            path = upload.save_pending(store.dir, file.name, file.getvalue())
+        except ToolError as e:
+            st.error(e.user_message())
+            return
+        try:
+            meta = upload.detect(path)
+        except ToolError as e:
+            upload.discard(path)
+            st.error(e.user_message())
+            return
+        pending = {"token": token, "path": str(path), "meta": meta, "done": None}
+        st.session_state["_pending"] = pending
+        # Prefill through session state: keyed widgets keep their old value when only `value=` changes.
+        st.session_state.update({
+            "up_kommun": meta.kommun or "", "up_namnd": meta.namnd or "", "up_period": meta.period or "",
+            "up_year": meta.year if meta.year and 1990 <= meta.year <= 2100 else None})
+    if pending.get("done"):
+        st.success(pending["done"])
+        return
+    if store.report_sha(Path(pending["path"]).name) is not None:
+        st.warning(f"En rapport med filnamnet {Path(pending['path']).name} finns redan; den ersätts. "
+                   "Granskares beslut finns kvar.")
+    with st.form("upload_form"):
+        st.markdown(f"**Fil:** {esc(Path(pending['path']).name)}")
+        c = st.columns(4)
+        kommun = c[0].text_input("Kommun", key="up_kommun")
+        namnd = c[1].text_input("Nämnd", key="up_namnd")
+        year = c[2].number_input("År", min_value=1990, max_value=2100, step=1, key="up_year", placeholder="okänt")
+        period = c[3].text_input("Period", key="up_period",
+                                 help="Till exempel »augusti« för en delårsrapport per augusti.")
+        submitted = st.form_submit_button("Läs in rapporten", type="primary")
+    if not submitted:
+        return
+    bar = st.progress(0.0, text="Startar …")
+    overrides = {"kommun": kommun.strip(), "namnd": namnd.strip(), "year": int(year) if year else None,
+                 "period": period.strip()}
+    try:
+        result = upload.ingest_upload(store, Path(pending["path"]), overrides,
+                                      progress=lambda f, text: bar.progress(f, text=text))
+    except ToolError as e:
+        bar.empty()
+        st.session_state.pop("_pending", None)
+        message = e.user_message()
+        st.error(message if "inget sparades" in message else f"{message} Inget sparades.")
+        return
+    pending["done"] = (f"{result.doc} är inläst: {result.units} poster och {result.passages} passager"
+                       + (" (ersatte den tidigare versionen)" if result.replaced else "")
+                       + ". Rapporten finns nu under Sök, Granska och Översikt.")
+    st.success(pending["done"])
+
+
+# -- main -----------------------------------------------------------------------------------------------------------
+
+def sidebar(store: Store | None) -> str:
+    with st.sidebar:
+        st.title("Kommunrapporter")
+        st.caption("Sök, granska och jämför kommunala uppföljningsrapporter.")
+        page = st.radio("Sida", PAGES, key="page")
+        st.divider()
+        st.text_input("Granskare", key="reviewer", placeholder="Ditt namn",
+                      help="Krävs för att godkänna, ändra, bekräfta, avfärda eller ångra. Sparas med varje beslut.")
+        if store is not None:
+            st.caption(f"{store.count('reports')} rapporter · {store.count('units')} poster · "
+                       f"{store.count('flags')} flaggor · {store.count('decisions')} beslut")
+            st.caption(f"Data: {store.dir}")
+        st.caption("Kortkommandon i Granska: A godkänn · S hoppa över · B bekräfta · D avfärda · "
+                   "N nästa · P föregående")
+    return page
+
+
+def main() -> None:
+    st.set_page_config(page_title="Kommunrapporter", page_icon=":material/description:", layout="wide")
+    st.html(CSS)
+    page = st.session_state.get("page", PAGES[0])
+    try:
+        store: Store | None = get_store(create=page == "Läs in")
+    except StoreNotFound as e:
+        store = None
+        missing = e
+    page = sidebar(store)
+    show_flash()
+    if store is None:
+        if page == "Läs in":
+            store = get_store(create=True)
+        else:
+            st.info(f"{missing.user_message()} Du kan också läsa in en rapport under »Läs in«.")
+            return
+    if store.count("passages"):
+        warm_up(str(store.dir))
+    pages = {"Sök": page_search, "Granska": page_review, "Översikt": page_overview, "Läs in": page_upload}
+    try:
+        pages[page](store)
+    except ToolError as e:
+        st.error(e.user_message())
+    except Exception:  # noqa: BLE001 - no tracebacks for users; the log keeps it for maintainers
+        log.exception("unexpected error on page %s", page)
+        st.error("Ett oväntat fel inträffade. Ladda om sidan; om felet kvarstår, kontakta den som driftar verktyget.")
+
+
+if __name__ == "__main__":
+    import sys, time as _t
+    _s = _t.perf_counter()
+    main()
+    print(f"TIMING run {_t.perf_counter() - _s:.3f}", file=sys.stderr, flush=True)

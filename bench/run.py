@@ -1,0 +1,733 @@
+"""Scale benchmark: how ingest, memory, disk and query latency grow with the number of passages, one thread.
+
+    python bench/run.py --sizes 10000 100000 1000000 [--queries 200] [--work bench/work/scale] [--skip-corpus]
+
+For each size it builds a store of that many passages from real report text with the product's own classes
+(Store.replace_report, build_lexical + LexicalIndex, DenseIndex flat and ivfpq), then, in a fresh process per dense
+index kind, loads the indexes as the app does (index.indexes.load_indexes) and times index.search.search for bm25,
+dense and hybrid, recall@10 of the approximate FAISS index against exact search, and (10k, 100k) rank_bm25 on the
+same tokens. It also times a first and an unchanged re-ingest of corpus/ with the real pipeline. Results go to
+bench/results/scale_<size>.json and bench/results/corpus_ingest.json; docs/benchmarks.md is written from every
+result file present.
+
+Text: passages are made of 1-6 sentences sampled from the sentences of corpus/ (the same mix of sentences per
+passage as the real reports), so vocabulary, lengths and term statistics are realistic.
+Vectors: each distinct corpus sentence is embedded once by the real model; a passage's vector is the normalised sum
+of its sentences' vectors. Embedding 1M passages with this CPU would take many hours, and random vectors have no
+neighbourhood structure (an approximate index looks far better or worse on them than on text); sums of real
+sentence vectors keep the clusters real text has. How close they are to the true passage embedding is measured
+and reported (`vector_fidelity`). Queries are embedded by the real model at query time, as in the product.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "EMBED_THREADS"):
+    os.environ[_var] = "1"  # one thread, before numpy / torch / faiss load
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+DOC = ROOT / "docs" / "benchmarks.md"
+PASSAGES_PER_REPORT = 480  # corpus/: 2,416 passages in 5 reports
+UNIT_EVERY = 8  # one followed-up item per 8 passages (corpus/: 257 units, 2,416 passages)
+RANK_BM25_MAX = 100_000  # pure Python: beyond this it takes longer than everything else together
+IVF_TRAIN_MAX = 100_000  # vectors the IVF-PQ quantiser is trained on (see docs/benchmarks.md)
+NPROBES = (8, 16, 32, 64, 128)
+SEED = 20240823
+# Everyday questions an analyst might ask (not the dev-set queries); more are drawn from corpus phrases.
+QUERIES = [
+    "hyrsjuksköterskor", "sjukfrånvaro bland medarbetare", "heltid som norm", "digitalisering", "budget i balans",
+    "bemanning på äldreboenden", "läkemedelsautomater", "nära vård", "välfärdsteknik", "hemtjänstens kvalitet",
+    "kompetensförsörjning", "trygghetslarm", "våld i nära relation", "barn och unga", "ekonomiskt underskott",
+    "psykisk ohälsa", "rekrytering av socialsekreterare", "särskilt boende", "LSS-verksamhet", "försenade åtgärder",
+]
+KOMMUNER = 290
+NAMNDER = ["Socialnämnden", "Omsorgsnämnden", "Äldrenämnden", "Vård- och omsorgsnämnden", "Barn- och ungdomsnämnden",
+           "Arbetsmarknadsnämnden"]
+SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-ZÅÄÖ0-9\"«])")
+
+
+# -- machine and process --------------------------------------------------------------------------------------------
+def machine() -> dict:
+    import faiss
+    import torch
+
+    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem_kb = next((int(line.split()[1]) for line in _read("/proc/meminfo").splitlines()
+                   if line.startswith("MemTotal")), 0)
+    import bm25s
+    import sqlite3
+
+    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "usable_cpus": len(os.sched_getaffinity(0)),
+            "ram_gb": round(mem_kb / 1024 ** 2, 1), "os": platform.platform(), "python": platform.python_version(),
+            "numpy": np.__version__, "faiss": faiss.__version__, "torch": torch.__version__,
+            "bm25s": bm25s.__version__, "sqlite": sqlite3.sqlite_version, "threads": 1}
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def rss_mb() -> float:
+    for line in _read("/proc/self/status").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def peak_rss_mb() -> float:
+    """VmHWM, this process image's peak RSS (ru_maxrss would include the parent's RSS at fork, before exec)."""
+    for line in _read("/proc/self/status").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def pct(values: list[float], p: float) -> float:
+    return round(float(np.percentile(np.asarray(values), p)), 2)
+
+
+def latency(values_s: list[float]) -> dict:
+    ms = [v * 1000 for v in values_s]
+    return {"n": len(ms), "p50": pct(ms, 50), "p95": pct(ms, 95), "p99": pct(ms, 99), "mean": round(statistics.mean(ms), 2)}
+
+
+def one_thread() -> None:
+    import faiss
+    import torch
+
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+
+
+# -- text and vectors -----------------------------------------------------------------------------------------------
+def corpus_sentences() -> tuple[list[str], list[int]]:
+    """Distinct sentences of corpus/ (clean text, table cells joined as the segmenter joins them) and, for each real
+    passage, how many sentences it holds (the mix synthetic passages copy)."""
+    from nlp.reader import read_report
+    from nlp.segmenter import segment
+
+    sentences: dict[str, None] = {}
+    per_passage: list[int] = []
+    for path in sorted((ROOT / "corpus").glob("*.txt")):
+        document = read_report(path)
+        for line in document.clean:
+            text = " | ".join(c.strip() for c in line.split("\t") if c.strip())
+            for s in SENTENCE_SPLIT.split(text):
+                if 3 <= len(s.split()) <= 80:
+                    sentences.setdefault(s.strip(), None)
+        per_passage += [len(SENTENCE_SPLIT.split(p.text)) for p in segment(document).passages]
+    return list(sentences), [min(k, 6) for k in per_passage]
+
+
+def sentence_vectors(work: Path, sentences: list[str], embedder, threads: int) -> tuple[np.ndarray, dict]:
+    """Each distinct sentence embedded once (cached under --work as .npz + .json, never pickled)."""
+    import hashlib
+
+    import torch
+
+    key = hashlib.sha1(("\n".join(sentences) + embedder.model_id).encode()).hexdigest()
+    npz, meta_path = work / "sentences.npz", work / "sentences.json"
+    if npz.exists() and meta_path.exists() and json.loads(meta_path.read_text())["key"] == key:
+        with np.load(npz, allow_pickle=False) as z:
+            return z["vectors"], json.loads(meta_path.read_text())
+    sample = sentences[:200]
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    embedder.embed_passages(sample)
+    one = len(sample) / (time.perf_counter() - t0)
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    vectors = embedder.embed_passages(sentences, batch_size=64)
+    seconds = time.perf_counter() - t0
+    torch.set_num_threads(1)
+    meta = {"key": key, "sentences": len(sentences), "model": embedder.model_id,
+            "embed_per_s_1_thread": round(one, 1), "embed_threads": threads,
+            "embed_seconds": round(seconds, 1), "mean_words": round(statistics.mean(len(s.split()) for s in sentences), 1)}
+    work.mkdir(parents=True, exist_ok=True)
+    np.savez(npz, vectors=vectors)
+    meta_path.write_text(json.dumps(meta))
+    return vectors, meta
+
+
+def compose(n: int, n_sentences: int, mix: list[int], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Sentence indices of n passages as (offsets, flat): passage i is flat[offsets[i]:offsets[i+1]]."""
+    counts = rng.choice(np.asarray(mix), size=n)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    flat = rng.integers(0, n_sentences, size=int(offsets[-1]))
+    return offsets, flat
+
+
+def passage_vectors(vectors: np.ndarray, offsets: np.ndarray, flat: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Normalised sum of the sentence vectors of passages lo..hi-1."""
+    sums = np.add.reduceat(vectors[flat[offsets[lo]:offsets[hi]]], offsets[lo:hi] - offsets[lo], axis=0)
+    return (sums / np.linalg.norm(sums, axis=1, keepdims=True)).astype(np.float32)
+
+
+def passage_text(sentences: list[str], offsets: np.ndarray, flat: np.ndarray, i: int) -> str:
+    return " ".join(sentences[j] for j in flat[offsets[i]:offsets[i + 1]])
+
+
+def vector_fidelity(embedder, sentences, vectors, offsets, flat, rng, k: int = 100) -> dict:
+    """Cosine between a passage's synthetic vector and the model's embedding of its text, on a sample."""
+    idx = rng.choice(len(offsets) - 1, size=min(k, len(offsets) - 1), replace=False)
+    texts = [passage_text(sentences, offsets, flat, int(i)) for i in idx]
+    true = embedder.embed_passages(texts)
+    synth = np.vstack([passage_vectors(vectors, offsets, flat, int(i), int(i) + 1) for i in idx])
+    cos = (true * synth).sum(axis=1)
+    return {"sample": len(idx), "mean_cosine": round(float(cos.mean()), 3), "min_cosine": round(float(cos.min()), 3)}
+
+
+# -- build ----------------------------------------------------------------------------------------------------------
+def doc_name(r: int) -> str:
+    return f"kommun-{r % KOMMUNER:03d}-{r:05d}.txt"
+
+
+def passage_id(doc: str, k: int) -> str:
+    return f"{doc}#p{k + 1}-{k + 1}"
+
+
+def generated_ids(n: int) -> list[str]:
+    """Passage text ids in generation order (report r holds passages r*480 ... r*480+479)."""
+    return [passage_id(doc_name(i // PASSAGES_PER_REPORT), i % PASSAGES_PER_REPORT) for i in range(n)]
+
+
+def build_store(db: Path, n: int, sentences: list[str], vectors: np.ndarray, offsets: np.ndarray,
+                flat: np.ndarray, model_id: str) -> dict:
+    """Reports of ~480 passages through Store.replace_report (one transaction each), with the embedding cache
+    the product keeps (one vector per passage text)."""
+    from index.embeddings import text_hash
+    from index.indexes import embedding_text
+    from index.store import Store
+    from records import Document, Passage, ReportMeta, Segmentation, Unit
+
+    store = Store.open(db, create=True)
+    started, cache_s = time.perf_counter(), 0.0
+    for r, lo in enumerate(range(0, n, PASSAGES_PER_REPORT)):
+        hi = min(n, lo + PASSAGES_PER_REPORT)
+        doc = doc_name(r)
+        texts = [passage_text(sentences, offsets, flat, i) for i in range(lo, hi)]
+        units, passages = [], []
+        for k, text in enumerate(texts):
+            if k % UNIT_EVERY == 0:
+                title = text.split(". ")[0][:200]
+                body = "\n".join(texts[k:k + UNIT_EVERY])
+                units.append(Unit(f"{doc}#u{k}", doc, len(units), "uppdrag", title, body, k + 1,
+                                  min(k + UNIT_EVERY, len(texts)), title_line=k + 1))
+            passages.append(Passage(passage_id(doc, k), doc, k, units[-1].title, text, k + 1, k + 1,
+                                    units[-1].id))
+        meta = ReportMeta(doc, f"Kommun {r % KOMMUNER:03d}", NAMNDER[r % len(NAMNDER)], 2019 + r % 7, "augusti")
+        store.replace_report(meta, Document(doc, texts, texts, f"sha-{r}", "txt"), Segmentation(passages, units), doc)
+        t0 = time.perf_counter()
+        vecs = passage_vectors(vectors, offsets, flat, lo, hi)
+        store.put_vectors(model_id, {text_hash(embedding_text(p)): v for p, v in zip(passages, vecs)})
+        cache_s += time.perf_counter() - t0
+    store.set_meta("embedding_model", model_id)
+    seconds = time.perf_counter() - started
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    return {"store_s": round(seconds, 1), "of_which_vector_cache_s": round(cache_s, 1),
+            "store_passages_per_s": round(n / seconds)}
+
+
+def build_indexes(db: Path, n: int, vectors: np.ndarray, offsets: np.ndarray, flat: np.ndarray,
+                  model_id: str, dim: int) -> dict:
+    """BM25 (build_lexical over the store's passages, as update_indexes does), FAISS flat (the exact baseline,
+    kept as exact.faiss) and ivfpq (the product's approximate kind, saved as the store's dense index)."""
+    from index.dense import DenseIndex
+    from index.indexes import META_DENSE_KIND, _paths, build_lexical, index_dir
+    from index.store import Store, passage_int_id
+
+    store = Store.open(db)
+    index_dir(store).mkdir(parents=True, exist_ok=True)
+    paths = _paths(store)
+    out: dict = {}
+    t0 = time.perf_counter()
+    passages = store.passages()
+    out["load_passages_s"] = round(time.perf_counter() - t0, 1)
+    t0 = time.perf_counter()
+    lexical = build_lexical(passages)
+    lexical.save(paths["lex_npz"], paths["lex_json"])
+    out["lexical_s"] = round(time.perf_counter() - t0, 1)
+    out["lexical_vocabulary"] = len(lexical.vocab)
+    out["lexical_postings"] = int(len(lexical.data))
+    out["rss_after_lexical_mb"] = round(peak_rss_mb())
+    del passages, lexical
+    order = np.asarray([passage_int_id(pid) for pid in generated_ids(n)], dtype=np.int64)
+    vecs = np.empty((n, dim), dtype=np.float32)
+    for lo in range(0, n, 50_000):
+        hi = min(n, lo + 50_000)
+        vecs[lo:hi] = passage_vectors(vectors, offsets, flat, lo, hi)
+    t0 = time.perf_counter()
+    exact = DenseIndex.new(model_id, dim, "flat")
+    exact.add(order, vecs)
+    exact.save(paths["dense"].with_name("exact.faiss"), paths["dense"].with_name("exact.json"))
+    out["flat_s"] = round(time.perf_counter() - t0, 1)
+    del exact
+    sample = vecs if n <= IVF_TRAIN_MAX else vecs[np.random.default_rng(SEED).choice(n, IVF_TRAIN_MAX, replace=False)]
+    t0 = time.perf_counter()
+    approx = DenseIndex.new(model_id, dim, "ivfpq", train_vectors=sample)
+    out["ivfpq_train_s"] = round(time.perf_counter() - t0, 1)
+    out["ivfpq_kind"] = approx.kind
+    out["ivfpq_train_vectors"] = len(sample)
+    t0 = time.perf_counter()
+    approx.add(order, vecs)
+    approx.save(paths["dense"], paths["dense_json"])
+    out["ivfpq_add_s"] = round(time.perf_counter() - t0, 1)
+    if approx.kind == "ivfpq":
+        import faiss
+
+        ivf = faiss.extract_index_ivf(approx.index.index)
+        out["ivfpq_nlist"], out["ivfpq_nprobe"] = int(ivf.nlist), int(ivf.nprobe)
+    store.set_meta(META_DENSE_KIND, approx.kind)
+    store.close()
+    out["build_peak_rss_mb"] = round(peak_rss_mb())
+    return out
+
+
+def disk(db: Path, n: int) -> dict:
+    files = {p.name: p.stat().st_size for p in sorted(db.rglob("*")) if p.is_file()}
+    sqlite = sum(v for k, v in files.items() if k.startswith("store.sqlite"))
+    product = sqlite + sum(files.get(k, 0) for k in ("lexical.npz", "lexical.json", "dense.faiss", "dense.json"))
+    return {"sqlite_mb": round(sqlite / 1e6, 1), "lexical_mb": round(files.get("lexical.npz", 0) / 1e6, 1),
+            "dense_ivfpq_mb": round(files.get("dense.faiss", 0) / 1e6, 1),
+            "dense_flat_mb": round(files.get("exact.faiss", 0) / 1e6, 1),
+            "bytes_per_passage": round(product / n), "total_mb_with_ivfpq": round(product / 1e6, 1)}
+
+
+# -- queries (a fresh process per dense kind) -----------------------------------------------------------------------
+def make_queries(sentences: list[str], count: int, rng: random.Random) -> list[str]:
+    """The hand-written list, then 2-4 word phrases from corpus sentences that keep at least one search term."""
+    from nlp.swedish import Analyzer
+
+    analyzer = Analyzer.default()
+    out = list(QUERIES)
+    while len(out) < count:
+        words = [w for w in re.findall(r"[A-Za-zÅÄÖåäöé-]{3,}", rng.choice(sentences))]
+        if len(words) < 2:
+            continue
+        k = rng.randint(2, min(4, len(words)))
+        start = rng.randint(0, len(words) - k)
+        phrase = " ".join(words[start:start + k]).lower()
+        if analyzer.query_terms(phrase) and phrase not in out:
+            out.append(phrase)
+    return out[:count]
+
+
+def serve(db: Path, kind: str, queries: list[str], rank_bm25: bool) -> dict:
+    """What a user's process does: load model and indexes, then search; timed one query at a time."""
+    import faiss
+
+    from index import search as search_mod
+    from index.dense import DenseIndex
+    from index.indexes import _paths, get_embedder, load_indexes
+    from index.store import Store
+
+    one_thread()
+    paths = _paths(Store.open(db))
+    if kind == "flat":  # serve the exact index: swap files in a copy-free way (rename back afterwards)
+        _swap(paths)
+    try:
+        out: dict = {"kind": kind, "rss_start_mb": round(rss_mb())}
+        t0 = time.perf_counter()
+        embedder = get_embedder()
+        embedder.embed_query("uppvärmning")
+        out["model_load_s"] = round(time.perf_counter() - t0, 1)
+        out["rss_model_mb"] = round(rss_mb())
+        store = Store.open(db)
+        t0 = time.perf_counter()
+        indexes = load_indexes(store)
+        out["index_load_s"] = round(time.perf_counter() - t0, 1)
+        out["rss_loaded_mb"] = round(rss_mb())
+        search_mod.search(store, "uppvärmning", mode="hybrid")  # warm caches once, as after the first query
+        times: dict[str, list[float]] = {"embed": [], "bm25": [], "dense": [], "hybrid": []}
+        for q in queries:
+            search_mod._QUERY_VECTORS.clear()
+            t0 = time.perf_counter()
+            embedder.embed_query(q)
+            times["embed"].append(time.perf_counter() - t0)
+            for mode in ("bm25", "dense", "hybrid"):
+                search_mod._QUERY_VECTORS.clear()  # every timed dense/hybrid query embeds its text
+                t0 = time.perf_counter()
+                search_mod.search(store, q, top=10, mode=mode)
+                times[mode].append(time.perf_counter() - t0)
+        out["latency_ms"] = {k: latency(v) for k, v in times.items()}
+        out["rss_after_queries_mb"] = round(rss_mb())
+        out["peak_rss_mb"] = round(peak_rss_mb())
+        if kind == "ivfpq":
+            out["recall"] = recall(paths, indexes.dense, embedder, queries)
+        if rank_bm25:
+            out["rank_bm25"] = compare_rank_bm25(store, indexes.lexical, queries)
+        store.close()
+        return out
+    finally:
+        if kind == "flat":
+            _swap(paths)
+
+
+def _swap(paths: dict) -> None:
+    """Exchange dense.* and exact.* (the flat index) so load_indexes serves the exact one."""
+    for name in ("dense.faiss", "dense.json"):
+        a = paths["dense"].with_name(name)
+        b = a.with_name(name.replace("dense", "exact"))
+        tmp = a.with_name(name + ".swap")
+        os.replace(a, tmp)
+        os.replace(b, a)
+        os.replace(tmp, b)
+
+
+def recall(paths: dict, approx, embedder, queries: list[str]) -> dict:
+    """recall@10 of the approximate index against exact search over the same vectors, per nprobe."""
+    import faiss
+
+    from index.dense import DenseIndex
+
+    exact = DenseIndex.load(paths["dense"].with_name("exact.faiss"), paths["dense"].with_name("exact.json"))
+    qv = embedder.embed_queries(queries)
+    truth = [{pid for pid, _ in exact.search(v, 10)} for v in qv]
+    exact_times = []
+    for v in qv:
+        t0 = time.perf_counter()
+        exact.search(v, 10)
+        exact_times.append(time.perf_counter() - t0)
+    ivf = faiss.extract_index_ivf(approx.index.index) if approx.kind == "ivfpq" else None
+    product_nprobe = ivf.nprobe if ivf is not None else None
+    sweep = {}
+    for nprobe in (NPROBES if ivf is not None else (None,)):
+        if ivf is not None:
+            ivf.nprobe = nprobe
+        found, times = [], []
+        for v, t in zip(qv, truth):
+            t0 = time.perf_counter()
+            got = {pid for pid, _ in approx.search(v, 10)}
+            times.append(time.perf_counter() - t0)
+            found.append(len(got & t) / 10)
+        sweep[str(nprobe)] = {"recall_at_10": round(statistics.mean(found), 3), "search_ms": latency(times)}
+    if ivf is not None:
+        ivf.nprobe = product_nprobe
+    return {"product_nprobe": product_nprobe, "by_nprobe": sweep, "exact_flat_search_ms": latency(exact_times)}
+
+
+def compare_rank_bm25(store, lexical, queries: list[str]) -> dict:
+    """Our BM25 (bincount over sparse columns) against rank_bm25.BM25Okapi on the same tokens and query terms."""
+    from rank_bm25 import BM25Okapi
+
+    analyzer = lexical.analyzer
+    t0 = time.perf_counter()
+    tokens = [analyzer.tokens(p.text) for p in store.passages()]
+    tokenise_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    reference = BM25Okapi(tokens)
+    build_s = time.perf_counter() - t0
+    ours, ref = [], []
+    for q in queries:
+        terms = [t.term for t in analyzer.query_terms(q)]
+        t0 = time.perf_counter()
+        lexical.top([(t, 1.0) for t in terms], 10)
+        ours.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        scores = reference.get_scores(terms)
+        np.argpartition(-scores, 10)[:10]
+        ref.append(time.perf_counter() - t0)
+    return {"tokenise_s": round(tokenise_s, 1), "rank_bm25_build_s": round(build_s, 1),
+            "ours_ms": latency(ours), "rank_bm25_ms": latency(ref),
+            "speedup_p50": round(latency(ref)["p50"] / max(latency(ours)["p50"], 1e-6), 1)}
+
+
+# -- corpus ingest (real pipeline) ----------------------------------------------------------------------------------
+def corpus_ingest(work: Path) -> dict:
+    """`python cli.py ingest corpus/` into a fresh data dir, then again with nothing changed (default threads)."""
+    db = work / "corpus-store"
+    shutil.rmtree(db, ignore_errors=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                                             "OPENBLAS_NUM_THREADS", "EMBED_THREADS")}
+    out = {}
+    for label in ("first_s", "unchanged_s"):
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "cli.py", "ingest", "corpus", "--db", str(db), "--quiet"], cwd=ROOT,
+                              env=env, capture_output=True, text=True)
+        out[label] = round(time.perf_counter() - t0, 1)
+        out[label.replace("_s", "_summary")] = proc.stdout.strip().splitlines()[-1:] or [proc.stderr[-300:]]
+    out["load_avg_after"] = os.getloadavg()
+    return out
+
+
+# -- driver ---------------------------------------------------------------------------------------------------------
+def run_size(n: int, work: Path, sentences, vectors, mix, pool_meta, embedder, queries, args) -> dict:
+    db = work / f"n{n}"
+    shutil.rmtree(db, ignore_errors=True)
+    rng = np.random.default_rng(SEED + n)
+    offsets, flat = compose(n, len(sentences), mix, rng)
+    result: dict = {"size": n, "started": time.strftime("%Y-%m-%d %H:%M:%S"), "load_avg_start": os.getloadavg(),
+                    "vectors": "normalised sum of real sentence embeddings", "sentence_pool": pool_meta,
+                    "vector_fidelity": vector_fidelity(embedder, sentences, vectors, offsets, flat, rng)}
+    print(f"[{n}] bygger databasen ...", flush=True)
+    t_all = time.perf_counter()
+    result["build"] = build_store(db, n, sentences, vectors, offsets, flat, embedder.model_id)
+    print(f"[{n}] {result['build']}", flush=True)
+    result["build"].update(build_indexes(db, n, vectors, offsets, flat, embedder.model_id, embedder.dim))
+    total = time.perf_counter() - t_all
+    result["build"]["total_s"] = round(total, 1)
+    result["build"]["passages_per_s"] = round(n / total)
+    print(f"[{n}] {result['build']}", flush=True)
+    result["disk"] = disk(db, n)
+    del offsets, flat
+    result["serve"] = {}
+    for kind in ("ivfpq", "flat"):
+        print(f"[{n}] frågor mot {kind} ...", flush=True)
+        result["serve"][kind] = serve_in_subprocess(db, kind, queries, rank_bm25=(kind == "flat" and
+                                                                                  n <= RANK_BM25_MAX))
+    result["load_avg_end"] = os.getloadavg()
+    if not args.keep:
+        shutil.rmtree(db, ignore_errors=True)
+    return result
+
+
+def serve_in_subprocess(db: Path, kind: str, queries: list[str], rank_bm25: bool) -> dict:
+    qfile = db / "queries.json"
+    qfile.write_text(json.dumps(queries, ensure_ascii=False), encoding="utf-8")
+    out = db / f"serve-{kind}.json"
+    cmd = [sys.executable, str(Path(__file__)), "--serve", str(db), "--kind", kind, "--queries-file", str(qfile),
+           "--out", str(out)] + (["--rank-bm25"] if rank_bm25 else [])
+    subprocess.run(cmd, cwd=ROOT, check=True)
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--work", default=str(ROOT / "bench" / "work" / "scale"))
+    parser.add_argument("--embed-threads", type=int, default=len(os.sched_getaffinity(0)),
+                        help="threads for embedding the sentence pool once (not a timed figure)")
+    parser.add_argument("--skip-corpus", action="store_true", help="do not time the ingest of corpus/")
+    parser.add_argument("--keep", action="store_true", help="keep the built stores under --work")
+    parser.add_argument("--results", default=str(RESULTS), help="where the JSON results go")
+    parser.add_argument("--doc", default=str(DOC), help="the Markdown report written from all results there")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--kind", help=argparse.SUPPRESS)
+    parser.add_argument("--queries-file", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--rank-bm25", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        queries = json.loads(Path(args.queries_file).read_text(encoding="utf-8"))
+        Path(args.out).write_text(json.dumps(serve(Path(args.serve), args.kind, queries, args.rank_bm25)))
+        return 0
+
+    one_thread()
+    from index.indexes import get_embedder
+
+    work, results, doc = Path(args.work), Path(args.results), Path(args.doc)
+    work.mkdir(parents=True, exist_ok=True)
+    results.mkdir(parents=True, exist_ok=True)
+    command = "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    info = machine()
+    embedder = get_embedder()
+    sentences, mix = corpus_sentences()
+    vectors, pool_meta = sentence_vectors(work, sentences, embedder, args.embed_threads)
+    one_thread()
+    queries = make_queries(sentences, args.queries, random.Random(SEED))
+    print(f"{len(sentences)} meningar, {len(queries)} frågor; {info['cpu']}, {info['usable_cpus']} kärnor", flush=True)
+    if not args.skip_corpus:
+        print("läser in corpus/ (riktig pipeline) ...", flush=True)
+        corpus = {"command": command, "machine": info, **corpus_ingest(work)}
+        (results / "corpus_ingest.json").write_text(json.dumps(corpus, indent=2, ensure_ascii=False))
+        print(corpus, flush=True)
+    for n in args.sizes:
+        result = {"command": command, "machine": info,
+                  **run_size(n, work, sentences, vectors, mix, pool_meta, embedder, queries, args)}
+        (results / f"scale_{n}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+        print(f"[{n}] klart: {json.dumps(result['serve']['ivfpq']['latency_ms']['hybrid'])}", flush=True)
+    write_report(results, doc)
+    print(f"skrev {doc} och {results}/", flush=True)
+    return 0
+
+
+# -- docs/benchmarks.md ---------------------------------------------------------------------------------------------
+def write_report(results: Path = RESULTS, doc: Path = DOC) -> None:
+    """docs/benchmarks.md from every result file present (runs of different sizes accumulate)."""
+    runs = sorted((json.loads(p.read_text(encoding="utf-8")) for p in results.glob("scale_*.json")),
+                  key=lambda r: r["size"])
+    corpus_path = results / "corpus_ingest.json"
+    corpus = json.loads(corpus_path.read_text(encoding="utf-8")) if corpus_path.exists() else None
+    lines = ["# Benchmarks", "",
+             "Written by `bench/run.py` from `bench/results/*.json`; do not edit by hand, run it again:", "",
+             "```bash", *sorted({r["command"] for r in runs} | ({corpus["command"]} if corpus else set())), "```",
+             ""]
+    if runs or corpus:
+        m = (runs[0] if runs else corpus)["machine"]
+        lines += ["## Machine", "",
+                  f"{m['cpu']}, {m['usable_cpus']} usable cores ({m['logical_cpus']} logical), {m['ram_gb']} GB RAM, "
+                  f"{m['os']}; Python {m['python']}, numpy {m['numpy']}, faiss {m['faiss']}, torch {m['torch']}, "
+                  f"bm25s {m['bm25s']}, SQLite {m['sqlite']}. Every timed figure runs on one thread "
+                  "(torch.set_num_threads(1), faiss.omp_set_num_threads(1), OMP/MKL/OpenBLAS = 1). The machine is "
+                  "shared with other work: each run records the load average (1, 5, 15 min) before and after; "
+                  "figures taken under load are slower than on an idle machine.", ""]
+    lines += _targets(runs, corpus) + METHOD
+    for r in runs:
+        lines += _size_section(r)
+    if corpus:
+        lines += ["## Ingest of corpus/ (real pipeline, real model)", "",
+                  f"`python cli.py ingest corpus --db …` in a fresh data dir: **{corpus['first_s']} s** "
+                  f"({' '.join(corpus['first_summary'])}); again with nothing changed: **{corpus['unchanged_s']} s** "
+                  f"({' '.join(corpus['unchanged_summary'])}). Load average afterwards: "
+                  f"{', '.join(f'{x:.1f}' for x in corpus['load_avg_after'])}. (Default threads: this is a "
+                  "throughput figure, not a latency one.)", ""]
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+
+
+METHOD = [
+    "## How the stores are made", "",
+    "* **Text**: every distinct sentence of the five reports in `corpus/` (after the product's reader cleans them) is",
+    "  a building block; a synthetic passage joins 1–6 of them, drawn with the same sentences-per-passage mix as the",
+    "  real passages the segmenter produces. Passages are grouped in reports of 480 (the corpus average), spread over",
+    "  290 kommuner, six nämnder and seven years; one unit per 8 passages. Everything goes in through",
+    "  `Store.replace_report` (one transaction per report) together with the embedding cache the product keeps in",
+    "  SQLite, so disk figures include what a real store holds.",
+    "* **Vectors**: each distinct sentence is embedded once with the real model; a passage's vector is the normalised",
+    "  sum of its sentences' vectors. Embedding 1M passages on this CPU would take many hours (see the embedding",
+    "  rate below), and random vectors have no neighbourhood structure, so an approximate index's recall on them says",
+    "  nothing about text. `vector fidelity` is the cosine between such a vector and the model's embedding of the same",
+    "  passage text, on a sample. Queries are embedded by the model at query time, as in the product.",
+    "* **Indexes**: BM25 is built by `index.indexes.build_lexical` over `Store.passages()` (what every ingest does);",
+    "  FAISS by `index.dense.DenseIndex`: `flat` (exact inner product, the product's default) and `ivfpq` (the",
+    f"  product's approximate kind, IVF with 4·√N lists, PQ48, nprobe 16). Above {IVF_TRAIN_MAX:,} passages the IVF",
+    f"  quantiser is trained on a random {IVF_TRAIN_MAX:,}-vector sample (so nlist = 4·√{IVF_TRAIN_MAX:,} = 1,264):",
+    "  k-means over all 1M vectors with one thread would take longer than the whole rest of the run; the product's",
+    "  `_new_dense` currently passes every vector (see docs/scaling.md).",
+    "* **Queries**: 20 hand-written analyst questions plus short phrases drawn from corpus sentences; each timed",
+    "  call is `index.search.search(store, q, top=10, mode=…)` end to end (planning, BM25, query embedding, FAISS,",
+    "  fusion, SQLite rows, snippets), in a fresh process per index kind that loads model and indexes first, with the",
+    "  query-vector cache cleared before every call. RSS is the serving process's resident memory.",
+    "",
+]
+
+
+def _targets(runs: list[dict], corpus: dict | None) -> list[str]:
+    by = {r["size"]: r for r in runs}
+    rows = []
+
+    def add(target: str, where: str, value: str, ok: bool | None) -> None:
+        rows.append(f"| {target} | {where} | {value} | {'—' if ok is None else ('yes' if ok else '**no**')} |")
+
+    for n, limit in ((100_000, 50), (1_000_000, 150)):
+        if n in by:
+            s = by[n]["serve"]
+            add(f"hybrid p95 ≤ {limit} ms", f"{n:,}",
+                f"{s['flat']['latency_ms']['hybrid']['p95']} ms exact / {s['ivfpq']['latency_ms']['hybrid']['p95']} ms "
+                "IVF-PQ", min(s["flat"]["latency_ms"]["hybrid"]["p95"], s["ivfpq"]["latency_ms"]["hybrid"]["p95"])
+                <= limit)
+    if 1_000_000 in by:
+        r = by[1_000_000]
+        peak = r["serve"]["ivfpq"]["peak_rss_mb"]
+        add("1M passages in ≤ 4 GB RAM (approximate index)", "1,000,000", f"{peak / 1024:.2f} GB peak RSS serving",
+            peak <= 4096)
+        add("lexical index build for 1M ≤ 10 min", "1,000,000", f"{r['build']['lexical_s'] / 60:.1f} min",
+            r["build"]["lexical_s"] <= 600)
+    for r in runs:
+        rec = r["serve"]["ivfpq"].get("recall")
+        if rec and rec["product_nprobe"] is not None:
+            at = rec["by_nprobe"][str(rec["product_nprobe"])]["recall_at_10"]
+            best = max(rec["by_nprobe"].items(), key=lambda kv: kv[1]["recall_at_10"])
+            add("approximate index recall@10 ≥ 0.95", f"{r['size']:,}",
+                f"{at} at nprobe {rec['product_nprobe']} (best {best[1]['recall_at_10']} at nprobe {best[0]})",
+                at >= 0.95)
+    if corpus:
+        add("first ingest of corpus/ ≤ 120 s", "corpus/", f"{corpus['first_s']} s", corpus["first_s"] <= 120)
+        add("re-ingest of unchanged corpus/ ≤ 10 s", "corpus/", f"{corpus['unchanged_s']} s",
+            corpus["unchanged_s"] <= 10)
+    if not rows:
+        return []
+    return ["## Targets", "", "| target | size | measured | met |", "|---|---|---|---|", *rows, ""]
+
+
+def _size_section(r: dict) -> list[str]:
+    n, b, d = r["size"], r["build"], r["disk"]
+    s_ivf, s_flat = r["serve"]["ivfpq"], r["serve"]["flat"]
+    lat = lambda s, m: s["latency_ms"][m]  # noqa: E731
+    out = [f"## {n:,} passages", "",
+           f"Run started {r['started']}; load average {_la(r['load_avg_start'])} before, {_la(r['load_avg_end'])} "
+           f"after. Vector fidelity: mean cosine {r['vector_fidelity']['mean_cosine']} (min "
+           f"{r['vector_fidelity']['min_cosine']}, {r['vector_fidelity']['sample']} passages). Sentence pool: "
+           f"{r['sentence_pool']['sentences']} sentences, {r['sentence_pool']['embed_per_s_1_thread']} sentences/s "
+           "embedded on one thread.", "",
+           "| ingest (one thread, embedding excluded) | |", "|---|---|",
+           f"| SQLite: reports, lines, passages, units + vector cache | {b['store_s']} s "
+           f"({b['store_passages_per_s']:,} passages/s) |",
+           f"| BM25 (`build_lexical`, Swedish analysis, whole store) | {b['lexical_s']} s; {b['lexical_vocabulary']:,} "
+           f"terms, {b['lexical_postings']:,} postings |",
+           f"| FAISS exact (flat) | {b['flat_s']} s |",
+           f"| FAISS IVF-PQ: train on {b['ivfpq_train_vectors']:,} / add all | {b['ivfpq_train_s']} s / "
+           f"{b['ivfpq_add_s']} s (nlist {b.get('ivfpq_nlist', '–')}, nprobe {b.get('ivfpq_nprobe', '–')}) |",
+           f"| all of the above | {b['total_s']} s = **{b['passages_per_s']:,} passages/s**; peak RSS "
+           f"{b['build_peak_rss_mb']:,} MB |", "",
+           "| disk | |", "|---|---|",
+           f"| store.sqlite (with vector cache) | {d['sqlite_mb']} MB |",
+           f"| BM25 index | {d['lexical_mb']} MB |",
+           f"| FAISS IVF-PQ / flat | {d['dense_ivfpq_mb']} MB / {d['dense_flat_mb']} MB |",
+           f"| per passage (SQLite + BM25 + IVF-PQ) | **{d['bytes_per_passage']:,} bytes** |", "",
+           "| query latency, ms (one thread) | p50 | p95 | p99 |", "|---|---|---|---|"]
+    for label, s in (("IVF-PQ", s_ivf), ("exact", s_flat)):
+        for mode in ("bm25", "dense", "hybrid"):
+            x = lat(s, mode)
+            out.append(f"| {mode} ({label} FAISS) | {x['p50']} | {x['p95']} | {x['p99']} |")
+    e = lat(s_ivf, "embed")
+    out.append(f"| of which: query embedding | {e['p50']} | {e['p95']} | {e['p99']} |")
+    out += ["", "| serving process | IVF-PQ | exact |", "|---|---|---|",
+            f"| RSS after loading model + indexes | {s_ivf['rss_loaded_mb']:,} MB | {s_flat['rss_loaded_mb']:,} MB |",
+            f"| peak RSS after {lat(s_ivf, 'hybrid')['n']} queries × 3 modes | {s_ivf['peak_rss_mb']:,} MB | "
+            f"{s_flat['peak_rss_mb']:,} MB |",
+            f"| of which model (and Python, libraries) | {s_ivf['rss_model_mb']:,} MB | {s_flat['rss_model_mb']:,} MB |",
+            f"| indexes per passage (RSS after load − RSS with model only) | "
+            f"{(s_ivf['rss_loaded_mb'] - s_ivf['rss_model_mb']) * 2**20 / n:,.0f} B | "
+            f"{(s_flat['rss_loaded_mb'] - s_flat['rss_model_mb']) * 2**20 / n:,.0f} B |",
+            f"| index load | {s_ivf['index_load_s']} s | {s_flat['index_load_s']} s |", ""]
+    rec = s_ivf.get("recall")
+    if rec:
+        out += ["| IVF-PQ nprobe | recall@10 vs exact | FAISS search p50 / p95 ms |", "|---|---|---|"]
+        for nprobe, v in rec["by_nprobe"].items():
+            mark = " (product)" if str(rec["product_nprobe"]) == nprobe else ""
+            out.append(f"| {nprobe}{mark} | {v['recall_at_10']} | {v['search_ms']['p50']} / {v['search_ms']['p95']} |")
+        x = rec["exact_flat_search_ms"]
+        out += [f"| exact flat search | 1.0 | {x['p50']} / {x['p95']} |", ""]
+    rb = s_flat.get("rank_bm25")
+    if rb:
+        out += [f"rank_bm25 on the same tokens and terms: build {rb['rank_bm25_build_s']} s (after {rb['tokenise_s']} s "
+                f"of tokenising), query p50 {rb['rank_bm25_ms']['p50']} ms / p95 {rb['rank_bm25_ms']['p95']} ms, "
+                f"against {rb['ours_ms']['p50']} / {rb['ours_ms']['p95']} ms for the product's BM25 scoring "
+                f"(**{rb['speedup_p50']}×** at the median).", ""]
+    return out
+
+
+def _la(values) -> str:
+    return "/".join(f"{v:.1f}" for v in values)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

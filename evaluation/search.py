@@ -1,0 +1,219 @@
+"""Search quality on the dev set: nDCG@10 and recall@10 per query and mode, beside a naive baseline run in the
+same process.
+
+Relevance (qrels_*.jsonl): judged lines with grade 2 (directly about it) or 1 (mentions it). A hit is relevant when
+its line range covers a judged line of its report; each judged line counts once, so the hit's gain is the best
+grade among the judged lines it is the first to cover. The ideal ranking puts the judged lines themselves in grade
+order. Both our modes and the baseline search the same reports: those the qrels cover.
+
+Naive baseline: paragraphs of the raw report files split into chunks of at most 120 words; rank_bm25's BM25Okapi
+over lowercase words; plain multilingual-e5-small (same embedder) over the same chunks; RRF (k = 60) of the two.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from evaluation.gold import DEFAULT_GOLD_DIR, load_queries
+from index.store import Store
+
+K = 10
+MODES = ("bm25", "dense", "hybrid")
+BASELINE = ("bm25", "dense", "rrf")
+CHUNK_WORDS = 120
+ROOT = Path(__file__).resolve().parent.parent
+_WORD = re.compile(r"\w+")
+
+
+@dataclass
+class Ranked:
+    doc: str
+    line_start: int
+    line_end: int
+
+
+def load_qrels(gold_dir: Path) -> dict[str, dict[tuple[str, int], int]]:
+    """{query id: {(doc, line): grade}}; a line judged twice keeps its higher grade."""
+    out: dict[str, dict[tuple[str, int], int]] = {}
+    for path in sorted(Path(gold_dir).glob("qrels_*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                q = json.loads(line)
+                key = (q["doc"], int(q["line"]))
+                judged = out.setdefault(q["query"], {})
+                judged[key] = max(judged.get(key, 0), int(q["grade"]))
+    return out
+
+
+def gains(ranked: list[Ranked], judged: dict[tuple[str, int], int]) -> tuple[list[int], set[tuple[str, int]]]:
+    """Gain per rank (each judged line counted once) and the judged lines covered."""
+    by_doc: dict[str, list[tuple[int, int]]] = {}
+    for (doc, line), grade in judged.items():
+        by_doc.setdefault(doc, []).append((line, grade))
+    seen: set[tuple[str, int]] = set()
+    out = []
+    for r in ranked:
+        new = [(line, g) for line, g in by_doc.get(r.doc, []) if r.line_start <= line <= r.line_end
+               and (r.doc, line) not in seen]
+        seen.update((r.doc, line) for line, _ in new)
+        out.append(max((g for _, g in new), default=0))
+    return out, seen
+
+
+def ndcg_recall(ranked: list[Ranked], judged: dict[tuple[str, int], int], k: int = K) -> tuple[float, float]:
+    ranked = ranked[:k]
+    g, covered = gains(ranked, judged)
+    dcg = sum((2 ** x - 1) / math.log2(i + 2) for i, x in enumerate(g))
+    ideal = sorted(judged.values(), reverse=True)[:k]
+    idcg = sum((2 ** x - 1) / math.log2(i + 2) for i, x in enumerate(ideal))
+    return (dcg / idcg if idcg else 0.0), (len(covered) / len(judged) if judged else 0.0)
+
+
+# -- naive baseline -----------------------------------------------------------------------------------------------
+@dataclass
+class Chunk:
+    doc: str
+    line_start: int
+    line_end: int
+    text: str
+
+
+def chunk_report(doc: str, lines: list[str], max_words: int = CHUNK_WORDS) -> list[Chunk]:
+    """Paragraphs (runs of non-blank lines) of the raw file, cut into chunks of at most `max_words` words."""
+    chunks: list[Chunk] = []
+    words: list[tuple[str, int]] = []
+
+    def flush() -> None:
+        for i in range(0, len(words), max_words):
+            part = words[i:i + max_words]
+            chunks.append(Chunk(doc, part[0][1], part[-1][1], " ".join(w for w, _ in part)))
+        words.clear()
+
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            words.extend((w, number) for w in line.split())
+        else:
+            flush()
+    flush()
+    return chunks
+
+
+class NaiveBaseline:
+    def __init__(self, chunks: list[Chunk], embed_passages: Callable[[list[str]], np.ndarray],
+                 embed_query: Callable[[str], np.ndarray]):
+        from rank_bm25 import BM25Okapi
+
+        self.chunks = chunks
+        self.bm25 = BM25Okapi([self.words(c.text) for c in chunks])
+        self.vectors = embed_passages([c.text for c in chunks])
+        self.embed_query = embed_query
+
+    @staticmethod
+    def words(text: str) -> list[str]:
+        return [w.lower() for w in _WORD.findall(text)]
+
+    def rank(self, query: str, mode: str, depth: int = 100) -> list[Ranked]:
+        lexical = list(np.argsort(-self.bm25.get_scores(self.words(query)), kind="stable")[:depth])
+        dense = list(np.argsort(-(self.vectors @ self.embed_query(query)), kind="stable")[:depth])
+        if mode == "bm25":
+            order = lexical
+        elif mode == "dense":
+            order = dense
+        else:
+            fused: dict[int, float] = {}
+            for ranking in (lexical, dense):
+                for rank, i in enumerate(ranking, 1):
+                    fused[int(i)] = fused.get(int(i), 0.0) + 1.0 / (60 + rank)
+            order = sorted(fused, key=lambda i: (-fused[i], i))
+        return [Ranked(self.chunks[i].doc, self.chunks[i].line_start, self.chunks[i].line_end) for i in order]
+
+
+def report_lines(store: Store, doc: str) -> list[str]:
+    """The raw file as stored at ingest (the store keeps every line), else the corpus file."""
+    lines = [text for _, text in store.lines(doc, clean=False)]
+    if lines:
+        return lines
+    return (ROOT / "corpus" / doc).read_text(encoding="utf-8").splitlines()
+
+
+# -- run ----------------------------------------------------------------------------------------------------------
+def evaluate(store: Store, gold_dir: Path | str | None = None) -> list[str]:
+    from index.indexes import check_indexes, embed_passages, get_embedder, repair_indexes
+    from index.embeddings import embed_with_cache
+    from index.search import SearchFilters, search
+
+    gold_dir = Path(gold_dir) if gold_dir else DEFAULT_GOLD_DIR
+    queries = load_queries(gold_dir)
+    qrels = load_qrels(gold_dir)
+    docs = sorted({doc for judged in qrels.values() for doc, _ in judged})
+    if check_indexes(store):
+        repair_indexes(store)
+    filters = SearchFilters(docs=docs)
+    ours: dict[str, dict[str, tuple[float, float]]] = {}
+    tops: dict[str, list[Any]] = {}
+    for qid, text in queries.items():
+        ours[qid] = {}
+        for mode in MODES:
+            hits = search(store, text, top=K, mode=mode, filters=filters).hits
+            ours[qid][mode] = ndcg_recall([Ranked(h.doc, h.line_start, h.line_end) for h in hits], qrels.get(qid, {}))
+            if mode == "hybrid":
+                tops[qid] = hits
+    # The same queries over every report in the store: hits in reports nobody judged count as misses here.
+    whole = {m: float(np.mean([ndcg_recall([Ranked(h.doc, h.line_start, h.line_end)
+                                            for h in search(store, text, top=K, mode=m).hits], qrels.get(qid, {}))[0]
+                               for qid, text in queries.items()])) for m in MODES}
+    q1_all = {qid: sorted({h.kommun for h in search(store, text, top=K).hits if h.kommun})
+              for qid, text in queries.items()}
+    embedder = get_embedder(store.get_meta("embedding_model"))
+    cache = (lambda hashes: store.cached_vectors(embedder.model_id, hashes),
+             lambda vectors: store.put_vectors(embedder.model_id, vectors))
+    chunks = [c for doc in docs for c in chunk_report(doc, report_lines(store, doc))]
+    baseline = NaiveBaseline(chunks, lambda texts: embed_with_cache(embedder, texts, *cache), embedder.embed_query)
+    base = {qid: {m: ndcg_recall(baseline.rank(text, m), qrels.get(qid, {})) for m in BASELINE}
+            for qid, text in queries.items()}
+    n_reports = len(store.reports())
+    return (_table(queries, ours, base, docs, len(chunks), store) + _targets(queries, ours, base, tops)
+            + ["", f"hela databasen ({n_reports} rapporter, obedömda rapporters träffar räknas som missar): "
+                   + ", ".join(f"{m} {whole[m]:.3f}" for m in MODES)]
+            + [f"{qid} topp {K} i hela databasen, kommuner: {', '.join(k) or '–'}" for qid, k in q1_all.items()])
+
+
+def _table(queries, ours, base, docs, n_chunks, store) -> list[str]:
+    n_passages = sum(1 for p in store.passages() if p.doc in docs)
+    lines = [
+        f"## Sök: nDCG@{K} / recall@{K} på {len(queries)} frågor, {len(docs)} bedömda rapporter "
+        f"({n_passages} passager; baslinjen {n_chunks} stycken om högst {CHUNK_WORDS} ord)",
+        "",
+        "| fråga | " + " | ".join(f"vår {m}" for m in MODES) + " | " + " | ".join(f"baslinje {m}" for m in BASELINE)
+        + " |",
+        "|---|" + "---|" * (len(MODES) + len(BASELINE)),
+    ]
+    for qid, text in queries.items():
+        cells = [f"{ours[qid][m][0]:.2f} / {ours[qid][m][1]:.2f}" for m in MODES]
+        cells += [f"{base[qid][m][0]:.2f} / {base[qid][m][1]:.2f}" for m in BASELINE]
+        lines.append(f"| {qid} {text} | " + " | ".join(cells) + " |")
+    mean_ours = {m: [float(np.mean([ours[q][m][i] for q in queries])) for i in (0, 1)] for m in MODES}
+    mean_base = {m: [float(np.mean([base[q][m][i] for q in queries])) for i in (0, 1)] for m in BASELINE}
+    lines.append("| **medel** | " + " | ".join(f"**{mean_ours[m][0]:.2f}** / {mean_ours[m][1]:.2f}" for m in MODES)
+                 + " | " + " | ".join(f"**{mean_base[m][0]:.2f}** / {mean_base[m][1]:.2f}" for m in BASELINE)
+                 + " |")
+    return lines
+
+
+def _targets(queries, ours, base, tops) -> list[str]:
+    mean = {m: float(np.mean([ours[q][m][0] for q in queries])) for m in MODES}
+    base_rrf = float(np.mean([base[q]["rrf"][0] for q in queries]))
+    lines = ["", f"hybrid medel-nDCG@{K} {mean['hybrid']:.3f} (mål >= 0.80): {'ja' if mean['hybrid'] >= 0.80 else 'NEJ'}",
+             f"hybrid bättre än vår bm25 ({mean['bm25']:.3f}) och dense ({mean['dense']:.3f}): "
+             f"{'ja' if mean['hybrid'] > max(mean['bm25'], mean['dense']) else 'NEJ'}",
+             f"hybrid mot baslinjens rrf ({base_rrf:.3f}): {mean['hybrid'] - base_rrf:+.3f}"]
+    for qid, hits in tops.items():
+        kommuner = sorted({h.kommun for h in hits if h.kommun})
+        lines.append(f"{qid} topp {K}, kommuner: {', '.join(kommuner) or '–'}")
+    return lines

@@ -1,0 +1,137 @@
+"""FAISS index of passage vectors, keyed by the passages' integer ids (passages.pid).
+
+Default: exact inner product over normalised vectors (IndexIDMap2 + IndexFlatIP), so scores are cosine similarities.
+For very large stores, kind "ivfpq" gives an approximate IVF-PQ index (trained on the store's own vectors) that
+still supports adding and removing single reports.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from errors import IndexCorrupt, UnknownChoice
+
+KINDS = ("flat", "ivfpq")
+IVFPQ_MIN_VECTORS = 10_000  # below this an approximate index buys nothing and trains badly
+
+
+@dataclass
+class DenseIndex:
+    index: "object"  # faiss.IndexIDMap2
+    model_id: str
+    dim: int
+    kind: str = "flat"
+
+    @classmethod
+    def new(cls, model_id: str, dim: int, kind: str = "flat", train_vectors: np.ndarray | None = None) -> "DenseIndex":
+        import faiss
+
+        if kind not in KINDS:
+            raise UnknownChoice("indextyp", kind, KINDS)
+        if kind == "ivfpq" and (train_vectors is None or len(train_vectors) < IVFPQ_MIN_VECTORS):
+            kind = "flat"
+        if kind == "flat":
+            inner = faiss.IndexFlatIP(dim)
+        else:
+            nlist = max(16, int(math.sqrt(len(train_vectors))))
+            # Training on a sample: k-means needs some tens of points per list, not the whole store.
+            sample = np.random.default_rng(0).permutation(len(train_vectors))[:64 * nlist]
+            train_vectors = np.asarray(train_vectors)[np.sort(sample)]
+            m = next(m for m in (48, 32, 24, 16, 8, 4, 2, 1) if dim % m == 0)
+            inner = faiss.index_factory(dim, f"IVF{nlist},PQ{m}", faiss.METRIC_INNER_PRODUCT)
+            inner.train(np.ascontiguousarray(train_vectors, dtype=np.float32))
+            inner.nprobe = min(nlist, 16)
+        return cls(faiss.IndexIDMap2(inner), model_id, dim, kind)
+
+    @property
+    def size(self) -> int:
+        return int(self.index.ntotal)
+
+    def ids(self) -> np.ndarray:
+        import faiss
+
+        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+
+    def add(self, pids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(pids) == 0:
+            return
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise ValueError(f"expected vectors of dimension {self.dim}, got {vectors.shape}")
+        self.index.add_with_ids(vectors, np.ascontiguousarray(pids, dtype=np.int64))
+
+    def remove(self, pids: np.ndarray) -> int:
+        import faiss
+
+        if len(pids) == 0:
+            return 0
+        return int(self.index.remove_ids(faiss.IDSelectorBatch(np.ascontiguousarray(pids, dtype=np.int64))))
+
+    def search(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """[(pid, cosine)] best first; `allowed` restricts the search to those pids (filters)."""
+        import faiss
+
+        if self.size == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
+            return []
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        k = min(k, self.size)
+        params = None
+        if allowed is not None:
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+            params = faiss.SearchParametersIVF(sel=selector) if self.kind == "ivfpq" else faiss.SearchParameters(
+                sel=selector)
+            if self.kind == "ivfpq":
+                params.nprobe = faiss.extract_index_ivf(self.index.index).nprobe
+        scores, ids = self.index.search(query, k, params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def vectors(self, pids: list[int]) -> np.ndarray:
+        """Stored vectors of these pids (approximate for ivfpq)."""
+        if not pids:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.vstack([self.index.reconstruct(int(p)) for p in pids]).astype(np.float32)
+
+    # -- persistence ------------------------------------------------------------------------------------------------
+    def save(self, index_path: Path, json_path: Path) -> None:
+        """faiss.write_index to a temp file, then os.replace; the JSON sidecar records model, kind and checksum."""
+        import faiss
+
+        tmp = index_path.with_name(index_path.name + ".tmp")
+        faiss.write_index(self.index, str(tmp))
+        meta = {"model_id": self.model_id, "dim": self.dim, "kind": self.kind, "size": self.size,
+                "sha1": _sha1(tmp)}
+        tmp_json = json_path.with_name(json_path.name + ".tmp")
+        tmp_json.write_text(json.dumps(meta), encoding="utf-8")
+        os.replace(tmp, index_path)
+        os.replace(tmp_json, json_path)
+
+    @classmethod
+    def load(cls, index_path: Path, json_path: Path) -> "DenseIndex":
+        import faiss
+
+        try:
+            meta = json.loads(json_path.read_text(encoding="utf-8"))
+            if meta.get("sha1") != _sha1(index_path):
+                raise IndexCorrupt(f"vektorindexet ({index_path.name}) är skadat eller ofullständigt")
+            index = faiss.read_index(str(index_path))
+        except FileNotFoundError as e:
+            raise IndexCorrupt(f"vektorindexfil saknas: {Path(e.filename).name if e.filename else index_path.name}") from e
+        except (OSError, ValueError, KeyError, RuntimeError) as e:
+            raise IndexCorrupt(f"vektorindexet ({index_path.name}) går inte att läsa") from e
+        if not isinstance(index, faiss.IndexIDMap2) or index.ntotal != meta.get("size") or index.d != meta.get("dim"):
+            raise IndexCorrupt(f"vektorindexet ({index_path.name}) stämmer inte med sin beskrivning")
+        return cls(index, meta["model_id"], int(meta["dim"]), meta.get("kind", "flat"))
+
+
+def _sha1(path: Path) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,325 @@
+"""Build, update, load, check and repair the search indexes derived from the store.
+
+Files live in <data dir>/index/: lexical.npz + lexical.json (BM25) and dense.faiss + dense.json (FAISS). Each is
+written to a temp file and os.replace'd, never pickled. SQLite stays the source of truth: everything here can be
+rebuilt from it (`repair_indexes`).
+
+Updates are per report for FAISS (that report's passages are removed and re-added; vectors come from the
+embedding cache when the text is unchanged). The BM25 index is rebuilt for the whole store on every update: its
+compound vocabulary and idf depend on the whole corpus, and rebuilding takes about a second per 2,500 passages
+(see bench/search_bench.py for 100k).
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from errors import IndexCorrupt, ModelMismatch
+from index.dense import DenseIndex
+from index.lexical import LexicalIndex
+from index.store import Store
+from records import Passage
+
+INDEX_DIR = "index"
+LEX_FILES = ("lexical.npz", "lexical.json")
+DENSE_FILES = ("dense.faiss", "dense.json")
+META_MODEL = "embedding_model"
+META_DENSE_KIND = "dense_index_kind"
+
+_TAG = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass
+class Indexes:
+    lexical: LexicalIndex
+    dense: DenseIndex | None
+    files: tuple = field(default_factory=tuple)  # (path, mtime_ns, size) of the files loaded, for the cache
+
+
+@dataclass
+class IndexUpdate:
+    lexical_passages: int = 0
+    dense_added: int = 0
+    dense_removed: int = 0
+    embedded: int = 0  # vectors computed (not found in the cache)
+    model_id: str | None = None
+
+
+def index_dir(store: Store) -> Path:
+    return Path(store.dir) / INDEX_DIR
+
+
+def _paths(store: Store) -> dict[str, Path]:
+    d = index_dir(store)
+    return {"lex_npz": d / LEX_FILES[0], "lex_json": d / LEX_FILES[1], "dense": d / DENSE_FILES[0],
+            "dense_json": d / DENSE_FILES[1]}
+
+
+def clean_text(text: str) -> str:
+    """Passage text as embedded and shown: no markup, single spaces."""
+    return _SPACE.sub(" ", _TAG.sub(" ", text or "")).strip()
+
+
+def embedding_text(p: Passage) -> str:
+    """What a passage's vector encodes: its heading (context a short table row or bullet lacks) and its text."""
+    text = clean_text(p.text)
+    heading = clean_text(p.heading or "")
+    return f"{heading}: {text}" if heading and heading.lower() not in text.lower() else text
+
+
+def lexical_text(p: Passage) -> str:
+    return p.text or ""
+
+
+# -- embedder -----------------------------------------------------------------------------------------------------
+MODEL_ENV = "RAPPORT_EMBEDDING_MODEL"  # a sentence-transformers model id or folder; unset: multilingual-e5-small
+_EMBEDDERS: dict[str | None, Any] = {}
+_LOCK = threading.RLock()
+
+
+def configured_model() -> str | None:
+    """The model the user chose (environment), or None for the default."""
+    return os.environ.get(MODEL_ENV, "").strip() or None
+
+
+def default_model_id() -> str | None:
+    """The id the default model records in the store, read from its folder without loading it."""
+    from index.embeddings import _model_id
+    from index.model_prep import DEFAULT_DEST, MARKER_FILE
+
+    return _model_id(str(DEFAULT_DEST), DEFAULT_DEST) if (DEFAULT_DEST / MARKER_FILE).is_file() else None
+
+
+def get_embedder(model: str | None = None):
+    """An embedding model, loaded once per process. `model` is a model id or folder, or a model id recorded in a
+    store (the default model's recorded id maps back to its folder); None: the configured model."""
+    from index.embeddings import Embedder
+
+    name = model or configured_model()
+    with _LOCK:
+        if name in _EMBEDDERS:
+            return _EMBEDDERS[name]
+        if name is not None and name == default_model_id():
+            name = None
+        if name not in _EMBEDDERS:
+            _EMBEDDERS[name] = Embedder.load(name)
+        return _EMBEDDERS[name]
+
+
+def check_model(store: Store, model_id: str) -> None:
+    """Refuse to mix vectors of two models in one store."""
+    recorded = store.get_meta(META_MODEL)
+    if recorded and recorded != model_id:
+        raise ModelMismatch(f"databasens vektorer är byggda med {recorded}, men modellen {model_id} är vald")
+
+
+def embed_passages(store: Store, embedder, passages: list[Passage], progress: bool = False) -> tuple[np.ndarray, int]:
+    """Vectors for passages, from the store's cache where the (model, text) pair was embedded before."""
+    from index.embeddings import embed_with_cache
+
+    texts = [embedding_text(p) for p in passages]
+    if not texts:
+        return np.zeros((0, embedder.dim), dtype=np.float32), 0
+    computed = [0]
+
+    def get_cached(hashes: list[str]) -> dict[str, np.ndarray]:
+        return store.cached_vectors(embedder.model_id, hashes)
+
+    def put_cached(vectors: dict[str, np.ndarray]) -> None:
+        computed[0] += len(vectors)
+        store.put_vectors(embedder.model_id, vectors)
+
+    vectors = embed_with_cache(embedder, texts, get_cached, put_cached)
+    return np.asarray(vectors, dtype=np.float32), computed[0]
+
+
+# -- lexical ------------------------------------------------------------------------------------------------------
+def build_lexical(passages: list[Passage]) -> LexicalIndex:
+    """BM25 over the Swedish analyzer; corpus words become compound-splitting vocabulary (persisted with it)."""
+    from nlp.swedish import Analyzer, corpus_vocabulary
+
+    base = Analyzer.default()
+    words = [base.words(lexical_text(p)) for p in passages]
+    extra = corpus_vocabulary(w.lower for ws in words for w in ws)
+    analyzer = Analyzer.default(extra)
+    tokens = [[t.term for w in ws for t in analyzer.expand(w.lower)] for ws in words]
+    return LexicalIndex.build([_pid(p) for p in passages], tokens, analyzer=analyzer,
+                              analyzer_state={"language": "sv", "extra_vocabulary": extra})
+
+
+def analyzer_from_state(state: dict[str, Any]):
+    from nlp.swedish import Analyzer
+
+    return Analyzer.default(state.get("extra_vocabulary", []))
+
+
+def _pid(p: Passage) -> int:
+    from index.store import passage_int_id
+
+    return passage_int_id(p.id)
+
+
+# -- update -------------------------------------------------------------------------------------------------------
+def update_indexes(store: Store, changed_docs: list[str] | None = None, removed_docs: list[str] | None = None,
+                   embedder=None, progress: bool = False) -> IndexUpdate:
+    """Bring the indexes in line with the store after reports were added, changed or removed.
+
+    changed_docs=None means every report (re-index): the dense index is rebuilt from scratch and may switch to
+    another model. With a list, only those reports' vectors are replaced (and any passage the index lacks is added,
+    any it holds that the store lost is removed), and the model must be the one that built the existing vectors.
+    """
+    paths = _paths(store)
+    index_dir(store).mkdir(parents=True, exist_ok=True)
+    passages = store.passages()
+    result = IndexUpdate()
+
+    lexical = build_lexical(passages)
+    lexical.save(paths["lex_npz"], paths["lex_json"])
+    result.lexical_passages = lexical.size
+
+    full = changed_docs is None
+    dense = None if full else _load_dense_or_none(paths)
+    if dense is None and not passages:
+        _forget(store)
+        return result
+    embedder = embedder or get_embedder(configured_model() or (None if full else store.get_meta(META_MODEL)))
+    if not full:
+        check_model(store, embedder.model_id)
+        if dense is not None and dense.model_id != embedder.model_id:
+            raise ModelMismatch(f"vektorindexet är byggt med {dense.model_id}, men modellen {embedder.model_id} "
+                                "är vald")
+    if dense is None:
+        dense = _new_dense(store, embedder, passages)
+        to_add = passages
+    else:
+        store_ids = {_pid(p): p for p in passages}
+        held = set(dense.ids().tolist())
+        changed = set(changed_docs or []) | set(removed_docs or [])
+        stale = [i for i in held if i not in store_ids or store_ids[i].doc in changed]
+        result.dense_removed = dense.remove(np.asarray(stale, dtype=np.int64))
+        held.difference_update(stale)
+        to_add = [p for pid, p in store_ids.items() if pid not in held]
+    vectors, result.embedded = embed_passages(store, embedder, to_add, progress)
+    dense.add(np.asarray([_pid(p) for p in to_add], dtype=np.int64), vectors)
+    result.dense_added = len(to_add)
+    dense.save(paths["dense"], paths["dense_json"])
+    store.set_meta(META_MODEL, embedder.model_id)
+    result.model_id = embedder.model_id
+    _forget(store)
+    return result
+
+
+def _new_dense(store: Store, embedder, passages: list[Passage]) -> DenseIndex:
+    kind = store.get_meta(META_DENSE_KIND) or "flat"
+    train = None
+    if kind != "flat":
+        train, _ = embed_passages(store, embedder, passages)
+    return DenseIndex.new(embedder.model_id, embedder.dim, kind, train)
+
+
+def _load_dense_or_none(paths: dict[str, Path]) -> DenseIndex | None:
+    if not paths["dense"].exists() and not paths["dense_json"].exists():
+        return None
+    try:
+        return DenseIndex.load(paths["dense"], paths["dense_json"])
+    except IndexCorrupt:
+        return None  # rebuilt from the store below
+
+
+def repair_indexes(store: Store, embedder=None, dense_kind: str | None = None) -> IndexUpdate:
+    """Rebuild both indexes from SQLite (vectors come from the embedding cache where possible).
+
+    `dense_kind` ("flat" or "ivfpq") is remembered in the store for later rebuilds."""
+    if dense_kind is not None:
+        from errors import UnknownChoice
+        from index.dense import KINDS
+
+        if dense_kind not in KINDS:
+            raise UnknownChoice("indextyp", dense_kind, KINDS)
+        store.set_meta(META_DENSE_KIND, dense_kind)
+    for p in _paths(store).values():
+        p.unlink(missing_ok=True)
+    model = configured_model() or store.get_meta(META_MODEL)
+    return update_indexes(store, changed_docs=None, embedder=embedder or get_embedder(model))
+
+
+# -- load ---------------------------------------------------------------------------------------------------------
+_CACHE: dict[str, Indexes] = {}
+
+
+def _stamp(paths: Iterable[Path]) -> tuple:
+    out = []
+    for p in paths:
+        try:
+            st = p.stat()
+            out.append((str(p), st.st_mtime_ns, st.st_size))
+        except FileNotFoundError:
+            out.append((str(p), None, None))
+    return tuple(out)
+
+
+def load_indexes(store: Store) -> Indexes:
+    """The store's indexes, loaded once per process and reloaded when their files change on disk.
+
+    Raises IndexCorrupt when a file is missing, unreadable or does not match the store's passage count."""
+    paths = _paths(store)
+    stamp = _stamp(paths.values())
+    key = str(Path(store.dir).resolve())
+    with _LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None and cached.files == stamp:
+            return cached
+    n_passages = store.count("passages")
+    lexical = LexicalIndex.load(paths["lex_npz"], paths["lex_json"], analyzer_from_state)
+    if lexical.size != n_passages:
+        raise IndexCorrupt(f"sökindexet har {lexical.size} passager men databasen {n_passages}")
+    dense = None
+    if paths["dense"].exists() or paths["dense_json"].exists() or n_passages:
+        dense = DenseIndex.load(paths["dense"], paths["dense_json"])
+        if dense.size != n_passages:
+            raise IndexCorrupt(f"vektorindexet har {dense.size} passager men databasen {n_passages}")
+        recorded = store.get_meta(META_MODEL)
+        if recorded and recorded != dense.model_id:
+            raise IndexCorrupt(f"vektorindexet är byggt med {dense.model_id}, databasen anger {recorded}")
+    indexes = Indexes(lexical, dense, stamp)
+    with _LOCK:
+        _CACHE[key] = indexes
+    return indexes
+
+
+def _forget(store: Store) -> None:
+    with _LOCK:
+        _CACHE.pop(str(Path(store.dir).resolve()), None)
+
+
+# -- check --------------------------------------------------------------------------------------------------------
+def check_indexes(store: Store) -> list[str]:
+    """Problems found (empty when the indexes match the store); `repair_indexes` fixes them all."""
+    paths = _paths(store)
+    problems: list[str] = []
+    store_ids = set(store.passage_ids())
+    try:
+        lexical = LexicalIndex.load(paths["lex_npz"], paths["lex_json"])
+        if set(lexical.pids.tolist()) != store_ids:
+            problems.append(f"sökindexet (BM25) täcker inte databasens passager ({lexical.size} mot {len(store_ids)})")
+    except IndexCorrupt as e:
+        problems.append(str(e))
+    if not store_ids and not paths["dense"].exists():
+        return problems
+    try:
+        dense = DenseIndex.load(paths["dense"], paths["dense_json"])
+        if set(dense.ids().tolist()) != store_ids:
+            problems.append(f"vektorindexet täcker inte databasens passager ({dense.size} mot {len(store_ids)})")
+        recorded = store.get_meta(META_MODEL)
+        if recorded and recorded != dense.model_id:
+            problems.append(f"vektorindexet är byggt med {dense.model_id}, databasen anger {recorded}")
+    except IndexCorrupt as e:
+        problems.append(str(e))
+    return problems

@@ -1,0 +1,389 @@
+"""The Streamlit app through streamlit.testing.v1.AppTest: every page, search and filters, review decisions and
+undo, the overview charts, upload, and escaping of hostile report text.
+
+Uses a private copy of a store built by the real ingest pipeline over tests/fixtures/reports (conftest, app section).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import app as app_module
+from index import review
+from index.store import Store
+from tests.conftest import HOSTILE_LINE, build_review_store
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+TIMEOUT = 300  # the first search in a process loads the language model; CI has two cores
+
+
+def start(page: str | None = None, reviewer: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    if page:
+        at.radio(key="page").set_value(page).run()
+    if reviewer:
+        at.text_input(key="reviewer").input(reviewer).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def html(at: AppTest) -> str:
+    """Every st.html body except the page's style sheet."""
+    return "\n".join(e.value for e in at.get("html") if not e.value.startswith("<style>"))
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def button(at: AppTest, label: str):
+    found = [b for b in at.button if b.label == label]
+    assert found, f"no button {label!r}; have {[b.label for b in at.button]}"
+    return found[0]
+
+
+def search(at: AppTest, query: str) -> AppTest:
+    at.text_input(key="q").input(query).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def hit_kommuner(at: AppTest) -> set[str]:
+    return set(re.findall(r'<div class="kr-meta">([^·<]+?) · ', html(at)))
+
+
+# -- Sök ------------------------------------------------------------------------------------------------------------
+
+def test_first_page_lists_the_ingested_reports(app_data_dir):
+    at = start()
+    assert at.radio(key="page").value == "Sök"
+    assert [s.value for s in at.subheader] == ["Inlästa rapporter (5)"]
+    table = at.dataframe[0].value
+    assert sorted(table["Fil"]) == sorted(p.name for p in (ROOT / "tests/fixtures/reports").glob("*.txt"))
+    assert sorted(set(table["Kommun"])) == ["Eskilstuna", "Hudiksvall", "Uppsala"]
+    assert int(table["Poster"].sum()) == Store.open(app_data_dir).count("units")
+    assert any("5 rapporter" in c.value for c in at.sidebar.caption)
+    assert errors(at) == []
+
+
+def test_search_groups_hits_by_kommun_and_highlights_matches(app_data_dir):
+    at = search(start(), "hyrsjuksköterskor")
+    groups = [s.value for s in at.subheader]
+    assert len(groups) >= 2 and all(re.fullmatch(r"\w+ \(\d+\)", g) for g in groups)
+    assert len(hit_kommuner(at)) >= 2
+    page = html(at)
+    assert "<mark>" in page
+    assert re.search(r"<mark>[^<]*(?i:hyr|sjukskötersk)[^<]*</mark>", page)
+    assert any("träffar" in m.value for m in at.markdown)
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Exportera träfflistan (CSV)", "Exportera träfflistan (Excel)"]
+
+
+def test_search_as_one_list_and_filtered_by_kommun(app_data_dir):
+    at = search(start(), "hyrsjuksköterskor")
+    at.radio(key="group").set_value("En lista").run()
+    assert [s.value for s in at.subheader] == []
+    at.selectbox(key="f_kommun").select("Uppsala").run()
+    assert hit_kommuner(at) == {"Uppsala"}
+    at.selectbox(key="f_year").select(2024).run()
+    assert re.findall(r'<div class="kr-meta">Uppsala · [^·]+ · (\d{4})', html(at)) and set(
+        re.findall(r'<div class="kr-meta">Uppsala · [^·]+ · (\d{4})', html(at))) == {"2024"}
+
+
+def test_lexical_mode_has_no_semantic_only_hits_and_dense_marks_them(app_data_dir):
+    at = search(start(), "hyrsjuksköterskor")
+    at.selectbox(key="mode").select("bm25").run()
+    assert 'class="kr-badge kr-semantic"' not in html(at) and "<mark>" in html(at)
+    at.selectbox(key="mode").select("dense").run()
+    assert "Betydelseträff" in html(at)
+
+
+@pytest.mark.parametrize("query, message", [
+    ("och att det", "stoppord"),
+    ("!!! ???", "inga ord"),
+    ("<script>", "inga ord"),
+])
+def test_bad_queries_show_a_message_not_a_traceback(app_data_dir, query, message):
+    at = start()
+    at.selectbox(key="mode").select("bm25").run()
+    search(at, query)
+    assert any(message in e for e in errors(at)), errors(at)
+
+
+def test_overlong_query_is_refused_by_the_input(app_data_dir):
+    at = search(start(), "hyrsjuksköterskor " * 600)  # 10,800 characters; the box takes at most 1,000
+    assert at.text_input(key="q").max_chars == 1000
+    assert at.text_input(key="q").value == ""
+    assert errors(at) == [] and [s.value for s in at.subheader] == ["Inlästa rapporter (5)"]
+
+
+def test_hostile_query_is_escaped(app_data_dir):
+    at = search(start(), "<script>alert(1)</script> hyrsjuksköterskor")
+    assert "<script" not in html(at)
+    assert not any("<script" in m.value for m in at.markdown)
+
+
+def test_open_unit_with_source_lines_and_similar_units(app_data_dir):
+    at = search(start(), "hyrsjuksköterskor")
+    at.radio(key="group").set_value("En lista").run()
+    opener = next(b for b in at.button if b.label == "Visa hela posten")
+    opener.click().run()
+    page = html(at)
+    assert '<table class="kr-lines">' in page and 'class="in"' in page and 'class="ctx"' in page
+    similar = next(b for b in at.button if b.label == "Liknande i andra kommuner")
+    similar.click().run()
+    assert not at.exception
+    assert any(m.value == "**Liknande i andra kommuner**" for m in at.markdown)
+    assert "likhet" in html(at) or any("Inga liknande" in i.value for i in at.info)
+
+
+# -- Granska --------------------------------------------------------------------------------------------------------
+
+def test_review_needs_a_reviewer_name(app_data_dir):
+    at = start("Granska")
+    assert any("namn" in w.value for w in at.warning)
+    first = review.status_queue(Store.open(app_data_dir))[0]
+    assert at.button(key=f"acc_{first.id}").disabled
+
+
+def test_accept_a_suggestion_is_stored_and_leaves_the_queue(app_data_dir):
+    at = start("Granska", "Anna Berg")
+    store = Store.open(app_data_dir)
+    queue = review.status_queue(store)
+    first = queue[0]
+    assert f"{1} av {len(queue)}" in " ".join(m.value for m in at.markdown)
+    assert re.search(r'<mark class="kr-ev">', html(at))  # the evidence sentence is highlighted in the text
+    at.button(key=f"acc_{first.id}").click().run()
+    assert not at.exception
+    assert [s.value for s in at.success] == ["Förslaget godkänt"]
+    d = store.current_decisions("unit_status")[first.id]
+    assert (d.reviewer, d.action, d.old_value, d.new_value, d.doc) == (
+        "Anna Berg", "accept", first.suggested_status, first.suggested_status, first.doc)
+    assert [u.id for u in review.status_queue(store)] == [u.id for u in queue[1:]]
+    assert f"1 av {len(queue) - 1}" in " ".join(m.value for m in at.markdown)
+
+
+def test_choose_another_status_and_skip(app_data_dir):
+    at = start("Granska", "Bo")
+    store = Store.open(app_data_dir)
+    first, second = review.status_queue(store)[:2]
+    other = next(s for s in review.STATUS_CHOICES if s != first.suggested_status)
+    at.selectbox(key=f"sv_{first.id}").select(other).run()
+    at.text_input(key=f"sc_{first.id}").input("texten säger annat").run()
+    at.button(key=f"cor_{first.id}").click().run()
+    d = store.current_decisions("unit_status")[first.id]
+    assert (d.action, d.new_value, d.comment) == ("correct", other, "texten säger annat")
+    at.button(key=f"skip_{second.id}").click().run()
+    assert store.current_decisions("unit_status")[second.id].action == "skip"
+    assert review.status_queue(store)[-1].id == second.id
+
+
+def test_dismiss_a_flag_with_a_comment_then_undo(app_data_dir):
+    at = start("Granska", "Cecilia")
+    at.radio(key="queue").set_value("Flaggor").run()
+    store = Store.open(app_data_dir)
+    flags = review.flag_queue(store)
+    assert flags, "the fixture store should have flags"
+    first = flags[0]
+    assert review.kind_label(first.kind) in html(at)
+    at.text_area(key=f"fc_{first.id}").input("inget fel, läst protokollet").run()
+    at.button(key=f"dism_{first.id}").click().run()
+    d = store.current_decisions("flag")[first.id]
+    assert (d.reviewer, d.action, d.comment) == ("Cecilia", "dismiss", "inget fel, läst protokollet")
+    assert first.id not in [f.id for f in review.flag_queue(store)]
+    at.button(key=f"undo_{d.id}").click().run()
+    assert not at.exception
+    assert first.id not in store.current_decisions("flag")
+    assert first.id in [f.id for f in review.flag_queue(store)]
+    assert any("ångrat" in i.value for i in at.info)
+
+
+def test_flag_queue_filtered_by_kind(app_data_dir):
+    at = start("Granska", "Cecilia")
+    at.radio(key="queue").set_value("Flaggor").run()
+    store = Store.open(app_data_dir)
+    kind = store.flags()[-1].kind
+    at.selectbox(key="rq_kind").select(kind).run()
+    n = len(review.flag_queue(store, kind=kind))
+    assert f"1 av {n}" in " ".join(m.value for m in at.markdown)
+
+
+def test_accept_then_undo_puts_the_unit_back(app_data_dir):
+    at = start("Granska", "Anna")
+    store = Store.open(app_data_dir)
+    first = review.status_queue(store)[0]
+    at.button(key=f"acc_{first.id}").click().run()
+    did = store.current_decisions("unit_status")[first.id].id
+    at.button(key=f"undo_{did}").click().run()
+    assert first.id not in store.current_decisions("unit_status")
+    assert review.status_queue(store)[0].id == first.id
+    assert [(d.action, d.undone) for d in store.decisions("unit_status", first.id)] == [("accept", True),
+                                                                                        ("undo", True)]
+
+
+def test_decision_shows_on_the_unit_in_search(app_data_dir):
+    store = Store.open(app_data_dir)
+    target = next(u for u in review.status_queue(store) if "inhyrd" in (u.text or "").lower())
+    review.decide_status(store, target.id, "Anna", "correct", "stoppad")
+    at = search(start(), "inhyrd personal")
+    at.radio(key="group").set_value("En lista").run()
+    assert "✔ Granskad: Stoppad" in html(at)
+
+
+# -- Översikt -------------------------------------------------------------------------------------------------------
+
+def test_overview_draws_three_downloadable_charts(app_data_dir):
+    at = start("Översikt")
+    assert [s.value for s in at.subheader] == ["Status per kommun och nämnd", "Teman per kommun",
+                                               "Flaggor per typ och rapport", "Hela tabeller"]
+    assert len(at.get("vega_lite_chart")) == 3
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Diagram (PNG)", "Data (CSV)"] * 3 + [
+        "Alla poster (CSV)", "Alla poster (Excel)", "Alla flaggor (CSV)", "Alla flaggor (Excel)"]
+    assert [m.value for m in at.metric][:2] == ["5", str(Store.open(app_data_dir).count("units"))]
+    at.multiselect(key="ov_years").select(2019).run()
+    assert [m.value for m in at.metric][0] == "1"
+
+
+# -- Läs in ---------------------------------------------------------------------------------------------------------
+
+def upload(at: AppTest, name: str, data: bytes, mime: str = "text/markdown") -> AppTest:
+    at.file_uploader(key="upload_file").set_value((name, data, mime)).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_upload_prefills_detected_meta_and_ingests(app_data_dir):
+    data = (ROOT / "tests/fixtures/reports/hudiksvall-markdown-2023-08.txt").read_bytes()
+    at = upload(start("Läs in"), "../Hudiksvall delår 2025.md", data)
+    assert at.text_input(key="up_kommun").value == "Hudiksvall"
+    assert at.text_input(key="up_namnd").value == "Social- och omsorgsnämnden"
+    assert at.number_input(key="up_year").value == 2023
+    at.number_input(key="up_year").set_value(2025)
+    at.text_input(key="up_kommun").input("Hudiksvalls testkommun")
+    button(at, "Läs in rapporten").click().run()
+    assert not at.exception and errors(at) == []
+    assert len(at.success) == 1 and at.success[0].value.startswith("Hudiksvall-delår-2025.md är inläst: 4 poster")
+    store = Store.open(app_data_dir)
+    report = store.report("Hudiksvall-delår-2025.md")
+    assert (report["kommun"], report["namnd"], report["year"], report["fmt"]) == (
+        "Hudiksvalls testkommun", "Social- och omsorgsnämnden", 2025, "md")
+    assert Path(report["path"]) == app_data_dir / "uploads" / "Hudiksvall-delår-2025.md"
+    assert Path(report["path"]).read_bytes() == data
+    assert list((app_data_dir / "uploads" / ".pending").iterdir()) == []
+    assert len(store.units("Hudiksvall-delår-2025.md")) == 4
+    assert all(u.suggested_status or not u.text for u in store.units("Hudiksvall-delår-2025.md"))
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("tom.txt", b"", "tom"),
+    ("binar.txt", b"\x00\x01\x02" * 100, "binär"),
+    ("latin1.txt", "Åtgärd för äldreomsorgen i Växjö kommun".encode("cp1252"), "UTF-8"),
+    ("inga-poster.md", b"Bara en vanlig mening utan uppfoljda poster, men tillrackligt lang.", "inga uppföljda"),
+])
+def test_bad_upload_shows_an_error_and_stores_nothing(app_data_dir, name, data, message):
+    before = Store.open(app_data_dir).reports()
+    at = upload(start("Läs in"), name, data, "text/plain")
+    if not errors(at):  # read fine, fails at segmentation: only the ingest step finds no units
+        button(at, "Läs in rapporten").click().run()
+    assert any(message in e for e in errors(at)), errors(at)
+    assert not at.exception
+    assert Store.open(app_data_dir).reports() == before
+    assert not (app_data_dir / "uploads" / name).exists()
+    assert list((app_data_dir / "uploads" / ".pending").iterdir()) == []
+
+
+# -- hostile report text --------------------------------------------------------------------------------------------
+
+def test_report_text_is_escaped_everywhere_in_review(tmp_path, monkeypatch):
+    build_review_store(tmp_path / "hostile").close()
+    monkeypatch.setenv("KOMMUNRAPPORT_DATA", str(tmp_path / "hostile"))
+    at = start("Granska", "Anna")
+    at.selectbox(key="rq_sort").select("confidence_desc").run()  # a#u2 (hostile text) first
+    page = html(at)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;b&gt;fet&lt;/b&gt;" in page
+    assert "<script" not in page and "<b>" not in page and "&#36;5&#36;" in page
+    at.radio(key="queue").set_value("Flaggor").run()
+    page = html(at)
+    assert "&lt;script&gt;" in page and "<script" not in page
+    assert "&lt;i&gt;försenad&lt;/i&gt;" in page and "<i>" not in page
+    for m in at.markdown:
+        assert "<script" not in m.value
+
+
+def test_hostile_text_in_an_uploaded_report_is_escaped_in_search_and_unit_view(app_data_dir):
+    source = (ROOT / "tests/fixtures/reports/hudiksvall-markdown-2023-08.txt").read_text(encoding="utf-8")
+    hostile = ("Sjukfrånvaron är hög. &lt;script&gt;alert(1)&lt;/script&gt; och &lt;b&gt;fet&lt;/b&gt; "
+               "[länk](javascript:alert(1)) $x$ " + "lång text " * 1000)  # > 10,000 characters on one line
+    data = source.replace(source.splitlines()[23], hostile).encode("utf-8")
+    at = upload(start("Läs in"), "fientlig.md", data)
+    button(at, "Läs in rapporten").click().run()
+    assert errors(at) == [], errors(at)
+    at.radio(key="page").set_value("Sök").run()
+    at.selectbox(key="mode").select("bm25").run()
+    at.selectbox(key="f_kommun").select("Hudiksvall").run()
+    search(at, "alert")
+    page = html(at)
+    assert "fientlig.md" in page
+    # Search snippets drop markup-looking text (index.indexes.clean_text); what is left is escaped, links stay text.
+    assert "alert(1)" in page and "[länk](javascript:alert(1))" in page and "&#36;x&#36;" in page
+    assert "<script" not in page and "<b>" not in page and "<a " not in page
+    next(b for b in at.button if b.label == "Visa hela posten" and "fientlig" in b.key).click().run()
+    page = html(at)
+    assert '<table class="kr-lines">' in page and "&lt;script&gt;" in page and "<script" not in page
+    assert not any("<script" in m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+    ('a & b "c" \'d\'', "a &amp; b &quot;c&quot; &#x27;d&#x27;"),
+    ("kostar $5$", "kostar &#36;5&#36;"),
+    ("rad1\nrad2", "rad1<br>rad2"),
+    ("", ""),
+    (None, ""),
+])
+def test_esc(text, expected):
+    assert app_module.esc(text) == expected
+
+
+@pytest.mark.parametrize("snippet, terms, expected", [
+    ("Brist på hyrsjuksköterskor <b>", [{"start": 9, "end": 26}],
+     "Brist på <mark>hyrsjuksköterskor</mark> &lt;b&gt;"),
+    ("a <i>x</i> b", [{"start": 2, "end": 10}], "a <mark>&lt;i&gt;x&lt;/i&gt;</mark> b"),
+    ("abc def", [{"start": 4, "end": 7}, {"start": 0, "end": 3}], "<mark>abc</mark> <mark>def</mark>"),
+    ("abc def", [{"start": 0, "end": 5}, {"start": 4, "end": 7}], "<mark>abc d</mark>ef"),
+    ("abc", [{"start": 2, "end": 99}, {"start": -1, "end": 2}], "abc"),
+    ("abc", [], "abc"),
+])
+def test_highlight_snippet(snippet, terms, expected):
+    assert app_module.highlight_snippet(snippet, terms) == expected
+
+
+def test_highlight_phrases_ignores_whitespace_and_escapes():
+    text = "Först <b>.\nUpphandlingen är   försenad\noch klar 2025. Sist."
+    out = app_module.highlight_phrases(text, ["Upphandlingen är försenad och klar 2025.", "saknas"])
+    assert out == ('Först &lt;b&gt;.<br><mark class="kr-ev">Upphandlingen är   försenad<br>och klar 2025.</mark>'
+                   " Sist.")
+
+
+def test_status_badges_differ_for_stated_suggested_and_reviewed():
+    stated = app_module.status_badge(review.StatusView("genomförd", "angiven", stated="<Klar>"))
+    suggested = app_module.status_badge(review.StatusView("försenad", "förslag", 0.724))
+    reviewed = app_module.status_badge(review.StatusView("enligt plan", "granskad", reviewer="<Anna>"))
+    assert stated == '<span class="kr-badge kr-s-done" title="I rapporten: &lt;Klar&gt;">Genomförd</span>'
+    assert "kr-suggested" in suggested and "Förslag: Försenad · 72 %" in suggested
+    assert "kr-reviewed" in reviewed and "✔ Granskad: Enligt plan" in reviewed and "&lt;Anna&gt;" in reviewed
+    assert app_module.status_badge(review.StatusView(None, None)) == \
+        '<span class="kr-badge kr-none">Ingen status</span>'
+
+
+def test_missing_store_shows_a_hint(tmp_path, monkeypatch):
+    monkeypatch.setenv("KOMMUNRAPPORT_DATA", str(tmp_path / "none"))
+    at = start()
+    assert any("ingest" in i.value and "Läs in" in i.value for i in at.info)
+    assert not (tmp_path / "none" / "store.sqlite").exists()

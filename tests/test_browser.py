@@ -1,0 +1,211 @@
+"""The app in a real browser: Playwright for Python driving Debian's Chromium against one Streamlit process.
+
+Types "hyrsjuksköterskor", expects hits from more than one kommun, opens a unit, accepts one status suggestion in
+Granska and checks that the decision is in SQLite, and saves a screenshot of each page under tests/artifacts/.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from index.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SLOW_MS = 300_000  # the first search loads the language model; CI has two cores
+
+# No skip when the browser is missing: `make test` installs it, so a missing browser is a failure to see.
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"streamlit did not start in {timeout} s:\n{log.read_text(errors='replace')}")
+
+
+@pytest.fixture(scope="module")
+def server(ingested_fixture_dir, tmp_path_factory):
+    data = tmp_path_factory.mktemp("browser") / "data"
+    shutil.copytree(ingested_fixture_dir, data)
+    port = free_port()
+    log = data.parent / "streamlit.log"
+    env = {**os.environ, "KOMMUNRAPPORT_DATA": str(data), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+             "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, log)
+        yield url, data
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1400, "height": 1400}, locale="sv-SE")
+        pg = context.new_page()
+        yield pg
+        context.close()
+        browser.close()
+
+
+IDLE_JS = ("() => !document.querySelector('[data-testid=\"stStatusWidget\"]') "
+           "&& !document.querySelector('[data-stale=\"true\"]')")
+
+
+def settle(page, timeout: int = SLOW_MS) -> None:
+    """Wait until Streamlit has finished the current run: its status widget has detached and no element is stale.
+
+    The widget shows up only about half a second into a run, so the check must hold twice in a row."""
+    page.wait_for_timeout(300)  # let a rerun triggered by the last action begin
+    for _ in range(50):
+        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout)
+        page.wait_for_function(IDLE_JS, timeout=timeout)
+        page.wait_for_timeout(700)
+        if page.evaluate(IDLE_JS):
+            return
+    raise AssertionError("Streamlit never became idle")
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def go_to(page, label: str) -> None:
+    page.locator('[data-testid="stSidebar"]').get_by_text(label, exact=True).click()
+    settle(page)
+
+
+def test_search_review_and_every_page(server, page):
+    from playwright.sync_api import expect
+
+    url, data = server
+    started = time.perf_counter()
+    page.goto(url, wait_until="domcontentloaded")
+    page.get_by_text("Inlästa rapporter (5)").wait_for(timeout=SLOW_MS)
+    settle(page)
+    print(f"first page: {time.perf_counter() - started:.1f} s")
+    page.locator('[data-testid="stDataFrame"]').wait_for(timeout=60_000)  # the grid's script loads lazily
+    shot(page, "1-sok-start.png")
+
+    box = page.get_by_role("textbox", name="Sökfråga")
+    box.fill("hyrsjuksköterskor")
+    box.press("Enter")
+    header = page.get_by_text(re.compile(r"\d+ träffar"))
+    header.wait_for(timeout=SLOW_MS)
+    settle(page)
+    n_hits = int(re.search(r"(\d+) träffar", header.inner_text()).group(1))
+    # Every hit card has one snippet; wait for all of them (the browser may still be drawing after the run).
+    page.wait_for_function(f"() => document.querySelectorAll('.kr-snippet').length === {n_hits}", timeout=SLOW_MS)
+    metas = page.locator(".kr-meta").all_inner_texts()
+    kommuner = {m.split(" · ")[0] for m in metas}
+    assert len(kommuner) >= 2, metas
+    assert page.locator(".kr-snippet mark").count() >= 1
+    shot(page, "2-sok-traffar.png")
+    with page.expect_download(timeout=SLOW_MS) as download:
+        page.get_by_role("button", name="Exportera träfflistan (Excel)").click()
+    assert download.value.suggested_filename == "traffar.xlsx"
+    sheet = load_workbook(io.BytesIO(Path(download.value.path()).read_bytes())).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:4] == ("rang", "kommun", "nämnd", "år") and len(rows) == 1 + len(metas)
+    assert {r[1] for r in rows[1:]} == kommuner
+
+    page.get_by_role("button", name=re.compile("Visa hela posten")).first.click()
+    settle(page)
+    assert page.locator("table.kr-lines").count() == 1
+    page.get_by_role("button", name=re.compile("Liknande i andra kommuner")).first.click()
+    page.get_by_text("Liknande i andra kommuner", exact=True).last.wait_for(timeout=SLOW_MS)
+    settle(page)
+    shot(page, "3-sok-post-och-liknande.png")
+
+    go_to(page, "Granska")
+    reviewer = page.get_by_role("textbox", name="Granskare")
+    reviewer.fill("Playwright Testsson")
+    reviewer.press("Enter")
+    settle(page)
+    accept = page.get_by_role("button", name=re.compile("^Godkänn"))
+    expect(accept).to_have_count(1, timeout=SLOW_MS)  # the disabled one from before the name was entered goes
+    expect(accept).to_be_enabled(timeout=SLOW_MS)
+    shot(page, "4-granska-status.png")
+    store = Store.open(data)
+    assert store.decisions() == []
+    accept.click()
+    page.get_by_text("Förslaget godkänt").wait_for(timeout=SLOW_MS)
+    settle(page)
+    [decision] = store.decisions()
+    assert (decision.reviewer, decision.action, decision.target_type) == ("Playwright Testsson", "accept",
+                                                                          "unit_status")
+    assert decision.new_value == store.unit(decision.target_id).suggested_status
+    assert page.get_by_role("button", name="Ångra").count() == 1
+
+    page.get_by_text("Flaggor", exact=True).click()
+    settle(page)
+    shot(page, "5-granska-flaggor.png")
+
+    go_to(page, "Översikt")
+    page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=SLOW_MS)
+    settle(page)
+    assert page.locator('[data-testid="stVegaLiteChart"]').count() == 3
+    page.wait_for_timeout(1000)  # charts draw after the run ends
+    shot(page, "6-oversikt.png")
+    with page.expect_download(timeout=SLOW_MS) as download:
+        page.get_by_role("button", name="Diagram (PNG)").first.click()
+    assert download.value.suggested_filename == "status_per_kommun.png"
+    assert Path(download.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    go_to(page, "Läs in")
+    page.locator('input[type="file"]').set_input_files(
+        str(ROOT / "tests" / "fixtures" / "reports" / "hudiksvall-markdown-2023-08.txt"))
+    settle(page)
+    expect(page.get_by_role("textbox", name="Kommun")).to_have_value("Hudiksvall", timeout=SLOW_MS)
+    shot(page, "7-las-in.png")
+    page.get_by_role("textbox", name="Kommun").fill("Hudiksvall (ny version)")
+    page.get_by_role("button", name="Läs in rapporten").click()
+    page.get_by_text(re.compile("är inläst")).wait_for(timeout=SLOW_MS)
+    settle(page)
+    shot(page, "8-las-in-klar.png")
+    assert store.report("hudiksvall-markdown-2023-08.txt")["kommun"] == "Hudiksvall (ny version)"
+    assert (data / "uploads" / "hudiksvall-markdown-2023-08.txt").exists()
+    store.close()

@@ -1,0 +1,472 @@
+"""Flags for review: each detector on small synthetic reports, stable ids, hostile input, storage and evaluation."""
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from evaluation.flags import Problem, evaluate, finds, score
+from index.store import Store
+from nlp import consistency as c
+from records import Decision, Document, Flag, ReportMeta, Segmentation, Unit
+
+DOC = "testkommun-omsorg-2024-08.txt"
+
+
+def unit(uid: str, start: int, end: int, title: str, level: str = "uppdrag", status: str | None = None,
+         **kw) -> Unit:
+    return Unit(id=uid, doc=DOC, seq=start, level=level, title=title, text="", line_start=start, line_end=end,
+                title_line=start, explicit_status=status, status=c.canon(status) if status else None, **kw)
+
+
+def ctx_of(lines: list[str], units: list[Unit], **meta) -> c.ReportContext:
+    meta.setdefault("year", 2024)
+    meta.setdefault("namnd", "Omsorgsnämnden")
+    meta.setdefault("period", "augusti")
+    return c.ReportContext(doc=DOC, lines={i + 1: t for i, t in enumerate(lines)}, units=units, **meta)
+
+
+def kinds(flags: list[Flag]) -> list[tuple[str, list[str], int | None]]:
+    return [(f.kind, f.unit_ids, f.line) for f in flags]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# status_text_conflict
+# ---------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("status, text, tail", [
+    ("Klar", "Förvaltningen har påbörjat förberedelserna. Modellen kommer att testköras under hösten.",
+     "texten säger att arbetet pågår"),
+    ("Färdig", "När det gäller planeringsprocessen så pågår handlingsplan Gottsunda.", "texten säger att arbetet pågår"),
+    ("Ej påbörjad", "Arbetet pågår i två verksamheter.", "texten säger att arbete pågår"),
+    ("Påbörjad", "Det planeras att påbörjas under hösten 2024.", "texten säger att arbetet inte har påbörjats"),
+    ("Påbörjad", "En plan kommer att utarbetas och ett första möte är inplanerat.",
+     "texten beskriver bara planerat, inte påbörjat arbete"),
+])
+def test_status_text_conflict_fires_with_the_sentence_as_evidence(status, text, tail):
+    lines = ["Uppdrag", "Ta fram en ny modell", "Status", status, text]
+    u = unit("u1", 2, 5, "Ta fram en ny modell", status=status, explicit_status_line=4)
+    flags = c.status_text_conflict(ctx_of(lines, [u]))
+    assert kinds(flags) == [("status_text_conflict", ["u1"], 4)]
+    assert flags[0].message == f'Status "{status}" men {tail}'
+    assert flags[0].evidence[0]["line"] == 5
+    assert flags[0].severity in ("hög", "medel")
+
+
+@pytest.mark.parametrize("status, text", [
+    ("Klar", "Uppdraget är slutfört och utvärderingen har genomförts."),
+    ("Pågår", "Arbetet pågår enligt plan."),
+    ("Ej påbörjad", "Uppdraget har ännu inte påbörjats."),
+    ("Stoppad", "Nämnden avstår från att arbeta med uppdraget."),
+    (None, "Arbetet pågår men kommer att testköras under hösten."),
+])
+def test_status_text_conflict_is_silent_when_text_agrees_or_no_status(status, text):
+    lines = ["Ta fram en ny modell", "Status", status or "", text]
+    u = unit("u1", 1, 4, "Ta fram en ny modell", status=status, explicit_status_line=3)
+    assert c.status_text_conflict(ctx_of(lines, [u])) == []
+
+
+def test_year_end_forecast_status_makes_ongoing_work_a_weak_conflict():
+    lines = ["Status anger vilken status åtagandet bedöms ha vid årsskiftet.", "Åtagande ett\t✓", "Arbete pågår."]
+    u = unit("u1", 2, 3, "Åtagande ett", level="åtagande", status="✓", explicit_status_line=2)
+    plain = c.status_text_conflict(ctx_of(["Förklaring saknas."] + lines[1:], [u]))
+    forecast = c.status_text_conflict(ctx_of(lines, [u]))
+    assert [f.severity for f in plain] == ["hög"] and [f.score for f in plain] == [0.75]
+    assert [f.severity for f in forecast] == ["låg"] and forecast[0].score == 0.3
+
+
+def test_classifier_probabilities_alone_flag_only_a_confident_disagreement():
+    lines = ["Ta fram en ny modell", "Status", "Klar", "Texten säger inget om läget."]
+    sure = unit("u1", 1, 4, "Ta fram en ny modell", status="Klar", explicit_status_line=3,
+                status_probs={"genomförd": 0.05, "enligt plan": 0.9, "försenad": 0.05},
+                status_evidence=[{"line": 4, "quote": "Texten säger inget om läget."}])
+    unsure = unit("u2", 1, 4, "Ta fram en ny modell", status="Klar", explicit_status_line=3,
+                  status_probs={"genomförd": 0.4, "enligt plan": 0.5, "försenad": 0.1})
+    flags = c.status_text_conflict(ctx_of(lines, [sure]))
+    assert kinds(flags) == [("status_text_conflict", ["u1"], 3)]
+    assert flags[0].message == 'Status "Klar" men textens innehåll liknar status "enligt plan"'
+    assert flags[0].score == round(0.55 * 0.95, 3)
+    assert c.status_text_conflict(ctx_of(lines, [unsure])) == []
+
+
+def test_classifier_agreement_raises_the_score_of_a_cue_conflict():
+    lines = ["Ta fram en ny modell", "Status", "Klar", "Arbetet pågår."]
+    base = dict(status="Klar", explicit_status_line=3)
+    agree = unit("u1", 1, 4, "Ta fram en ny modell", status_probs={"genomförd": 0.1, "enligt plan": 0.9}, **base)
+    disagree = unit("u1", 1, 4, "Ta fram en ny modell", status_probs={"genomförd": 0.9, "enligt plan": 0.1}, **base)
+    high = c.status_text_conflict(ctx_of(lines, [agree]))[0].score
+    low = c.status_text_conflict(ctx_of(lines, [disagree]))[0].score
+    assert high > low
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# overdue
+# ---------------------------------------------------------------------------------------------------------------
+
+ROW_HEADER = "Uppdrag från nämnd\tStartdatum\tSlutdatum\tStatus"
+
+
+@pytest.mark.parametrize("status, expected", [
+    ("Ej påbörjad", [("overdue", ["u1"], 2)]),
+    ("Pågår", [("overdue", ["u1"], 2)]),
+    ("Klar", []),
+    ("Stoppad", []),
+])
+def test_overdue_end_date(status, expected):
+    lines = [ROW_HEADER, f"Revidering av garantierna\t2020-02-17\t2023-06-30\t{status}", "Kommentar: Pausat."]
+    u = unit("u1", 2, 3, "Revidering av garantierna", status=status, explicit_status_line=2)
+    flags = c.overdue(ctx_of(lines, [u], year=2023, report_date=date(2023, 9, 22)))
+    assert kinds(flags) == expected
+    if expected:
+        assert flags[0].message.startswith("Slutdatum 2023-06-30 har passerat (rapporten avser 2023-09-22)")
+
+
+def test_overdue_start_date_long_passed_and_nothing_started():
+    lines = [ROW_HEADER, "Stödja föreningslivet\t2017-08-21\t2026-12-31\tEj påbörjad"]
+    u = unit("u1", 2, 2, "Stödja föreningslivet", status="Ej påbörjad", explicit_status_line=2)
+    flags = c.overdue(ctx_of(lines, [u], year=2023, report_date=date(2023, 9, 22)))
+    assert kinds(flags) == [("overdue", ["u1"], 2)]
+    assert flags[0].message == 'Startdatum 2017-08-21 passerades för 6 år sedan men status är "Ej påbörjad"'
+
+
+def test_overdue_year_in_title_moved_to_a_later_year():
+    lines = ["12. Genomföra en mässa (2023).\t✓", "Resultat: Tidsplanen är dock framskjuten till maj 2024."]
+    u = unit("u1", 1, 2, "12. Genomföra en mässa (2023).", level="åtagande", status="✓", explicit_status_line=1)
+    flags = c.overdue(ctx_of(lines, [u], year=2023, report_date=date(2023, 8, 31)))
+    assert kinds(flags) == [("overdue", ["u1"], 1)]
+    assert [e["line"] for e in flags[0].evidence] == [1, 2]
+
+
+def test_overdue_needs_a_reference_date():
+    lines = [ROW_HEADER, "Revidering\t2020-02-17\t2023-06-30\tEj påbörjad"]
+    u = unit("u1", 2, 2, "Revidering", status="Ej påbörjad")
+    assert c.overdue(ctx_of(lines, [u], year=None, period=None, report_date=None)) == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# period_mismatch
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_prognosis_for_an_earlier_year():
+    lines = ["Fokusmål 2", "Prognosen för utfallet i slutet av 2023 är att nämndens åtgärder leder till önskat resultat.",
+             "Prognosen för utfallet i slutet av 2024 är att nämndens åtgärder leder till önskat resultat."]
+    flags = c.period_mismatch(ctx_of(lines, []))
+    assert kinds(flags) == [("period_mismatch", [], 2)]
+    assert flags[0].message == "Prognosen avser 2023 men rapporten gäller 2024"
+
+
+def test_plan_for_a_past_season_but_not_past_events():
+    lines = ["Uppföljning under hösten 2023.", "Materialet har provats under våren 2023 och fungerade väl."]
+    u = unit("u1", 1, 2, "Strategi")
+    assert kinds(c.period_mismatch(ctx_of(lines, [u]))) == [("period_mismatch", ["u1"], 1)]
+
+
+def test_another_namnd_named_as_author_of_our_plan():
+    lines = ["Delårsuppföljningen utgår från den verksamhetsplan som äldrenämnden upprättat för året.",
+             "Nämnden bidrar i det arbete som äldrenämnden samordnar för hela kommunen.",
+             "Delårsuppföljningen utgår från den verksamhetsplan som omsorgsnämnden upprättat för året."]
+    flags = c.period_mismatch(ctx_of(lines, []))
+    assert kinds(flags) == [("period_mismatch", [], 1)]
+    assert "äldrenämnden" in flags[0].message and "Omsorgsnämnden" in flags[0].message
+
+
+def test_a_target_year_that_differs_from_the_rest():
+    lines = ["Vi arbetar mot målbild Framtidens omsorg 2035 i alla verksamheter.",
+             "Målbild Framtidens omsorg 2035 ger en inriktning för arbetet framåt.",
+             "Cheferna har presenterat Målbild 2023 för allmänheten under våren."]
+    flags = c.period_mismatch(ctx_of(lines, [], year=2023))
+    assert kinds(flags) == [("period_mismatch", [], 3)]
+
+
+def test_shorter_period_than_the_report_in_an_item():
+    lines = ["Minska inhyrd personal.\tUnder perioden januari-juli 2024 var andelen inhyrd personal 6 procent."]
+    u = unit("u1", 1, 1, "Minska inhyrd personal.", level="åtgärd")
+    flags = c.period_mismatch(ctx_of(lines, [u]))
+    assert kinds(flags) == [("period_mismatch", ["u1"], 1)] and flags[0].severity == "låg"
+    assert c.period_mismatch(ctx_of(lines, [u], period="juli")) == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# duplicate_text
+# ---------------------------------------------------------------------------------------------------------------
+
+COPIED = ("För att minska bilanvändandet till förmån för cykel och kollektivtrafik pågår ett arbete där gemensamma "
+          "principer för resor inom stadskärnan förankras bland chefer och en rutin är framtagen för tjänstebilar.")
+
+
+def test_same_commentary_under_two_unrelated_items():
+    lines = ["3.8 Öka återvinningen", COPIED, "3.10 Öka andelen förnybar energi", COPIED]
+    units = [unit("u1", 1, 2, "3.8 Öka återvinningen"), unit("u2", 3, 4, "3.10 Öka andelen förnybar energi")]
+    flags = c.duplicate_text(ctx_of(lines, units))
+    assert kinds(flags) == [("duplicate_text", ["u1", "u2"], 4)]
+    assert flags[0].severity == "hög"
+    assert [e["line"] for e in flags[0].evidence] == [2, 4]
+
+
+def test_duplicates_under_many_items_are_boilerplate_and_related_items_are_expected():
+    lines = ["1 Bygga parkeringar", COPIED, "2 Minska buller", COPIED, "3 Gräva mindre", COPIED]
+    units = [unit("u1", 1, 2, "1 Bygga parkeringar"), unit("u2", 3, 4, "2 Minska buller"),
+             unit("u3", 5, 6, "3 Gräva mindre")]
+    assert c.duplicate_text(ctx_of(lines, units)) == []
+    linked = [unit("u1", 1, 2, "Uppdrag 4: Stärka kompetensen"),
+              unit("u2", 3, 4, "Minska visstid", level="åtgärd", parent="Uppdrag 4: Stärka kompetensen")]
+    assert c.duplicate_text(ctx_of(lines[:4], linked)) == []
+
+
+def test_same_reasoning_with_different_assessments():
+    reason = ("Prognosen för måluppfyllelse grundar sig bland annat i de arbetssätt som utvecklats inom förvaltningen "
+              "för att erbjuda snabba kontaktvägar och en hög tillgänglighet för alla invånare.")
+    lines = ["Förbättrad service", "I hög grad uppfyllt", reason, "Kunderna ska känna trygghet", "Delvis uppfyllt",
+             reason.replace("förvaltningen", "nämnden")]
+    units = [unit("g1", 1, 3, "Förbättrad service", level="verksamhetsmål", status="I hög grad uppfyllt",
+                  explicit_status_line=2),
+             unit("g2", 4, 6, "Kunderna ska känna trygghet", level="nämndmål", status="Delvis uppfyllt",
+                  explicit_status_line=5)]
+    flags = c.duplicate_text(ctx_of(lines, units))
+    assert kinds(flags) == [("duplicate_text", ["g1", "g2"], 6)]
+    units[1].explicit_status, units[1].status = "I hög grad uppfyllt", "enligt plan"
+    assert c.duplicate_text(ctx_of(lines, units)) == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# count_mismatch and summary_conflict
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_stated_count_against_units_found():
+    lines = ["Nämnden arbetar i 2 uppdrag samt fem åtgärder inom dessa tre fokusmål.",
+             "Uppdrag 1", "Uppdrag 2", "Åtgärd a", "Åtgärd b", "Åtgärd c", "Åtgärd d"]
+    units = ([unit(f"p{i}", i, i, f"Uppdrag nummer {i}") for i in (2, 3)]
+             + [unit(f"a{i}", i, i, f"Åtgärd med bokstav {i}", level="åtgärd") for i in (4, 5, 6, 7)])
+    flags = c.count_mismatch(ctx_of(lines, units))
+    assert kinds(flags) == [("count_mismatch", [], 1)]
+    assert flags[0].message == "Rapporten anger 5 åtgärder men 4 redovisas"
+
+
+def test_summary_exceptions_against_items_that_deviate():
+    lines = ["Arbetet pågår enligt plan för samtliga åtgärder med ett undantag:", "",
+             "Åtgärden *Minska antalet visstidsanställningar* bedöms vara försenad.", "", "", "", "", "", "",
+             "Minska antalet visstidsanställningar\tAntalet har inte minskat.",
+             "Införa maxtak för kontinuitet\tDet har inte gjorts någon kommunikation i frågan.",
+             "Öka samnyttjandet av lokaler\tArbetet pågår enligt plan."]
+    units = [unit("a1", 10, 10, "Minska antalet visstidsanställningar", level="åtgärd", status="bedöms vara försenad",
+                  explicit_status_source="summary", explicit_status_line=3),
+             unit("a2", 11, 11, "Införa maxtak för kontinuitet", level="åtgärd"),
+             unit("a3", 12, 12, "Öka samnyttjandet av lokaler", level="åtgärd")]
+    flags = c.summary_conflict(ctx_of(lines, units))
+    assert kinds(flags) == [("summary_conflict", ["a2"], 1)]
+    assert flags[0].evidence[1] == {"line": 11, "quote": "Det har inte gjorts någon kommunikation i frågan."}
+
+
+def test_summary_says_some_items_delayed_but_none_is():
+    lines = ["För fokusmålet *Uppsala ska leda klimatomställningen* bedöms åtgärderna delvis leda till önskat "
+             "resultat. Inom detta fokusmål bedöms några av åtgärderna vara försenade.", "",
+             "Uppsala ska leda klimatomställningen", "Arbetet pågår i alla verksamheter.",
+             "20: Öka takten i klimatomställningen", "Kommentar: Arbetet pågår."]
+    goal = unit("g", 3, 6, "Uppsala ska leda klimatomställningen", level="inriktningsmål")
+    child = unit("u", 5, 6, "20: Öka takten i klimatomställningen", parent_id="g")
+    flags = c.summary_conflict(ctx_of(lines, [goal, child]))
+    assert kinds(flags) == [("summary_conflict", ["g"], 1)]
+    child_late = unit("u", 5, 6, "20: Öka takten i klimatomställningen", parent_id="g", status="Försenad")
+    assert c.summary_conflict(ctx_of(lines, [goal, child_late])) == []
+
+
+def test_status_summary_table_against_item_statuses():
+    lines = ["\tEj påbörjad\tPågår\tKlart, avslutat\tFörsenat\tTotal Summa", "Nämnden\t\t\t2\t1\t3",
+             "1. Första\t✓", "Resultat: Klart.", "2. Andra\t✓", "Resultat: Klart.",
+             "3. Tredje\t✓", "Resultat: Tidsplanen är framskjuten till maj 2025."]
+    units = [unit(f"u{i}", 2 * i + 3, 2 * i + 4, t, level="åtagande", status="✓", explicit_status_line=2 * i + 3)
+             for i, t in enumerate(["1. Första", "2. Andra", "3. Tredje"])]
+    flags = c.summary_conflict(ctx_of(lines, units))
+    assert kinds(flags) == [("summary_conflict", ["u2"], 2)]
+    assert flags[0].message == "Sammanställningen anger 1 försenad men 0 poster har den statusen"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# internal_contradiction
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_claim_and_its_exception_in_one_commentary():
+    lines = ["Tillämpa max 30 medarbetare per chef.\tRiktmärket tillämpas i samtliga verksamheter. Inom avdelningen "
+             "finns ett fåtal verksamheter där antalet ligger upp mot 35."]
+    u = unit("u1", 1, 1, "Tillämpa max 30 medarbetare per chef.", level="åtgärd")
+    flags = c.internal_contradiction(ctx_of(lines, [u]))
+    assert kinds(flags) == [("internal_contradiction", ["u1"], 1)]
+    assert flags[0].message == ('Texten säger "samtliga verksamheter" men nämner sedan "ett fåtal verksamheter" '
+                                "som undantag")
+
+
+def test_same_event_told_as_done_and_as_coming():
+    lines = ["Viktiga händelser", "Två drogförebyggare har rekryterats för att arbeta med drogfri skola i kommunen.",
+             "", "Prioritera det drogförebyggande arbetet", "Kommentar: Två drogförebyggande samordnare rekryteras "
+             "under 2023 för drogfri skola."]
+    u = unit("u1", 4, 5, "Prioritera det drogförebyggande arbetet")
+    flags = c.internal_contradiction(ctx_of(lines, [u], year=2023))
+    assert kinds(flags) == [("internal_contradiction", ["u1"], 5)]
+    assert [e["line"] for e in flags[0].evidence] == [2, 5]
+
+
+def test_table_rows_that_do_not_add_up_and_those_that_do():
+    lines = ["Anställda\t2022\t2023", "tillsvidare\t1 479\t1 495", "visstid\t206\t355", "timavlönade\t63\t63",
+             "Alla\t1 748\t1 920", "", "Belopp\t2024", "Äldre\t94", "- varav hemtjänst\t50", "LSS\t1 980",
+             "Nämnden totalt\t2 074"]
+    flags = c.internal_contradiction(ctx_of(lines, []))
+    assert kinds(flags) == [("internal_contradiction", [], 5)]
+    assert flags[0].message == 'Raderna summerar inte till "Alla": 1 913 mot 1 920'
+
+
+def test_years_said_against_table_years():
+    lines = ["Kön\t2019\t2020\t2021\t2022\t2023", "Alla\t89\t90\t91\t93\t95", "",
+             "Tabellen visar sysselsättningsgraden de senaste fyra åren för alla anställda."]
+    flags = c.internal_contradiction(ctx_of(lines, []))
+    assert kinds(flags) == [("internal_contradiction", [], 4)]
+
+
+def test_amount_in_text_near_but_not_equal_to_the_table():
+    lines = ["Missbrukarvård, tkr", "\tUtfall aug\tBudget aug\tPrognos aug",
+             "Resultat missbrukarvård\t-12 289\t674\t-5 344", "",
+             "Verksamheten har ett negativt resultat på 12,3 mnkr och en avvikelse på 7,0 mnkr jämfört med prognos."]
+    flags = c.internal_contradiction(ctx_of(lines, []))
+    assert kinds(flags) == [("internal_contradiction", [], 5)]
+    assert flags[0].message.startswith("Texten anger 7,0 mnkr men tabellen ger 6,9")
+    fixed = lines[:4] + [lines[4].replace("7,0", "6,9")]
+    assert c.internal_contradiction(ctx_of(fixed, [])) == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Ids, caps, hostile input
+# ---------------------------------------------------------------------------------------------------------------
+
+def conflict_report(shift: int = 0) -> c.ReportContext:
+    lines = [""] * shift + ["Genomlysning av hemtjänsten\t2021-07-26\t2023-12-31\tKlar",
+                            "Kommentar: Modellen kommer att testköras under hösten och arbetet pågår."]
+    u = unit("u1", 1 + shift, 2 + shift, "Genomlysning av hemtjänsten", status="Klar", explicit_status_line=1 + shift)
+    return ctx_of(lines, [u], year=2023, report_date=date(2023, 9, 22))
+
+
+def test_flag_ids_are_stable_across_recomputation_and_line_shifts():
+    first = c.run_detectors(conflict_report())
+    again = c.run_detectors(conflict_report())
+    shifted = c.run_detectors(conflict_report(shift=5))
+    assert [f.id for f in first] == [f.id for f in again] == [f.id for f in shifted]
+    assert len({f.id for f in first}) == len(first) == 1
+    assert first[0].id == c.flag_id("status_text_conflict", DOC, ["u1"], "genomförd")
+
+
+def test_flag_ids_differ_by_kind_doc_and_unit():
+    ids = {c.flag_id("overdue", DOC, ["u1"], "k"), c.flag_id("overdue", "other.txt", ["u1"], "k"),
+           c.flag_id("overdue", DOC, ["u2"], "k"), c.flag_id("duplicate_text", DOC, ["u1"], "k")}
+    assert len(ids) == 4
+
+
+def test_no_detector_points_at_more_than_the_cap():
+    lines, units = [], []
+    for i in range(10):
+        lines += [f"Uppdrag nummer {i}", "Status", "Klar", "Arbetet pågår fortfarande i verksamheten."]
+        units.append(unit(f"u{i}", 4 * i + 1, 4 * i + 4, f"Uppdrag nummer {i}", status="Klar",
+                          explicit_status_line=4 * i + 3))
+    flags = c.run_detectors(ctx_of(lines, units), ["status_text_conflict"])
+    assert len({uid for f in flags for uid in f.unit_ids}) == 3
+
+
+@pytest.mark.parametrize("lines", [
+    [],
+    [""],
+    ["och att det som en ett för med har till av den"],
+    ["<script>alert('x')</script>\tKlar\t2020-01-01\t2021-01-01"],
+    ["Prognosen " + "å" * 10_000 + " 2023"],
+    ["\t\t\t", "1\t2\t3", "Summa\t\t"],
+])
+@pytest.mark.parametrize("with_unit", [False, True])
+def test_hostile_input_gives_no_flags_and_no_errors(lines, with_unit):
+    units = [unit("u1", 1, max(1, len(lines)), "<script>", status="Klar")] if with_unit else []
+    assert c.run_detectors(ctx_of(lines, units)) == []
+
+
+def test_severity_thresholds():
+    assert [c.severity(x) for x in (0.0, 0.49, 0.5, 0.74, 0.75, 1.0)] == ["låg", "låg", "medel", "medel", "hög", "hög"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Store: recomputation keeps reviewers' decisions; cross-report information
+# ---------------------------------------------------------------------------------------------------------------
+
+def put_report(store: Store, doc: str, lines: list[str], units: list[Unit], namnd: str) -> None:
+    for u in units:
+        u.doc = doc
+    document = Document(file=doc, raw=lines, clean=lines, sha256=doc, fmt="txt")
+    meta = ReportMeta(file=doc, kommun="Testkommun", namnd=namnd, year=2023, period="augusti",
+                      report_date="2023-09-22")
+    store.replace_report(meta, document, Segmentation(passages=[], units=units), doc)
+
+
+def test_apply_flags_replaces_flags_and_decisions_survive(tmp_path):
+    store = Store.open(tmp_path, create=True)
+    ctx = conflict_report()
+    put_report(store, DOC, list(ctx.lines.values()), ctx.units, "Omsorgsnämnden")
+    assert c.apply_flags(store) == {DOC: 1}
+    flag = store.flags(DOC)[0]
+    store.add_decision(Decision(target_type="flag", target_id=flag.id, doc=DOC, reviewer="anna", action="confirm"))
+    ctx2 = conflict_report()
+    put_report(store, DOC, list(ctx2.lines.values()), ctx2.units, "Omsorgsnämnden")  # re-ingest
+    assert store.flags(DOC) == []
+    c.apply_flags(store, [DOC])
+    assert [f.id for f in store.flags(DOC)] == [flag.id]
+    assert store.current_decisions("flag")[flag.id].action == "confirm"
+    assert json.loads(json.dumps(store.flags(DOC)[0].to_dict()))["evidence"][0]["line"] == 2
+
+
+def test_cross_report_duplicates_are_one_information_flag(tmp_path):
+    store = Store.open(tmp_path, create=True)
+    for doc, namnd in (("a.txt", "Omsorgsnämnden"), ("b.txt", "Äldrenämnden")):
+        lines = ["Uppdrag ett", COPIED]
+        u = unit("u-" + doc, 1, 2, "Uppdrag ett")
+        u.text = COPIED
+        put_report(store, doc, lines, [u], namnd)
+    flags = c.compute_flags(store, "a.txt")
+    assert kinds(flags) == [("duplicate_text", [], 2)]
+    assert flags[0].severity == "låg" and "Äldrenämnden (b.txt)" in flags[0].message
+
+
+def test_compute_flags_for_unknown_report_is_a_named_error(tmp_path):
+    from errors import ToolError
+    store = Store.open(tmp_path, create=True)
+    with pytest.raises(ToolError):
+        c.compute_flags(store, "saknas.txt")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------------------------
+
+def flag(uids: list[str], line: int, evidence: list[int] = ()) -> Flag:
+    return Flag(id="f", kind="overdue", doc=DOC, unit_ids=uids, line=line, severity="hög", score=0.8, message="m",
+                evidence=[{"line": x, "quote": "q"} for x in evidence])
+
+
+def test_a_gold_problem_is_found_by_unit_by_range_or_by_nearby_line():
+    u = unit("u1", 10, 14, "Titel")
+    unit_problem = Problem(DOC, "unit", 10, "x", u)
+    doc_problem = Problem(DOC, "doc", 50, "y")
+    assert finds(flag(["u1"], 99), unit_problem) and finds(flag([], 12), unit_problem)
+    assert not finds(flag(["u2"], 15), unit_problem)
+    assert finds(flag([], 53), doc_problem) and finds(flag([], 1, [47]), doc_problem)
+    assert not finds(flag([], 54), doc_problem)
+    s = score([unit_problem, doc_problem], [flag(["u1"], 10), flag([], 200)])
+    assert (s.found, s.problems, s.hits, s.flags) == (1, 2, 1, 2)
+
+
+def test_evaluate_reads_gold_at_run_time(tmp_path):
+    store = Store.open(tmp_path / "db", create=True)
+    ctx = conflict_report()
+    put_report(store, DOC, list(ctx.lines.values()), ctx.units, "Omsorgsnämnden")
+    gold = tmp_path / "gold"
+    gold.mkdir()
+    (gold / "units_testkommun.jsonl").write_text(json.dumps(
+        {"doc": DOC, "title": "Genomlysning av hemtjänsten", "line": 1, "level": "uppdrag",
+         "inconsistency": "Status Klar men testkörs i höst"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    (gold / f"doc_testkommun.json").write_text(json.dumps({"doc": DOC, "doc_inconsistencies": [
+        {"line": 40, "what": "nothing we can find"}]}), encoding="utf-8")
+    lines = evaluate(store, gold)
+    assert lines[2] == (f"{DOC:48s} recall 0.500 (  1/  2)  precision 1.000 (  1/  1)")
+    assert any(line.startswith("    missed " + DOC + ":40 [doc]") for line in lines)

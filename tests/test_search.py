@@ -1,0 +1,461 @@
+"""Search over the fixture store: planning, modes, fusion, filters, snippets, similar units, bad input, index upkeep."""
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import numpy as np
+import pytest
+
+import cli
+from errors import BadQuery, IndexCorrupt, ModelMismatch, ToolError, UnknownChoice
+from index.indexes import (META_MODEL, check_indexes, index_dir, load_indexes, repair_indexes, update_indexes)
+from index.search import RRF_K, RRF_WINDOW, SearchFilters, _fuse, make_snippet, plan_query, search, similar
+from index.store import passage_int_id
+
+HYR_BM25 = ["hud#p2", "esk#p4", "esk#p1", "upp#p1", "hud#p3", "upp#p2"]
+
+
+def ids(hits) -> list[str]:
+    return [h.passage_id for h in hits]
+
+
+def snapshot(store) -> dict[str, list]:
+    """Every row of the tables a search must never change."""
+    return {t: [tuple(r) for r in store.conn.execute(f"SELECT * FROM {t} ORDER BY 1")]
+            for t in ("reports", "passages", "units", "meta", "decisions", "flags")}
+
+
+# -- planning -----------------------------------------------------------------------------------------------------
+def test_plan_is_a_separate_step(search_store):
+    plan = plan_query(search_store, "  <b>Hyrsjuksköterskor</b> ", top=5, mode="hybrid",
+                      filters=SearchFilters(kommun="hudiksvall", year=2022, year_to=2024))
+    assert plan.to_dict() == {
+        "query": "  <b>Hyrsjuksköterskor</b> ",
+        "text": "Hyrsjuksköterskor",
+        "mode": "hybrid",
+        "top": 5,
+        "terms": [
+            {"term": "hyrsjukskötersk", "piece": "hyrsjuksköterskor", "depth": 0, "weight": 1.0},
+            {"term": "hyr", "piece": "hyr", "depth": 1, "weight": 0.5},
+            {"term": "sjukskötersk", "piece": "sjuksköterskor", "depth": 1, "weight": 0.5},
+        ],
+        "filters": {"kommun": ["Hudiksvall"], "year": 2022, "year_to": 2024},
+        "fusion": {"method": "rrf", "k": 60, "window": 10, "depth": 500},
+        "notes": [],
+    }
+
+
+@pytest.mark.parametrize("mode, fusion", [("bm25", None), ("dense", None)])
+def test_plan_single_modes_have_no_fusion(search_store, mode, fusion):
+    assert plan_query(search_store, "heltid", mode=mode).fusion is fusion
+
+
+def test_explain_prints_plan_then_hits(search_store, capsys):
+    assert cli.main(["search", "hyrsjuksköterskor", "--explain", "--jsonl", "--top", "2", "--db",
+                     str(search_store.dir)]) == 0
+    out = capsys.readouterr().out
+    plan_text, _, hits_text = out.partition("}\n{")
+    plan = json.loads(plan_text + "}")
+    assert plan["mode"] == "hybrid" and [t["term"] for t in plan["terms"]][:3] == ["hyrsjukskötersk", "hyr",
+                                                                                 "sjukskötersk"]
+    hits = [json.loads(line) for line in ("{" + hits_text).splitlines()]
+    assert [h["passage_id"] for h in hits] == ["hud#p2", "esk#p1"]
+
+
+# -- modes and fusion ---------------------------------------------------------------------------------------------
+def test_bm25_finds_compound_parts_in_every_kommun(search_store):
+    hits = search(search_store, "hyrsjuksköterskor", mode="bm25").hits
+    assert ids(hits) == HYR_BM25
+    assert [h.lexical_rank for h in hits] == [1, 2, 3, 4, 5, 6]
+    assert all(h.dense_rank is None for h in hits)
+    forms = {h.passage_id: sorted({(m["term"], m["form"]) for m in h.matched_terms}) for h in hits}
+    assert forms["hud#p3"] == [("hyr", "hyrsköterskor")]
+    assert forms["upp#p2"] == [("hyr", "inhyrd")]
+    assert forms["esk#p1"] == [("sjuksköterskor", "Sjuksköterskebemanningen"), ("sjuksköterskor", "sjuksköterskor")]
+
+
+def test_dense_ranks_by_cosine(search_store):
+    hits = search(search_store, "hyrsjuksköterskor", mode="dense").hits
+    assert ids(hits) == ["esk#p1", "hud#p2", "hud#p3", "esk#p4", "upp#p3", "hud#p1", "upp#p1", "upp#p2", "esk#p3",
+                         "upp#p4"]
+    assert [h.dense_rank for h in hits] == list(range(1, 11))
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_hybrid_is_rrf_of_both_rankings(search_store):
+    bm25 = ids(search(search_store, "hyrsjuksköterskor", mode="bm25", top=50).hits)
+    dense = ids(search(search_store, "hyrsjuksköterskor", mode="dense", top=50).hits)
+    hybrid = search(search_store, "hyrsjuksköterskor", mode="hybrid", top=10).hits
+    expected = {pid: (1 / (RRF_K + bm25.index(pid) + 1) if pid in bm25 else 0)
+                + (1 / (RRF_K + dense.index(pid) + 1) if pid in dense else 0) for pid in set(bm25) | set(dense)}
+    head = set(bm25[:RRF_WINDOW]) | set(dense[:RRF_WINDOW])
+    assert set(expected) - head == {"esk#p2"}  # the model's 11th, matched by no query term
+    assert ids(hybrid) == sorted(head, key=lambda p: (-expected[p], passage_int_id(p)))[:10]
+    for h in hybrid:
+        assert h.score == pytest.approx(expected[h.passage_id], abs=1e-6)
+        assert h.lexical_rank == (bm25.index(h.passage_id) + 1 if h.passage_id in bm25 else None)
+        assert h.dense_rank == dense.index(h.passage_id) + 1
+
+
+def test_fusion_window_puts_the_heads_first():
+    lex = [(i, 1.0) for i in range(100, 130)]  # pids 100..129
+    dense = [(i, 1.0) for i in range(200, 230)]
+    dense[12] = (101, 1.0)  # BM25's 2nd, the model's 13th
+    dense[11] = (125, 1.0)  # the model's 12th and BM25's 26th: outside both heads
+    fused = [pid for pid, _ in _fuse("hybrid", lex, dense)]
+    assert fused[0] == 101  # in a head and in both rankings
+    assert fused[1:19] == [100, 200, 201, 102, 202, 103, 203, 104, 204, 105, 205, 106, 206, 107, 207, 108, 208, 109]
+    assert set(fused[:20]) == {*range(100, 110), *range(200, 210), 101}
+    assert fused.index(125) > 19  # 1/72 + 1/86 beats every single-list head score below 1/70, yet comes later
+
+
+def test_semantic_only_hits_have_no_matched_terms(search_store):
+    hits = search(search_store, "hyrsjuksköterskor", mode="hybrid", top=10).hits
+    semantic = [h for h in hits if h.lexical_rank is None]
+    assert ids(semantic) == ["upp#p3", "hud#p1", "esk#p3", "upp#p4"]
+    assert all(h.matched_terms == [] for h in semantic)
+
+
+def test_fuse_zero_lexical_list_does_not_feed_fusion():
+    fused = _fuse("hybrid", [], [(7, 0.9), (3, 0.8)])
+    assert fused == [(7, pytest.approx(1 / 61)), (3, pytest.approx(1 / 62))]
+    fused = _fuse("hybrid", [(3, 2.0)], [(7, 0.9), (3, 0.8)])
+    assert fused == [(3, pytest.approx(1 / 61 + 1 / 62)), (7, pytest.approx(1 / 61))]
+
+
+def test_query_matching_nothing_lexically(search_store):
+    assert search(search_store, "zebrafink", mode="bm25").hits == []
+    hybrid = search(search_store, "zebrafink", mode="hybrid").hits
+    assert len(hybrid) == 10 and all(h.lexical_rank is None and h.matched_terms == [] for h in hybrid)
+
+
+def test_whole_hit_record(search_store):
+    hit = search(search_store, "hyrsjuksköterskor", top=1).hits[0]
+    record = hit.to_dict()
+    assert record.pop("score") == pytest.approx(1 / 61 + 1 / 62, abs=1e-6)
+    assert record == {
+        "passage_id": "hud#p2", "unit_id": "hud#u2", "doc": "hudiksvall-sok-2023-08.txt", "kommun": "Hudiksvall",
+        "namnd": "Social- och omsorgsnämnden", "year": 2023, "title": "Sänka kostnaderna för bemanning",
+        "line_start": 2, "line_end": 2,
+        "snippet": "Verksamheten tvingas täcka upp med kostsamma hyrsjuksköterskor, framför allt på äldreboenden "
+                   "långt från centralorten.",
+        "lexical_rank": 1, "dense_rank": 2,
+        "matched_terms": [{"term": "hyrsjuksköterskor", "form": "hyrsjuksköterskor", "start": 45, "end": 62}],
+        "level": "åtgärd", "status": None, "suggested_status": "försenad", "themes": ["kompetensforsorjning"],
+    }
+
+
+def test_passage_outside_units_has_null_unit_and_heading_title(search_store):
+    hit = search(search_store, "underskott", mode="bm25").hits[0]
+    assert (hit.passage_id, hit.unit_id, hit.title, hit.level, hit.status) == ("upp#p4", None, "Ekonomi", None,
+                                                                             None)
+
+
+def test_group_by_kommun(search_store):
+    result = search(search_store, "hyrsjuksköterskor", mode="bm25")
+    assert {k: ids(v) for k, v in result.by_kommun().items()} == {
+        "Hudiksvall": ["hud#p2", "hud#p3"], "Eskilstuna": ["esk#p4", "esk#p1"],
+        "Uppsala": ["upp#p1", "upp#p2"]}
+
+
+# -- filters ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("filters, expected", [
+    (SearchFilters(kommun="UPPSALA"), ["upp#p1", "upp#p2"]),
+    (SearchFilters(kommun="Hudiksvall", year=2023), ["hud#p2", "hud#p3"]),
+    (SearchFilters(namnd="vard- och omsorgsnamnden"), ["esk#p4", "esk#p1"]),
+    (SearchFilters(namnd="omsorgsnämnden"), ["upp#p1", "upp#p2"]),  # an exact name wins
+    (SearchFilters(namnd="omsorg"), HYR_BM25),  # otherwise a part of the name: all three nämnder
+    (SearchFilters(year=2023), ["hud#p2", "esk#p4", "esk#p1", "hud#p3"]),
+    (SearchFilters(year=2024, year_to=2030), ["upp#p1", "upp#p2"]),
+    (SearchFilters(level="åtagande"), ["esk#p4", "esk#p1"]),
+    (SearchFilters(status="försenad"), ["hud#p2", "hud#p3"]),  # suggested where none is stated
+    (SearchFilters(status="enligt_plan"), ["esk#p4", "upp#p1", "upp#p2"]),
+    (SearchFilters(theme="kompetensforsorjning"), ["hud#p2", "hud#p3"]),
+    (SearchFilters(theme="Kompetensförsörjning"), ["hud#p2", "hud#p3"]),  # the label works too
+    (SearchFilters(docs=["uppsala-sok-2024-08.txt"]), ["upp#p1", "upp#p2"]),
+])
+@pytest.mark.parametrize("mode", ["bm25", "hybrid"])
+def test_filters(search_store, filters, expected, mode):
+    hits = search(search_store, "hyrsjuksköterskor", mode=mode, top=20, filters=filters).hits
+    if mode == "bm25":
+        assert ids(hits) == expected
+    else:  # the dense side adds allowed passages without a matching word, never a filtered-out one
+        assert ids(hits)[:len(expected)] == expected or set(expected) <= set(ids(hits))
+        assert all(h.lexical_rank is None for h in hits if h.passage_id not in expected)
+        allowed = {h.passage_id for h in search(search_store, "hyrsjuksköterskor", mode="dense", top=20,
+                                                  filters=filters).hits}
+        assert set(ids(hits)) <= allowed | set(expected)
+
+
+@pytest.mark.parametrize("filters, what, listed", [
+    (SearchFilters(kommun="Malmö"), "kommun", "Eskilstuna, Hudiksvall, Uppsala"),
+    (SearchFilters(namnd="Byggnadsnämnden"), "nämnd", "Omsorgsnämnden"),
+    (SearchFilters(year=1999), "år", "2023, 2024"),
+    (SearchFilters(level="delmål"), "nivå", "uppdrag"),
+    (SearchFilters(status="halvklar"), "status", "ej påbörjad"),
+    (SearchFilters(theme="rymdfart"), "tema", "kompetensforsorjning"),
+    (SearchFilters(docs=["saknas.txt"]), "rapport", "uppsala-sok-2024-08.txt"),
+])
+def test_unknown_filter_values_list_valid_ones(search_store, filters, what, listed):
+    before = snapshot(search_store)
+    with pytest.raises(UnknownChoice) as err:
+        search(search_store, "heltid", filters=filters)
+    message = err.value.user_message()
+    assert message.startswith(f"okänt värde för {what}:") and listed in message
+    assert snapshot(search_store) == before
+
+
+# -- bad input ----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("query, mode, message", [
+    ("", "hybrid", "sökfrågan är tom"),
+    ("   \n\t ", "dense", "sökfrågan är tom"),
+    ("!!! ??? ---", "bm25", "sökfrågan är tom"),
+    ("<script></script>", "hybrid", "sökfrågan är tom"),
+    ("%_%", "dense", "sökfrågan är tom"),
+    ("x" * 10_000, "hybrid", "sökfrågan är för lång (10000 tecken)"),
+    ("och att som", "bm25", "bara vanliga småord"),
+])
+def test_bad_queries_give_a_clear_message(search_store, query, mode, message):
+    before = snapshot(search_store)
+    with pytest.raises(BadQuery) as err:
+        search(search_store, query, mode=mode)
+    assert message in err.value.user_message()
+    assert snapshot(search_store) == before
+
+
+@pytest.mark.parametrize("query", ["'; DROP TABLE passages; --", "1 OR 1=1", "<script>alert(1)</script> heltid",
+                                   'heltid" OR "1"="1', "och att som"])
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
+def test_hostile_queries_are_just_text(search_store, query, mode):
+    before = snapshot(search_store)
+    try:
+        hits = search(search_store, query, mode=mode).hits
+    except BadQuery as err:  # only the stopword-only query in bm25 mode
+        assert (query, mode) == ("och att som", "bm25"), err
+        return
+    assert snapshot(search_store) == before
+    assert all("<" not in h.snippet for h in hits)
+    if "heltid" in query and mode != "dense":
+        assert hits[0].passage_id == "esk#p3"
+
+
+def test_unknown_mode_lists_modes(search_store):
+    with pytest.raises(UnknownChoice) as err:
+        search(search_store, "heltid", mode="fuzzy")
+    assert err.value.user_message() == "okänt värde för sökläge: 'fuzzy'; giltiga värden: bm25, dense, hybrid"
+
+
+@pytest.mark.parametrize("top", [0, -1, 1001])
+def test_bad_top(search_store, top):
+    with pytest.raises(BadQuery):
+        search(search_store, "heltid", top=top)
+
+
+def test_cli_bad_input_prints_one_line_no_traceback(search_store, capsys):
+    assert cli.main(["search", "", "--db", str(search_store.dir)]) == 2
+    err = capsys.readouterr().err
+    assert err == "fel: sökfrågan är tom eller innehåller inga ord att söka på\n"
+
+
+def test_markup_in_passages_never_reaches_snippets(search_store):
+    hit = search(search_store, "felaktiga utbetalningar", mode="bm25").hits[0]
+    assert hit.passage_id == "esk#p2"
+    assert hit.snippet == "Felaktiga utbetalningar ska stoppas; alert(1) kontrollen sker varje månad."
+    assert [(m["form"], hit.snippet[m["start"]:m["end"]]) for m in hit.matched_terms] == [
+        ("Felaktiga", "Felaktiga"), ("utbetalningar", "utbetalningar")]
+
+
+# -- snippets -----------------------------------------------------------------------------------------------------
+def test_long_passage_snippet_is_cut_around_the_match(search_store):
+    hit = next(h for h in search(search_store, "hyrsjuksköterskor", mode="bm25").hits if h.passage_id == "esk#p4")
+    assert len(hit.snippet) <= 300
+    assert hit.snippet.startswith("…") and hit.snippet.endswith("hyrsjuksköterskor i hemsjukvården.")
+    for m in hit.matched_terms:
+        assert hit.snippet[m["start"]:m["end"]] == m["form"]
+    assert [m["form"] for m in hit.matched_terms] == ["hyrsjuksköterskor"]
+
+
+@pytest.mark.parametrize("text, query, expected_snippet", [
+    ("Kort text om heltid.", "heltid", "Kort text om heltid."),
+    ("ord " * 100 + "heltid slut", "heltid", None),
+    ("heltid " + "ord " * 100, "heltid", None),
+    ("", "heltid", ""),
+])
+def test_make_snippet_offsets(text, query, expected_snippet):
+    from nlp.swedish import Analyzer
+
+    sv = Analyzer.default()
+    terms = {t.term: t for t in sv.query_terms(query)}
+    snippet, matched = make_snippet(text, sv, terms)
+    if expected_snippet is not None:
+        assert snippet == expected_snippet
+    assert len(snippet) <= 300
+    assert all(snippet[m["start"]:m["end"]] == m["form"] for m in matched)
+    assert [m["term"] for m in matched] == (["heltid"] if "heltid" in text else [])
+
+
+# -- similar ------------------------------------------------------------------------------------------------------
+def test_similar_from_other_kommuner(search_store):
+    hits = similar(search_store, "hud#u2", top=3)
+    assert [h.unit_id for h in hits] == ["esk#u2", "esk#u1", "upp#u1"]
+    assert all(h.kommun != "Hudiksvall" for h in hits)
+    assert [h.dense_rank for h in hits] == [1, 2, 3]
+
+
+def test_similar_including_own_kommun(search_store):
+    hits = similar(search_store, "hud#u2", top=10, other_kommuner=False)
+    assert "hud#u1" in [h.unit_id for h in hits] and "hud#u2" not in [h.unit_id for h in hits]
+    assert len(hits) == 5
+
+
+def test_similar_unknown_unit(search_store):
+    with pytest.raises(BadQuery) as err:
+        similar(search_store, "nej#u9")
+    assert "ingen post med id 'nej#u9'" in err.value.user_message()
+
+
+def test_cli_similar_jsonl(search_store, capsys):
+    assert cli.main(["similar", "hud#u2", "--top", "2", "--jsonl", "--db", str(search_store.dir)]) == 0
+    assert [json.loads(x)["unit_id"] for x in capsys.readouterr().out.splitlines()] == ["esk#u2", "esk#u1"]
+
+
+# -- models, index files, upkeep ----------------------------------------------------------------------------------
+def test_store_records_the_model(search_store):
+    assert search_store.get_meta(META_MODEL) == "test/hash-embedder"
+
+
+def test_search_with_another_model_is_refused(search_store):
+    from tests.conftest import HashEmbedder
+
+    with pytest.raises(ModelMismatch) as err:
+        search(search_store, "heltid", embedder=HashEmbedder("other/model"))
+    assert "test/hash-embedder" in err.value.user_message() and "--reindex" in err.value.user_message()
+    assert ids(search(search_store, "heltid", mode="bm25", embedder=HashEmbedder("other/model")).hits) == [
+        "esk#p3"]  # bm25 needs no model
+
+
+def test_configured_model_mismatch_via_environment(search_store, monkeypatch):
+    from tests.conftest import HashEmbedder
+    import index.indexes
+
+    other = HashEmbedder("other/model")
+    monkeypatch.setitem(index.indexes._EMBEDDERS, "other/model", other)
+    monkeypatch.setenv(index.indexes.MODEL_ENV, "other/model")
+    with pytest.raises(ModelMismatch):
+        search(search_store, "heltid")
+
+
+def test_incremental_update_with_another_model_is_refused(search_store):
+    from tests.conftest import HashEmbedder
+
+    before = snapshot(search_store)
+    with pytest.raises(ModelMismatch):
+        update_indexes(search_store, changed_docs=["uppsala-sok-2024-08.txt"], embedder=HashEmbedder("other/model"))
+    assert snapshot(search_store) == before
+
+
+def test_reindex_switches_model(search_store):
+    from tests.conftest import HashEmbedder
+
+    result = update_indexes(search_store, changed_docs=None, embedder=HashEmbedder("other/model"))
+    assert result.model_id == "other/model" and search_store.get_meta(META_MODEL) == "other/model"
+    assert check_indexes(search_store) == []
+
+
+def test_unchanged_passages_are_never_embedded_twice(search_store, hash_embedder):
+    result = update_indexes(search_store, changed_docs=["hudiksvall-sok-2023-08.txt"], embedder=hash_embedder)
+    assert (result.dense_removed, result.dense_added, result.embedded) == (3, 3, 0)
+    assert hash_embedder.embedded == []
+
+
+def test_removed_report_leaves_both_indexes(search_store, hash_embedder):
+    search_store.remove_report("hudiksvall-sok-2023-08.txt")
+    result = update_indexes(search_store, changed_docs=[], removed_docs=["hudiksvall-sok-2023-08.txt"],
+                            embedder=hash_embedder)
+    assert (result.dense_removed, result.dense_added, result.lexical_passages) == (3, 0, 8)
+    assert check_indexes(search_store) == []
+    assert ids(search(search_store, "hyrsjuksköterskor", mode="bm25").hits) == ["esk#p4", "esk#p1", "upp#p1",
+                                                                                "upp#p2"]
+    assert set(load_indexes(search_store).dense.ids().tolist()) == set(search_store.passage_ids())
+
+
+def test_changed_report_text_is_re_embedded(search_store, hash_embedder):
+    from records import Document, Passage, ReportMeta, Segmentation
+
+    doc = "uppsala-sok-2024-08.txt"
+    lines = ["Hyrsjuksköterskor ersätts av egna anställda."]
+    seg = Segmentation([Passage("upp#p1", doc, 0, "Personal", lines[0], 1, 1, None)], [])
+    search_store.replace_report(ReportMeta(doc, "Uppsala", "Omsorgsnämnden", 2024), Document(doc, lines, lines, "x",
+                                                                                             "txt"), seg, doc)
+    result = update_indexes(search_store, changed_docs=[doc], embedder=hash_embedder)
+    assert (result.dense_removed, result.dense_added, result.embedded) == (4, 1, 1)
+    assert hash_embedder.embedded == ["Personal: Hyrsjuksköterskor ersätts av egna anställda."]
+    assert ids(search(search_store, "hyrsjuksköterskor", mode="dense", top=1).hits) == ["upp#p1"]
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("dense.faiss", "vektorindexfil saknas"),
+    ("dense.json", "vektorindexfil saknas"),
+    ("lexical.npz", "sökindexfil saknas"),
+    ("lexical.json", "sökindexfil saknas"),
+    ("corrupt:dense.faiss", "skadat eller ofullständigt"),
+    ("corrupt:lexical.npz", "går inte att läsa"),
+])
+def test_missing_or_corrupt_index_files(search_store, damage, message):
+    path = index_dir(search_store) / damage.split(":")[-1]
+    if damage.startswith("corrupt:"):
+        path.write_bytes(path.read_bytes()[:100] + b"\0garbage")
+    else:
+        path.unlink()
+    before = snapshot(search_store)
+    with pytest.raises(IndexCorrupt) as err:
+        search(search_store, "heltid")
+    assert message in err.value.user_message() and "--reindex" in err.value.user_message()
+    assert any(message in p for p in check_indexes(search_store))
+    assert snapshot(search_store) == before
+    repair_indexes(search_store)
+    assert check_indexes(search_store) == []
+    assert ids(search(search_store, "heltid", mode="bm25").hits) == ["esk#p3"]
+
+
+def test_index_out_of_step_with_store_is_reported(search_store):
+    search_store.conn.execute("DELETE FROM passages WHERE id='upp#p4'")
+    problems = check_indexes(search_store)
+    assert problems == ["sökindexet (BM25) täcker inte databasens passager (11 mot 10)",
+                        "vektorindexet täcker inte databasens passager (11 mot 10)"]
+    with pytest.raises(IndexCorrupt):
+        search(search_store, "heltid")
+
+
+def test_no_pickle_files(search_store):
+    files = sorted(p.name for p in index_dir(search_store).iterdir())
+    assert files == ["dense.faiss", "dense.json", "lexical.json", "lexical.npz"]
+    with np.load(index_dir(search_store) / "lexical.npz", allow_pickle=False) as z:
+        assert sorted(z.files) == ["data", "indices", "indptr", "pids"]
+
+
+def test_cli_search_jsonl_and_filters(search_store, capsys):
+    assert cli.main(["search", "hyrsjuksköterskor", "--mode", "bm25", "--kommun", "Uppsala", "--jsonl", "--db",
+                     str(search_store.dir)]) == 0
+    hits = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [(h["passage_id"], h["kommun"], h["lexical_rank"]) for h in hits] == [("upp#p1", "Uppsala", 1),
+                                                                                ("upp#p2", "Uppsala", 2)]
+
+
+def test_cli_unknown_filter_is_one_line(search_store, capsys):
+    assert cli.main(["search", "heltid", "--kommun", "Malmö", "--db", str(search_store.dir)]) == 2
+    assert capsys.readouterr().err == ("fel: okänt värde för kommun: 'Malmö'; giltiga värden: Eskilstuna, "
+                                       "Hudiksvall, Uppsala\n")
+
+
+# -- the real model -----------------------------------------------------------------------------------------------
+def test_real_model_finds_hired_nurses_in_both_kommuner(real_search_store):
+    hits = search(real_search_store, "hyrsjuksköterskor", top=6).hits
+    assert {"Uppsala", "Hudiksvall"} <= {h.kommun for h in hits}
+    assert hits[0].passage_id == "hud#p2"
+
+
+def test_real_model_dense_understands_paraphrase(real_search_store):
+    hits = search(real_search_store, "sjukskrivningar bland medarbetarna", mode="dense", top=1).hits
+    assert ids(hits) == ["hud#p1"]
