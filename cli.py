@@ -57,6 +57,15 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0 if removed else 1
 
 
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from index.indexes import repair_indexes
+    from index.store import Store
+
+    result = repair_indexes(Store.open(args.db), dense_kind=args.dense)
+    print(f"index ombyggda: {result.dense_added} vektorer ({result.embedded} nyberäknade), modell {result.model_id}")
+    return 0
+
+
 def cmd_units(args: argparse.Namespace) -> int:
     from index.store import Store, unit_to_json
 
@@ -160,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="ingen förloppsindikator")
     _db(p)
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("reindex", help="bygg om FAISS- och BM25-index från databasen")
+    p.add_argument("--dense", metavar="KIND", help="flat (exakt, standard) eller ivf (approximativ, för mycket stora "
+                   "databaser); valet sparas för senare ombyggen")
+    _db(p)
+    p.set_defaults(func=cmd_reindex)
 
     p = sub.add_parser("remove", help="ta bort en rapport (beslut sparas)")
     p.add_argument("file", help="rapportens filnamn, t.ex. uppsala-omsorgsnamnden-2024-08.txt")

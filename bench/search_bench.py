@@ -130,25 +130,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"index laddade: {indexes.lexical.size} passager, {time.perf_counter() - started:.1f} s")
 
     # Hybrid, end to end (plan, BM25, query embedding, FAISS, fusion, rows, snippets), with the exact index (the
-    # default) and the approximate IVF-PQ option swapped in for this process; the two alternate query by query so
+    # default) and the approximate IVF-SQ8 option swapped in for this process; the two alternate query by query so
     # both see the same load on a shared machine.
     from index.dense import DenseIndex
 
     started = time.perf_counter()
     exact = indexes.dense
     vectors = exact.vectors(exact.ids().tolist())
-    approx = DenseIndex.new(exact.model_id, exact.dim, "ivfpq", vectors)
+    approx = DenseIndex.new(exact.model_id, exact.dim, "ivf", vectors)
     approx.add(exact.ids(), vectors)
-    print(f"IVF-PQ tränat och fyllt på {time.perf_counter() - started:.0f} s")
+    print(f"IVF-SQ8 tränat och fyllt på {time.perf_counter() - started:.0f} s")
     search_mod.search(store, "uppvärmning", mode="hybrid")
-    timings: dict[str, dict[str, list[float]]] = {k: {"total": [], "faiss": []} for k in ("flat", "ivfpq")}
+    timings: dict[str, dict[str, list[float]]] = {k: {"total": [], "faiss": []} for k in ("flat", "ivf")}
     embed_ms = []
     for i in range(args.queries):
         query = QUERIES[i % len(QUERIES)]
         t0 = time.perf_counter()
         vector = embedder.embed_query(query)
         embed_ms.append((time.perf_counter() - t0) * 1000)
-        for kind, dense in (("flat", exact), ("ivfpq", approx)):
+        for kind, dense in (("flat", exact), ("ivf", approx)):
             indexes.dense = dense
             t0 = time.perf_counter()
             dense.search(vector, search_mod.DEPTH)
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             search_mod.search(store, query, top=10, mode="hybrid")
             timings[kind]["total"].append((time.perf_counter() - t0) * 1000)
     indexes.dense = exact
-    for kind, label in (("flat", "exakt index (standard)"), ("ivfpq", "approximativt index (ivfpq)")):
+    for kind, label in (("flat", "exakt index (standard)"), ("ivf", "approximativt index (ivf)")):
         total, faiss_ms = timings[kind]["total"], timings[kind]["faiss"]
         p95 = percentile(total, 95)
         print(f"hybrid, {label}, {indexes.lexical.size} passager, {args.queries} frågor: median "

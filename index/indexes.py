@@ -236,7 +236,7 @@ def _load_dense_or_none(paths: dict[str, Path]) -> DenseIndex | None:
 def repair_indexes(store: Store, embedder=None, dense_kind: str | None = None) -> IndexUpdate:
     """Rebuild both indexes from SQLite (vectors come from the embedding cache where possible).
 
-    `dense_kind` ("flat" or "ivfpq") is remembered in the store for later rebuilds."""
+    `dense_kind` ("flat" or "ivf") is remembered in the store for later rebuilds."""
     if dense_kind is not None:
         from errors import UnknownChoice
         from index.dense import KINDS

@@ -459,3 +459,53 @@ def test_real_model_finds_hired_nurses_in_both_kommuner(real_search_store):
 def test_real_model_dense_understands_paraphrase(real_search_store):
     hits = search(real_search_store, "sjukskrivningar bland medarbetarna", mode="dense", top=1).hits
     assert ids(hits) == ["hud#p1"]
+
+
+# -- approximate dense index (large stores) ---------------------------------------------------------------------------
+def _clustered_vectors(n: int, dim: int = 32, seed: int = 7):
+    """Unit vectors around 100 centres: the neighbourhood structure text embeddings have (random points have none)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((100, dim)).astype(np.float32)
+    x = centres[rng.integers(0, 100, n)] + 0.35 * rng.standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_ivf_index_agrees_with_exact_search_and_survives_save_load(tmp_path):
+    import numpy as np
+
+    from index.dense import DenseIndex
+
+    x = _clustered_vectors(12_000)
+    pids = np.arange(1000, 13_000, dtype=np.int64)
+    exact, approx = DenseIndex.new("m", 32, "flat"), DenseIndex.new("m", 32, "ivf", x)
+    exact.add(pids, x), approx.add(pids, x)
+    approx.save(tmp_path / "d.faiss", tmp_path / "d.json")
+    loaded = DenseIndex.load(tmp_path / "d.faiss", tmp_path / "d.json")
+    assert loaded.kind == "ivf" and loaded.size == 12_000
+    queries = x[:: 300]
+    recall = np.mean([len({p for p, _ in exact.search(q, 10)} & {p for p, _ in loaded.search(q, 10)}) / 10
+                      for q in queries])
+    assert recall >= 0.9
+    allowed = pids[::2]
+    assert {p for p, _ in loaded.search(queries[0], 10, allowed=allowed)} <= set(allowed.tolist())
+    assert loaded.remove(pids[:100]) == 100 and loaded.size == 11_900
+
+
+def test_ivf_falls_back_to_exact_for_small_stores():
+    from index.dense import DenseIndex
+
+    assert DenseIndex.new("m", 32, "ivf", _clustered_vectors(500)).kind == "flat"
+
+
+def test_cli_reindex_rebuilds_and_refuses_unknown_kinds(search_store, capsys):
+    from cli import main
+
+    db = ["--db", str(search_store.dir)]
+    assert main(["reindex", *db]) == 0
+    assert "index ombyggda" in capsys.readouterr().out
+    assert check_indexes(search_store) == []
+    assert main(["reindex", "--dense", "hnsw", *db]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("fel:") and "ivf" in err and "\n" not in err
