@@ -7,7 +7,7 @@ rebuilt from it (`repair_indexes`).
 Updates are per report for FAISS (that report's passages are removed and re-added; vectors come from the
 embedding cache when the text is unchanged). The BM25 index is rebuilt for the whole store on every update: its
 compound vocabulary and idf depend on the whole corpus, and rebuilding takes about a second per 2,500 passages
-(see bench/search_bench.py for 100k).
+(see bench/run.py and docs/benchmarks.md).
 """
 from __future__ import annotations
 
