@@ -332,6 +332,16 @@ def render_similar(store: Store, unit_id: str) -> None:
     st.html("".join(rows))
 
 
+@st.cache_resource(show_spinner="Kontrollerar att index och databas stämmer överens …")
+def startup_repair(db_dir: str) -> list[str]:
+    """Once per process: if a crash left indexes or derived data behind SQLite, rebuild them from SQLite."""
+    from index.integrity import open_store
+
+    store, report = open_store(db_dir)
+    store.close()
+    return report.repair_lines()
+
+
 @st.cache_resource(show_spinner=False)
 def warm_up(db_dir: str) -> Any:
     """Load the search indexes and the language model in the background once per process, so the first search
@@ -855,6 +865,9 @@ def main() -> None:
         else:
             st.info(f"{missing.user_message()} Du kan också läsa in en rapport under »Läs in«.")
             return
+    if store.count("reports"):
+        for line in startup_repair(str(store.dir)):
+            st.warning(line)
     if store.count("passages"):
         warm_up(str(store.dir))
     pages = {"Sök": page_search, "Granska": page_review, "Översikt": page_overview, "Läs in": page_upload}
@@ -868,7 +881,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    import sys, time as _t
-    _s = _t.perf_counter()
     main()
-    print(f"TIMING run {_t.perf_counter() - _s:.3f}", file=sys.stderr, flush=True)

@@ -66,6 +66,14 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from index.store import Store
+
+    dest = Store.open(args.db).backup(args.dest)
+    print(f"säkerhetskopia: {dest} (återställ genom att använda katalogen som --db eller kopiera den till data/)")
+    return 0
+
+
 def cmd_units(args: argparse.Namespace) -> int:
     from index.store import Store, unit_to_json
 
@@ -175,6 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "databaser); valet sparas för senare ombyggen")
     _db(p)
     p.set_defaults(func=cmd_reindex)
+
+    p = sub.add_parser("backup", help="säkerhetskopiera databas, index och beslut till en tom katalog")
+    p.add_argument("dest", help="katalog för kopian (skapas)")
+    _db(p)
+    p.set_defaults(func=cmd_backup)
 
     p = sub.add_parser("remove", help="ta bort en rapport (beslut sparas)")
     p.add_argument("file", help="rapportens filnamn, t.ex. uppsala-omsorgsnamnden-2024-08.txt")

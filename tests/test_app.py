@@ -387,3 +387,16 @@ def test_missing_store_shows_a_hint(tmp_path, monkeypatch):
     at = start()
     assert any("ingest" in i.value and "Läs in" in i.value for i in at.info)
     assert not (tmp_path / "none" / "store.sqlite").exists()
+
+
+# -- start-up repair ------------------------------------------------------------------------------------------------
+def test_a_missing_index_file_is_rebuilt_from_sqlite_when_the_app_starts(app_data_dir):
+    from index.indexes import _paths, check_indexes
+
+    store = Store.open(app_data_dir)
+    _paths(store)["lex_npz"].unlink()
+    assert check_indexes(store)
+    at = start()
+    assert any("sökindexen byggdes om" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert check_indexes(store) == []
+    store.close()

@@ -267,3 +267,24 @@ def test_real_model_remove_and_add_again_reuses_cached_vectors(ingested_fixture_
         f"rapporter: {len(NAMES)}, passager: {n_passages}, poster: ")
     assert check_indexes(store) == [] and store.count("embeddings") == n_embeddings
     store.close()
+
+
+def test_backup_while_the_store_is_open_restores_decisions_and_indexes(copy, tmp_path, capsys):
+    from index.indexes import check_indexes
+
+    db, _ = copy
+    store = Store.open(db)
+    unit = store.units(FIRST[0])[0]
+    store.add_decision(Decision("unit_status", unit.id, FIRST[0], "Cecilia", "accept", None, "genomförd"))
+    dest = tmp_path / "kopia"
+
+    assert cli.main(["backup", str(dest), "--db", str(db)]) == 0
+    assert str(dest) in capsys.readouterr().out
+    restored = Store.open(dest)
+    assert [d.to_dict() for d in restored.decisions()] == [d.to_dict() for d in store.decisions()]
+    assert rows(restored, FIRST[0]) == rows(store, FIRST[0])
+    assert check_indexes(restored) == [] and index_pids(dest) == index_pids(db)
+
+    assert cli.main(["backup", str(dest), "--db", str(db)]) == 2  # never over an existing store
+    assert "redan en databas" in capsys.readouterr().err
+    restored.close(), store.close()
