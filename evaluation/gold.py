@@ -52,7 +52,7 @@ def load_queries(gold_dir: Path | str | None = None) -> dict[str, str]:
 def norm_title(text: str) -> str:
     """Lowercase letters and digits only, so markup, numbering punctuation and wrapping do not matter."""
     text = unicodedata.normalize("NFC", text or "").lower()
-    text = re.sub(r"<[^>]+>", " ", text)
+    text = re.sub(r"<[^<>]+>", " ", text)
     return " ".join(re.findall(r"[0-9a-zåäöéü]+", text))
 
 

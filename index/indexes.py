@@ -32,7 +32,7 @@ DENSE_FILES = ("dense.faiss", "dense.json")
 META_MODEL = "embedding_model"
 META_DENSE_KIND = "dense_index_kind"
 
-_TAG = re.compile(r"<[^>]*>")
+_TAG = re.compile(r"<[^<>]*>")
 _SPACE = re.compile(r"\s+")
 
 

@@ -13,6 +13,7 @@ import json
 import re
 import tomllib
 import unicodedata
+from itertools import islice
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
@@ -43,7 +44,7 @@ SUGGESTED = ("genomförd", "enligt plan", "försenad")  # the classes the text c
 def norm(text: str | None) -> str:
     """Lowercase words only: markup, punctuation and spacing do not change what a status means."""
     text = unicodedata.normalize("NFC", text or "").lower()
-    text = re.sub(r"<[^>]+>", " ", text)
+    text = re.sub(r"<[^<>]+>", " ", text)
     return " ".join(re.findall(r"[0-9a-zåäöéüæø]+", text))
 
 
@@ -250,7 +251,7 @@ def split_sentences(text_lines: list[tuple[int, str]]) -> list[Sentence]:
         buf.clear()
 
     for ln, text in text_lines:
-        text = re.sub(r"<[^>]+>", " ", text or "")
+        text = re.sub(r"<[^<>]+>", " ", text or "")
         if not text.strip():
             flush()
             continue
@@ -295,7 +296,7 @@ def _phrase_line(text_lines: list[tuple[int, str]], start: int, phrase: str) -> 
     """The line where a phrase found in a (possibly wrapped) sentence begins."""
     want = norm(phrase)
     head = " ".join(want.split()[:2])
-    later = [(k, norm(t)) for k, t in text_lines if k >= start][:30]
+    later = [(k, norm(t)) for k, t in islice((x for x in text_lines if x[0] >= start), 30)]
     return next((k for k, t in later if want in t), next((k for k, t in later if head and head in t), start))
 
 

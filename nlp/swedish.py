@@ -30,7 +30,7 @@ MAX_SPLIT_DEPTH = 2  # documents: a word, its parts and their parts
 QUERY_DEPTH = 1  # queries: a word and its parts (see Analyzer.query_terms)
 MAX_WORD_LEN = 40  # longer "words" are not split: no real compound is that long and the DP is quadratic
 
-_TAG = re.compile(r"<[^>]*>")
+_TAG = re.compile(r"<[^<>]*>")
 # A word inside a spaCy token: letters/digits, joined by hyphens, apostrophes or the separators of numbers and
 # abbreviations ("e-tjänster", "95,3", "2023-08-31", "bl.a"); anything else ("alert(1") separates words.
 _WORD = re.compile(r"[^\W_]+(?:[-'’.,:][^\W_]+)*")
