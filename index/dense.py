@@ -8,7 +8,6 @@ exact search on report text, too low; SQ8 keeps recall@10 >= 0.95 at nprobe 64 (
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from errors import IndexCorrupt, UnknownChoice
+from index.checksum import file_sha1
 
 KINDS = ("flat", "ivf")
 IVF_MIN_VECTORS = 10_000  # below this an approximate index buys nothing and trains badly
@@ -107,7 +107,7 @@ class DenseIndex:
         tmp = index_path.with_name(index_path.name + ".tmp")
         faiss.write_index(self.index, str(tmp))
         meta = {"model_id": self.model_id, "dim": self.dim, "kind": self.kind, "size": self.size,
-                "sha1": _sha1(tmp)}
+                "sha1": file_sha1(tmp)}
         tmp_json = json_path.with_name(json_path.name + ".tmp")
         tmp_json.write_text(json.dumps(meta), encoding="utf-8")
         os.replace(tmp, index_path)
@@ -119,7 +119,7 @@ class DenseIndex:
 
         try:
             meta = json.loads(json_path.read_text(encoding="utf-8"))
-            if meta.get("sha1") != _sha1(index_path):
+            if meta.get("sha1") != file_sha1(index_path):
                 raise IndexCorrupt(f"vektorindexet ({index_path.name}) är skadat eller ofullständigt")
             index = faiss.read_index(str(index_path))
         except FileNotFoundError as e:
@@ -130,10 +130,3 @@ class DenseIndex:
             raise IndexCorrupt(f"vektorindexet ({index_path.name}) stämmer inte med sin beskrivning")
         return cls(index, meta["model_id"], int(meta["dim"]), meta.get("kind", "flat"))
 
-
-def _sha1(path: Path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Protocol, Sequence
 import numpy as np
 
 from errors import IndexCorrupt
+from index.checksum import file_sha1
 
 FORMAT_VERSION = 1
 
@@ -133,7 +134,7 @@ class LexicalIndex:
         # from another build with the same shapes, is caught at load instead of silently mis-scoring.
         meta = {"format": FORMAT_VERSION, "size": self.size, "params": self.params.__dict__,
                 "vocab": sorted(self.vocab, key=self.vocab.__getitem__), "analyzer": self.analyzer_state,
-                "sha1": _file_sha1(tmp_npz)}
+                "sha1": file_sha1(tmp_npz)}
         tmp_json = json_path.with_name(json_path.name + ".tmp")
         tmp_json.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp_npz, npz_path)
@@ -150,7 +151,7 @@ class LexicalIndex:
             raise IndexCorrupt(f"sökindexfil saknas: {Path(e.filename).name if e.filename else npz_path.name}") from e
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             raise IndexCorrupt(f"sökindexet ({npz_path.name}) går inte att läsa") from e
-        if "sha1" in meta and meta["sha1"] != _file_sha1(npz_path):
+        if "sha1" in meta and meta["sha1"] != file_sha1(npz_path):
             raise IndexCorrupt(f"sökindexet ({npz_path.name}) hör inte ihop med sin beskrivning ({json_path.name})")
         vocab_list = meta.get("vocab", [])
         if (meta.get("format") != FORMAT_VERSION or meta.get("size") != len(arrays["pids"])
@@ -164,12 +165,3 @@ class LexicalIndex:
             index.analyzer = analyzer_factory(state)
         return index
 
-
-def _file_sha1(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
