@@ -415,7 +415,7 @@ def recall(paths: dict, approx, embedder, queries: list[str]) -> dict:
     ivf = faiss.extract_index_ivf(approx.index.index) if approx.kind == "ivf" else None
     product_nprobe = ivf.nprobe if ivf is not None else None
     sweep = {}
-    for nprobe in (NPROBES if ivf is not None else (None,)):
+    for nprobe in (sorted({*NPROBES, product_nprobe}) if ivf is not None else (None,)):
         if ivf is not None:
             ivf.nprobe = nprobe
         found, times = [], []

@@ -21,7 +21,8 @@ from index.checksum import file_sha1
 
 KINDS = ("flat", "ivf")
 IVF_MIN_VECTORS = 10_000  # below this an approximate index buys nothing and trains badly
-NPROBE = 64  # lists searched per query, at least; an eighth of the lists on very large stores (bench/run.py)
+NPROBE = 64  # lists searched per query, at least; on very large stores an eighth of the lists, rounded up to a power
+# of two (1M passages: 1,000 lists, nprobe 128, recall@10 0.96 against exact; bench/run.py)
 
 
 @dataclass
@@ -48,7 +49,7 @@ class DenseIndex:
             train_vectors = np.asarray(train_vectors)[np.sort(sample)]
             inner = faiss.index_factory(dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
             inner.train(np.ascontiguousarray(train_vectors, dtype=np.float32))
-            inner.nprobe = min(nlist, max(NPROBE, nlist // 8))
+            inner.nprobe = min(nlist, max(NPROBE, 1 << (nlist // 8 - 1).bit_length()))
         return cls(faiss.IndexIDMap2(inner), model_id, dim, kind)
 
     @property
