@@ -75,13 +75,13 @@ def machine() -> dict:
                 if line.startswith("model name")), platform.processor())
     mem_kb = next((int(line.split()[1]) for line in _read("/proc/meminfo").splitlines()
                    if line.startswith("MemTotal")), 0)
-    import bm25s
+    import sklearn
     import sqlite3
 
     return {"cpu": cpu, "logical_cpus": os.cpu_count(), "usable_cpus": len(os.sched_getaffinity(0)),
             "ram_gb": round(mem_kb / 1024 ** 2, 1), "os": platform.platform(), "python": platform.python_version(),
             "numpy": np.__version__, "faiss": faiss.__version__, "torch": torch.__version__,
-            "bm25s": bm25s.__version__, "sqlite": sqlite3.sqlite_version, "threads": 1}
+            "scikit-learn": sklearn.__version__, "sqlite": sqlite3.sqlite_version, "threads": 1}
 
 
 def _read(path: str) -> str:
@@ -583,7 +583,7 @@ def write_report(results: Path = RESULTS, doc: Path = DOC) -> None:
         lines += ["## Machine", "",
                   f"{m['cpu']}, {m['usable_cpus']} usable cores ({m['logical_cpus']} logical), {m['ram_gb']} GB RAM, "
                   f"{m['os']}; Python {m['python']}, numpy {m['numpy']}, faiss {m['faiss']}, torch {m['torch']}, "
-                  f"bm25s {m['bm25s']}, SQLite {m['sqlite']}. Every timed figure runs on one thread "
+                  f"scikit-learn {m.get('scikit-learn', '?')}, SQLite {m['sqlite']}. Every timed figure runs on one thread "
                   "(torch.set_num_threads(1), faiss.omp_set_num_threads(1), OMP/MKL/OpenBLAS = 1). The machine is "
                   "shared with other work: each run records the load average (1, 5, 15 min) before and after; "
                   "figures taken under load are slower than on an idle machine.", ""]

@@ -4,10 +4,11 @@ Files live in <data dir>/index/: lexical.npz + lexical.json (BM25) and dense.fai
 written to a temp file and os.replace'd, never pickled. SQLite stays the source of truth: everything here can be
 rebuilt from it (`repair_indexes`).
 
-Updates are per report for FAISS (that report's passages are removed and re-added; vectors come from the
-embedding cache when the text is unchanged). The BM25 index is rebuilt for the whole store on every update: its
-compound vocabulary and idf depend on the whole corpus, and rebuilding takes about a second per 2,500 passages
-(see bench/run.py and docs/benchmarks.md).
+Updates are per report for both indexes: that report's passages are removed and re-added, nothing else is touched.
+FAISS vectors come from the embedding cache when the text is unchanged; BM25 keeps term frequencies, so its idf is
+always the current store's. What an update does not refresh is the corpus vocabulary used to split compounds (words
+seen in the indexed reports): it is rebuilt with the whole lexical index once the store has grown by a quarter
+since the last full build, or by `python cli.py reindex` (about a second per 6,500 passages, docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from records import Passage
 
 INDEX_DIR = "index"
 LEX_FILES = ("lexical.npz", "lexical.json")
+FULL_BUILD_SIZE = "passages_at_full_build"
+REBUILD_GROWTH = 1.25  # rebuild BM25 whole (fresh compound vocabulary) once the store outgrows its last build by this
 DENSE_FILES = ("dense.faiss", "dense.json")
 META_MODEL = "embedding_model"
 META_DENSE_KIND = "dense_index_kind"
@@ -46,6 +49,9 @@ class Indexes:
 @dataclass
 class IndexUpdate:
     lexical_passages: int = 0
+    lexical_rebuilt: bool = False  # whole BM25 index built (first build, re-index, or the store outgrew it)
+    lexical_removed: int = 0
+    lexical_added: int = 0
     dense_added: int = 0
     dense_removed: int = 0
     embedded: int = 0  # vectors computed (not found in the cache)
@@ -151,7 +157,23 @@ def build_lexical(passages: list[Passage]) -> LexicalIndex:
     analyzer = Analyzer.default(extra)
     tokens = [[t.term for w in ws for t in analyzer.expand(w.lower)] for ws in words]
     return LexicalIndex.build([_pid(p) for p in passages], tokens, analyzer=analyzer,
-                              analyzer_state={"language": "sv", "extra_vocabulary": extra})
+                              analyzer_state={"language": "sv", "extra_vocabulary": extra,
+                                              FULL_BUILD_SIZE: len(passages)})
+
+
+def update_lexical(lexical: LexicalIndex, passages: list[Passage], stale: list[int]) -> tuple[int, int] | None:
+    """Remove the stale rows and add the passages the index lacks, with the index's own analyzer; (removed, added).
+    None, changing nothing, when the store has outgrown the last full build: the caller rebuilds instead, so the
+    compound vocabulary follows the corpus."""
+    if len(passages) > REBUILD_GROWTH * max(int(lexical.analyzer_state.get(FULL_BUILD_SIZE, 0)), 1):
+        return None
+    analyzer = lexical.analyzer or analyzer_from_state(lexical.analyzer_state)
+    removed = lexical.remove(stale)
+    held = set(lexical.pids.tolist())
+    to_add = [p for p in passages if _pid(p) not in held]
+    lexical.add([_pid(p) for p in to_add],
+                [[t.term for w in analyzer.words(lexical_text(p)) for t in analyzer.expand(w.lower)] for p in to_add])
+    return removed, len(to_add)
 
 
 def analyzer_from_state(state: dict[str, Any]):
@@ -180,11 +202,23 @@ def update_indexes(store: Store, changed_docs: list[str] | None = None, removed_
     passages = store.passages()
     result = IndexUpdate()
 
-    lexical = build_lexical(passages)
+    full = changed_docs is None
+    changed = set(changed_docs or []) | set(removed_docs or [])
+    lexical = None if full else _load_lexical_or_none(paths)
+    if lexical is not None:
+        by_pid = {_pid(p): p for p in passages}
+        stale = [i for i in lexical.pids.tolist() if i not in by_pid or by_pid[i].doc in changed]
+        changes = update_lexical(lexical, passages, stale)
+        if changes is None:
+            lexical = None
+        else:
+            result.lexical_removed, result.lexical_added = changes
+    if lexical is None:
+        lexical = build_lexical(passages)
+        result.lexical_rebuilt = True
     lexical.save(paths["lex_npz"], paths["lex_json"])
     result.lexical_passages = lexical.size
 
-    full = changed_docs is None
     dense = None if full else _load_dense_or_none(paths)
     if dense is None and not passages:
         _forget(store)
@@ -201,7 +235,6 @@ def update_indexes(store: Store, changed_docs: list[str] | None = None, removed_
     else:
         store_ids = {_pid(p): p for p in passages}
         held = set(dense.ids().tolist())
-        changed = set(changed_docs or []) | set(removed_docs or [])
         stale = [i for i in held if i not in store_ids or store_ids[i].doc in changed]
         result.dense_removed = dense.remove(np.asarray(stale, dtype=np.int64))
         held.difference_update(stale)
@@ -222,6 +255,13 @@ def _new_dense(store: Store, embedder, passages: list[Passage]) -> DenseIndex:
     if kind != "flat":
         train, _ = embed_passages(store, embedder, passages)
     return DenseIndex.new(embedder.model_id, embedder.dim, kind, train)
+
+
+def _load_lexical_or_none(paths: dict[str, Path]) -> LexicalIndex | None:
+    try:
+        return LexicalIndex.load(paths["lex_npz"], paths["lex_json"], analyzer_from_state)
+    except IndexCorrupt:
+        return None  # rebuilt from the store
 
 
 def _load_dense_or_none(paths: dict[str, Path]) -> DenseIndex | None:

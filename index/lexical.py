@@ -1,7 +1,10 @@
-"""BM25 over analysed tokens, with weighted query terms.
+"""BM25 over analysed tokens, with weighted query terms, that grows and shrinks one report at a time.
 
-The scoring matrix (one BM25 weight per document x term, "eager" scoring) is built by bm25s; a query is a weighted
-sum of a few sparse columns, computed with one `np.bincount`, so no Python loop ever runs over documents.
+The index keeps raw term frequencies (a term-major sparse matrix built by scikit-learn's CountVectorizer) and
+document lengths; BM25 weights are computed at query time for the query's few terms only, so idf and the average
+document length are always those of the whole current index, and adding or removing a report never recomputes
+anything for the other documents. A query is a weighted sum of a few sparse columns, computed with one
+`np.bincount`: no Python loop ever runs over documents.
 
 The index knows no language: an analyzer (see nlp/swedish.py) is injected to turn texts into tokens and queries into
 weighted terms, and its persisted state travels with the index so queries are analysed as the documents were.
@@ -20,7 +23,7 @@ import numpy as np
 from errors import IndexCorrupt
 from index.checksum import file_sha1
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: term frequencies and document lengths (1 held precomputed BM25 weights)
 
 
 class WeightedTerm(Protocol):
@@ -49,9 +52,10 @@ class Bm25Params:
 class LexicalIndex:
     pids: np.ndarray  # row -> passage integer id
     vocab: dict[str, int]
-    data: np.ndarray  # CSC by term: BM25 weight of term t in document indices[indptr[t]:indptr[t+1]]
+    data: np.ndarray  # CSC by term: frequency of term t in document indices[indptr[t]:indptr[t+1]]
     indices: np.ndarray
     indptr: np.ndarray
+    doclen: np.ndarray  # row -> number of tokens
     params: Bm25Params = field(default_factory=Bm25Params)
     analyzer: TextAnalyzer | None = None
     analyzer_state: dict[str, Any] = field(default_factory=dict)
@@ -60,27 +64,60 @@ class LexicalIndex:
     def size(self) -> int:
         return int(len(self.pids))
 
-    # -- build ------------------------------------------------------------------------------------------------------
+    # -- build and change -------------------------------------------------------------------------------------------
     @classmethod
     def build(cls, pids: Sequence[int], tokens: Sequence[list[str]], params: Bm25Params | None = None,
               analyzer: TextAnalyzer | None = None, analyzer_state: dict[str, Any] | None = None) -> "LexicalIndex":
         """Index pre-analysed documents (`tokens[i]` belongs to `pids[i]`)."""
-        import bm25s
+        empty = cls(np.zeros(0, dtype=np.int64), {}, np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int32),
+                    np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.float32), params or Bm25Params(), analyzer,
+                    analyzer_state or {})
+        empty.add(pids, tokens)
+        return empty
 
-        params = params or Bm25Params()
+    def add(self, pids: Sequence[int], tokens: Sequence[list[str]]) -> None:
+        """Append documents; new terms extend the vocabulary. Nothing is recomputed for the documents held."""
+        import scipy.sparse as sp
+        from sklearn.feature_extraction.text import CountVectorizer
+
         pid_arr = np.asarray(list(pids), dtype=np.int64)
         if len(pid_arr) != len(tokens):
             raise ValueError("pids and tokens differ in length")
-        if len(pid_arr) == 0 or not any(tokens):
-            empty = np.zeros(0, dtype=np.float32)
-            return cls(pid_arr, {}, empty, np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64), params,
-                       analyzer, analyzer_state or {})
-        model = bm25s.BM25(k1=params.k1, b=params.b, method=params.method)
-        model.index([list(t) for t in tokens], show_progress=False, create_empty_token=False)
-        s = model.scores
-        return cls(pid_arr, dict(model.vocab_dict), np.asarray(s["data"], dtype=np.float32),
-                   np.asarray(s["indices"], dtype=np.int32), np.asarray(s["indptr"], dtype=np.int64), params,
-                   analyzer, analyzer_state or {})
+        if len(pid_arr) == 0:
+            return
+        new = None
+        if any(tokens):
+            counter = CountVectorizer(analyzer=list, lowercase=False, dtype=np.float32)
+            new = counter.fit_transform(tokens)  # (documents x their own terms), CSR
+            for term in counter.get_feature_names_out():
+                self.vocab.setdefault(term, len(self.vocab))
+            cols = np.asarray([self.vocab[t] for t in counter.get_feature_names_out()], dtype=np.int64)
+            new = sp.csr_matrix((new.data, cols[new.indices], new.indptr), shape=(len(pid_arr), len(self.vocab)))
+        held = sp.csc_matrix((self.data, self.indices, self.indptr), shape=(self.size, len(self.indptr) - 1))
+        held.resize((self.size, len(self.vocab)))
+        both = sp.vstack([held, new if new is not None else sp.csr_matrix((len(pid_arr), len(self.vocab)))],
+                         format="csc")
+        self._set(both, np.concatenate([self.pids, pid_arr]),
+                  np.concatenate([self.doclen, np.asarray([len(t) for t in tokens], dtype=np.float32)]))
+
+    def remove(self, pids: Iterable[int]) -> int:
+        """Drop the rows of these passages; returns how many were held."""
+        import scipy.sparse as sp
+
+        drop = np.isin(self.pids, np.asarray(list(pids), dtype=np.int64))
+        if not drop.any():
+            return 0
+        held = sp.csc_matrix((self.data, self.indices, self.indptr), shape=(self.size, len(self.indptr) - 1))
+        keep = ~drop
+        self._set(held.tocsr()[keep].tocsc(), self.pids[keep], self.doclen[keep])
+        return int(drop.sum())
+
+    def _set(self, matrix, pids: np.ndarray, doclen: np.ndarray) -> None:
+        matrix.sort_indices()
+        self.data = matrix.data.astype(np.float32)
+        self.indices = matrix.indices.astype(np.int32)
+        self.indptr = matrix.indptr.astype(np.int64)
+        self.pids, self.doclen = pids, doclen
 
     @classmethod
     def from_texts(cls, pids: Sequence[int], texts: Iterable[str], analyzer: TextAnalyzer,
@@ -88,18 +125,29 @@ class LexicalIndex:
         return cls.build(pids, [analyzer.tokens(t) for t in texts], params, analyzer, analyzer_state)
 
     # -- query ------------------------------------------------------------------------------------------------------
+    def _idf(self, df: np.ndarray) -> np.ndarray:
+        n = self.size
+        if self.params.method == "robertson":
+            return np.log((n - df + 0.5) / (df + 0.5))
+        return np.log(1 + (n - df + 0.5) / (df + 0.5))
+
     def scores(self, terms: Iterable[tuple[str, float]]) -> np.ndarray:
-        """BM25 score of every document for weighted terms: sum over terms of weight x BM25(term, doc)."""
+        """BM25 score of every document for weighted terms: sum over terms of weight x BM25(term, doc), with
+        tf / (tf + k1 (1 - b + b dl / avgdl)) as bm25s and Lucene compute it (no k1 + 1 factor)."""
         cols, weights = [], []
         for term, weight in terms:
             col = self.vocab.get(term)
-            if col is not None and weight > 0:
+            if col is not None and weight > 0 and self.indptr[col + 1] > self.indptr[col]:
                 cols.append(col), weights.append(weight)
         if not cols or self.size == 0:
             return np.zeros(self.size, dtype=np.float32)
+        k1, b = self.params.k1, self.params.b
         starts, ends = self.indptr[cols], self.indptr[np.asarray(cols) + 1]
+        idf = self._idf((ends - starts).astype(np.float64)) * np.asarray(weights)
         rows = np.concatenate([self.indices[s:e] for s, e in zip(starts, ends)])
-        vals = np.concatenate([self.data[s:e] * w for s, e, w in zip(starts, ends, weights)])
+        tf = np.concatenate([self.data[s:e] for s, e in zip(starts, ends)]).astype(np.float64)
+        norm = k1 * (1 - b + b * self.doclen[rows] / max(float(self.doclen.mean()), 1e-9))
+        vals = np.repeat(idf, ends - starts) * tf / (tf + norm)
         return np.bincount(rows, weights=vals, minlength=self.size).astype(np.float32)
 
     def top(self, terms: Iterable[tuple[str, float]], k: int,
@@ -129,7 +177,8 @@ class LexicalIndex:
     def save(self, npz_path: Path, json_path: Path) -> None:
         """Arrays in .npz, vocabulary and parameters in JSON; each written to a temp file then os.replace'd."""
         tmp_npz = npz_path.with_name(npz_path.name + ".tmp.npz")
-        np.savez(tmp_npz, pids=self.pids, data=self.data, indices=self.indices, indptr=self.indptr)
+        np.savez(tmp_npz, pids=self.pids, data=self.data, indices=self.indices, indptr=self.indptr,
+                 doclen=self.doclen)
         # The checksum ties the two files together: a crash between the two renames below, or a file copied in
         # from another build with the same shapes, is caught at load instead of silently mis-scoring.
         meta = {"format": FORMAT_VERSION, "size": self.size, "params": self.params.__dict__,
@@ -146,7 +195,7 @@ class LexicalIndex:
         try:
             meta = json.loads(json_path.read_text(encoding="utf-8"))
             with np.load(npz_path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in ("pids", "data", "indices", "indptr")}
+                arrays = {k: z[k] for k in ("pids", "data", "indices", "indptr", "doclen")}
         except FileNotFoundError as e:
             raise IndexCorrupt(f"sökindexfil saknas: {Path(e.filename).name if e.filename else npz_path.name}") from e
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
@@ -155,11 +204,13 @@ class LexicalIndex:
             raise IndexCorrupt(f"sökindexet ({npz_path.name}) hör inte ihop med sin beskrivning ({json_path.name})")
         vocab_list = meta.get("vocab", [])
         if (meta.get("format") != FORMAT_VERSION or meta.get("size") != len(arrays["pids"])
-                or len(arrays["indptr"]) != len(vocab_list) + 1 or len(arrays["data"]) != len(arrays["indices"])):
+                or len(arrays["indptr"]) != len(vocab_list) + 1 or len(arrays["data"]) != len(arrays["indices"])
+                or len(arrays["doclen"]) != len(arrays["pids"])):
             raise IndexCorrupt(f"sökindexet ({npz_path.name}) är inkonsekvent")
         state = meta.get("analyzer", {})
         index = cls(arrays["pids"].astype(np.int64), {t: i for i, t in enumerate(vocab_list)},
-                    arrays["data"], arrays["indices"], arrays["indptr"], Bm25Params(**meta.get("params", {})),
+                    arrays["data"], arrays["indices"], arrays["indptr"], arrays["doclen"],
+                    Bm25Params(**meta.get("params", {})),
                     None, state)
         if analyzer_factory is not None:
             index.analyzer = analyzer_factory(state)

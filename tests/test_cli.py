@@ -25,8 +25,8 @@ def commands() -> dict[str, object]:
 
 
 def test_commands_are_the_contract():
-    assert sorted(commands()) == sorted(["ingest", "remove", "units", "search", "similar", "flags", "train", "eval",
-                                         "export"])
+    assert sorted(commands()) == sorted(["ingest", "remove", "reindex", "backup", "units", "search", "similar", "flags",
+                                         "train", "eval", "export"])
 
 
 @pytest.mark.parametrize("name", sorted(commands()))

@@ -164,3 +164,43 @@ def test_language_is_injected():
     index = LexicalIndex.from_texts([1, 2], ["Hyr Sjuksköterskor", "heltid"], WhitespaceAnalyzer())
     assert [pid for pid, _ in index.search("SJUKSKÖTERSKOR", 10)] == [1]
     assert index.search("sjuksköterska", 10) == []  # no Swedish knowledge without the Swedish analyzer
+
+
+# -- incremental: adding and removing documents equals building from scratch -----------------------------------------
+def same_ranking(a: list[tuple[int, float]], b: list[tuple[int, float]]) -> bool:
+    return [p for p, _ in a] == [p for p, _ in b] and np.allclose([s for _, s in a], [s for _, s in b], rtol=1e-6)
+
+
+def test_add_then_remove_scores_exactly_as_a_fresh_build():
+    queries = [[("hyr", 1.0)], [("kostnad", 1.0), ("sjuksköterska", 0.5)], [("natt", 1.0), ("norm", 1.0)]]
+    grown = LexicalIndex.build(PIDS[:2], CORPUS[:2])
+    grown.add(PIDS[2:], CORPUS[2:])
+    fresh = LexicalIndex.build(PIDS, CORPUS)
+    for q in queries:
+        assert same_ranking(grown.top(q, 10), fresh.top(q, 10))
+
+    assert grown.remove([102, 105, 999]) == 2
+    rest = [i for i, p in enumerate(PIDS) if p not in (102, 105)]
+    smaller = LexicalIndex.build([PIDS[i] for i in rest], [CORPUS[i] for i in rest])
+    for q in queries:
+        assert same_ranking(grown.top(q, 10), smaller.top(q, 10))
+    assert grown.remove([102]) == 0
+
+
+def test_added_documents_survive_save_and_load(tmp_path):
+    index = LexicalIndex.build(PIDS[:3], CORPUS[:3])
+    index.add([200, 201], [["ny", "term", "hyr"], []])
+    index.save(tmp_path / "l.npz", tmp_path / "l.json")
+    loaded = LexicalIndex.load(tmp_path / "l.npz", tmp_path / "l.json")
+    assert loaded.size == 5 and [p for p, _ in loaded.top([("ny", 1.0)], 5)] == [200]
+    assert same_ranking(loaded.top([("hyr", 1.0)], 5), index.top([("hyr", 1.0)], 5))
+
+
+@pytest.mark.parametrize("query", [["hyr"], ["kostnad", "sjuksköterska"], ["natt", "heltid", "automat"]])
+def test_parity_with_bm25s_lucene(query):
+    import bm25s
+
+    reference = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
+    reference.index(CORPUS, show_progress=False)
+    ours = LexicalIndex.build(PIDS, CORPUS)
+    np.testing.assert_allclose(ours.scores([(t, 1.0) for t in query]), reference.get_scores(query), rtol=1e-5)

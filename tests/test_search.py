@@ -366,6 +366,7 @@ def test_reindex_switches_model(search_store):
 def test_unchanged_passages_are_never_embedded_twice(search_store, hash_embedder):
     result = update_indexes(search_store, changed_docs=["hudiksvall-sok-2023-08.txt"], embedder=hash_embedder)
     assert (result.dense_removed, result.dense_added, result.embedded) == (3, 3, 0)
+    assert (result.lexical_rebuilt, result.lexical_removed, result.lexical_added) == (False, 3, 3)
     assert hash_embedder.embedded == []
 
 
@@ -374,6 +375,7 @@ def test_removed_report_leaves_both_indexes(search_store, hash_embedder):
     result = update_indexes(search_store, changed_docs=[], removed_docs=["hudiksvall-sok-2023-08.txt"],
                             embedder=hash_embedder)
     assert (result.dense_removed, result.dense_added, result.lexical_passages) == (3, 0, 8)
+    assert (result.lexical_rebuilt, result.lexical_removed, result.lexical_added) == (False, 3, 0)
     assert check_indexes(search_store) == []
     assert ids(search(search_store, "hyrsjuksköterskor", mode="bm25").hits) == ["esk#p4", "esk#p1", "upp#p1",
                                                                                 "upp#p2"]
@@ -390,8 +392,38 @@ def test_changed_report_text_is_re_embedded(search_store, hash_embedder):
                                                                                              "txt"), seg, doc)
     result = update_indexes(search_store, changed_docs=[doc], embedder=hash_embedder)
     assert (result.dense_removed, result.dense_added, result.embedded) == (4, 1, 1)
+    assert (result.lexical_rebuilt, result.lexical_removed, result.lexical_added) == (False, 4, 1)
+    assert ids(search(search_store, "anställda", mode="bm25").hits)[0] == "upp#p1"
     assert hash_embedder.embedded == ["Personal: Hyrsjuksköterskor ersätts av egna anställda."]
     assert ids(search(search_store, "hyrsjuksköterskor", mode="dense", top=1).hits) == ["upp#p1"]
+
+
+def test_incremental_bm25_scores_as_a_rebuild_with_the_same_vocabulary(search_store, hash_embedder):
+    from index.indexes import build_lexical
+
+    doc = "uppsala-sok-2024-08.txt"
+    update_indexes(search_store, changed_docs=[doc], embedder=hash_embedder)
+    grown = load_indexes(search_store).lexical
+    fresh = build_lexical(search_store.passages())
+    assert grown.analyzer_state["extra_vocabulary"] == fresh.analyzer_state["extra_vocabulary"]
+    for q in ("hyrsjuksköterskor", "sjukfrånvaro", "heltid"):
+        a, b = grown.search(q, 10), fresh.search(q, 10)
+        assert [p for p, _ in a] == [p for p, _ in b] and np.allclose([s for _, s in a], [s for _, s in b])
+
+
+def test_bm25_is_rebuilt_whole_once_the_store_outgrows_it(search_store, hash_embedder):
+    import json as json_mod
+
+    from index.indexes import FULL_BUILD_SIZE, _forget, _paths
+
+    meta_path = _paths(search_store)["lex_json"]
+    meta = json_mod.loads(meta_path.read_text(encoding="utf-8"))
+    meta["analyzer"][FULL_BUILD_SIZE] = 4  # as if the last full build saw far fewer passages than the store holds
+    meta_path.write_text(json_mod.dumps(meta), encoding="utf-8")
+    _forget(search_store)
+    result = update_indexes(search_store, changed_docs=["uppsala-sok-2024-08.txt"], embedder=hash_embedder)
+    assert result.lexical_rebuilt and check_indexes(search_store) == []
+    assert load_indexes(search_store).lexical.analyzer_state[FULL_BUILD_SIZE] == len(search_store.passages())
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -432,7 +464,7 @@ def test_no_pickle_files(search_store):
     files = sorted(p.name for p in index_dir(search_store).iterdir())
     assert files == ["dense.faiss", "dense.json", "lexical.json", "lexical.npz"]
     with np.load(index_dir(search_store) / "lexical.npz", allow_pickle=False) as z:
-        assert sorted(z.files) == ["data", "indices", "indptr", "pids"]
+        assert sorted(z.files) == ["data", "doclen", "indices", "indptr", "pids"]
 
 
 def test_cli_search_jsonl_and_filters(search_store, capsys):
