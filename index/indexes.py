@@ -8,7 +8,7 @@ Updates are per report for both indexes: that report's passages are removed and 
 FAISS vectors come from the embedding cache when the text is unchanged; BM25 keeps term frequencies, so its idf is
 always the current store's. What an update does not refresh is the corpus vocabulary used to split compounds (words
 seen in the indexed reports): it is rebuilt with the whole lexical index once the store has grown by a quarter
-since the last full build, or by `python cli.py reindex` (about a second per 6,500 passages, docs/benchmarks.md).
+since the last full build, or by `python cli.py reindex` (about a second per 8,000 passages, docs/benchmarks.md).
 """
 from __future__ import annotations
 
