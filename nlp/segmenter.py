@@ -437,10 +437,15 @@ def build_units(lines: list[Line], anchors: list[Anchor], doc: str, stem: str) -
     units: list[Unit] = []
     seen: dict[str, int] = {}
     starts = {a.first_line for a in anchors} | {a.title_line for a in anchors}
+    first_header: dict[str, int] = {}
+    for k, line in enumerate(lines, start=1):
+        if L.is_table_header(line):
+            first_header.setdefault(line.clean.strip(), k)
     for n, a in enumerate(anchors):
-        end = unit_end(lines, a, anchors[n + 1].first_line if n + 1 < len(anchors) else len(lines) + 1, starts)
+        end = unit_end(lines, a, anchors[n + 1].first_line if n + 1 < len(anchors) else len(lines) + 1, starts,
+                       first_header)
         body = paragraphs([lines[k - 1] for k in range((a.title_end_line or a.title_line) + 1, end + 1)
-                           if k not in a.skip_lines])
+                           if k not in a.skip_lines and not repeated_header(lines[k - 1], k, first_header)])
         text = "\n".join(([a.extra_text] if a.extra_text else []) + body).strip()
         units.append(Unit(
             id=unit_id(stem, a.level, a.title, seen), doc=doc, seq=n, level=a.level, title=a.title, text=text,
@@ -467,18 +472,28 @@ def paragraphs(body: list[Line]) -> list[str]:
     return out
 
 
-def unit_end(lines: list[Line], a: Anchor, next_start: int, starts: set[int]) -> int:
+def unit_end(lines: list[Line], a: Anchor, next_start: int, starts: set[int],
+             first_header: dict[str, int] | None = None) -> int:
     """Last line of a unit's commentary: before the next anchor or the next structural line."""
     end = a.title_line
     for k in range(a.title_line + 1, next_start):
         line = lines[k - 1]
         if line.is_blank or k in a.skip_lines:
             continue
+        if repeated_header(line, k, first_header):
+            continue
         alone = k >= len(lines) or lines[k].is_blank  # a wrapped PDF line is no heading
-        if is_structural(line, alone) and k not in starts:
+        # Lines before the item's own status value belong to the item ("Tidigare 3.14" above "Status / Påbörjad").
+        if is_structural(line, alone) and k not in starts and not (a.status_line and k < a.status_line):
             break
         end = k
     return end
+
+
+def repeated_header(line: Line, k: int, first_header: dict[str, int] | None) -> bool:
+    """A table header seen earlier in the report: a page break's repeat, not a new section, so an item's
+    commentary goes on after it."""
+    return bool(first_header) and first_header.get(line.clean.strip(), k) < k and L.is_table_header(line)
 
 
 def is_structural(line: Line, alone: bool = True) -> bool:

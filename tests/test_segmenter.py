@@ -155,3 +155,30 @@ def test_pdf_text_action_tables_find_actions_by_their_verbs():
                              "Digitala inköp och digital tillsyn tillämpas inom hemtjänsten.")
     assert units[1].text == "Behovet minskar, arbetet pågår. Andelen inhyrd personal var 22 procent."
     assert units[0].parent.startswith("Uppdrag 4: Stärka kompetensförsörjningen")
+
+
+def test_commentary_goes_on_past_a_repeated_table_header():
+    text = "\n".join([
+        "Uppdrag från nämnd\tStartdatum\tSlutdatum\tStatus", "---\t---\t---\t---", "",
+        "Översyn av korttidsplatser\t2020-01-30\t2023-08-31\tKlar", "---\t---\t---\t---", "",
+        "**Kommentar:** Uppdraget är slutfört.", "",
+        "Strategi för ökad brukartid\t2019-03-07\t2023-06-30\tKlar", "---\t---\t---\t---", "",
+        "Uppdrag från nämnd\tStartdatum\tSlutdatum\tStatus", "---\t---\t---\t---", "",  # page break repeats the header
+        "**Kommentar:** Arbetet är slutfört under maj.", ""])
+    units = segment(make_document("sidbrytning.md", text, "md", "x")).units
+    assert [(u.title, u.line_start, u.line_end) for u in units] == [
+        ("Översyn av korttidsplatser", 4, 7), ("Strategi för ökad brukartid", 9, 15)]
+    assert units[1].text == "Kommentar: Arbetet är slutfört under maj."
+
+
+def test_short_lines_above_an_items_status_belong_to_the_item():
+    text = "\n".join([
+        "3.9 Minska energianvändningen i förvaltningens lokaler", "", "Tidigare 3.12", "", "Status", "", "Pågår", "",
+        "Arbetet med energikartläggning pågår.", "",
+        "3.10 Öka andelen förnybar energi", "", "Tidigare 3.14", "", "Status", "", "Påbörjad", "",
+        "Under hösten påbörjas en kartläggning.", ""])
+    units = segment(make_document("tidigare.txt", text, "txt", "x")).units
+    assert [(u.title, u.line_end, u.explicit_status) for u in units] == [
+        ("3.9 Minska energianvändningen i förvaltningens lokaler", 9, "Pågår"),
+        ("3.10 Öka andelen förnybar energi", 19, "Påbörjad")]
+    assert units[1].text.endswith("Under hösten påbörjas en kartläggning.")
