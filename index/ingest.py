@@ -5,8 +5,10 @@ always be rebuilt from SQLite, so a crash between the two steps loses nothing (s
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
@@ -18,6 +20,19 @@ from nlp.segmenter import segment
 from records import Document, ReportMeta, Segmentation
 
 MANIFEST = "manifest.csv"
+READER_KEY = "reader_version"  # meta key per report: which reading and segmenting code built its rows
+# The code and tables that decide a report's rows; when they change, an unchanged file is read again.
+READER_SOURCES = ("nlp/reader.py", "nlp/layout.py", "nlp/segmenter.py", "nlp/metadata.py", "nlp/status.py",
+                  "nlp/status_map.toml")
+
+
+@lru_cache(maxsize=1)
+def reader_version() -> str:
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha1()
+    for name in READER_SOURCES:
+        digest.update((root / name).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -103,6 +118,7 @@ def ingest_paths(paths: Iterable[Path | str], db_dir: Path | str | None = None,
             meta, document, seg = prepare_limited(path, overrides or {}, manifest, encoding)
             mark_pending(store, [document.file])
             store.replace_report(meta, document, seg, str(path))
+            store.set_meta(f"{READER_KEY}/{document.file}", reader_version())
             summary.ingested.append(document.file)
         except UnreadableReport as e:
             summary.errors.append(e.user_message())
@@ -118,10 +134,8 @@ def ingest_paths(paths: Iterable[Path | str], db_dir: Path | str | None = None,
 
 
 def _unchanged(store: Store, path: Path, manifest_row: dict[str, str] | None, overrides: dict[str, object]) -> bool:
-    """Same bytes and no metadata override means nothing to do; cheap (hash only, no parsing)."""
-    import hashlib
-
-    if overrides or not path.is_file():
+    """Same bytes, read by the same code, and no metadata override: nothing to do; cheap (hash only, no parsing)."""
+    if overrides or not path.is_file() or store.get_meta(f"{READER_KEY}/{path.name}") != reader_version():
         return False
     sha = store.report_sha(path.name)
     if sha is None or sha != hashlib.sha256(path.read_bytes()).hexdigest():

@@ -288,3 +288,15 @@ def test_backup_while_the_store_is_open_restores_decisions_and_indexes(copy, tmp
     assert cli.main(["backup", str(dest), "--db", str(db)]) == 2  # never over an existing store
     assert "redan en databas" in capsys.readouterr().err
     restored.close(), store.close()
+
+
+def test_a_new_version_of_the_reading_code_reads_unchanged_files_again(copy, monkeypatch):
+    import index.ingest
+    from index.ingest import ingest_paths
+
+    db, reports = copy
+    assert ingest_paths([reports], db_dir=db, progress=False).ingested == []
+    monkeypatch.setattr(index.ingest, "reader_version", lambda: "next-version")
+    again = ingest_paths([reports], db_dir=db, progress=False)
+    assert sorted(again.ingested) == sorted(p.name for p in reports.glob("*.txt")) and not again.errors
+    assert ingest_paths([reports], db_dir=db, progress=False).ingested == []
