@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 import numpy as np
 
-from index.model_prep import DEFAULT_DEST, MARKER_FILE, MODEL_ID, prepare_model
+from index.model_prep import DEFAULT_DEST, MARKER_FILE, MODEL_ID, PROMPTS, prepare_model
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 DEFAULT_MODEL = "models/multilingual-e5-small"
 THREADS_ENV = "EMBED_THREADS"
-E5_PREFIXES = {"query": "query: ", "passage": "passage: "}
 
 
 def text_hash(text: str) -> str:
@@ -80,7 +79,7 @@ def _prefixes(model: SentenceTransformer, name: str) -> tuple[str, str]:
     query = prompts.get("query", "")
     passage = prompts.get("passage") or prompts.get("document", "")
     if not (query or passage) and "e5" in name.lower():
-        return E5_PREFIXES["query"], E5_PREFIXES["passage"]
+        return PROMPTS["query"], PROMPTS["passage"]
     return query, passage
 
 

@@ -37,7 +37,7 @@ def _evidence(items: list[dict[str, Any]] | None) -> str:
 
 
 def unit_rows(store: Store) -> list[dict[str, Any]]:
-    reports = {r["doc"]: r for r in store.reports()}
+    reports = store.reports_by_doc()
     decided = store.current_decisions(UNIT_STATUS)
     rows = []
     for u in store.units():
@@ -59,7 +59,7 @@ def unit_rows(store: Store) -> list[dict[str, Any]]:
 
 
 def flag_rows(store: Store) -> list[dict[str, Any]]:
-    reports = {r["doc"]: r for r in store.reports()}
+    reports = store.reports_by_doc()
     decided = store.current_decisions(FLAG)
     rows = []
     for f in store.flags():
@@ -77,7 +77,7 @@ def flag_rows(store: Store) -> list[dict[str, Any]]:
 
 def decision_rows(store: Store) -> list[dict[str, Any]]:
     """Every decision ever made, undone ones and undo rows included: the full audit trail."""
-    reports = {r["doc"]: r for r in store.reports()}
+    reports = store.reports_by_doc()
     return [{
         "id": d.id, "tid": d.created_at, "granskare": d.reviewer, "typ": d.target_type, "mål_id": d.target_id,
         "fil": d.doc, "kommun": reports.get(d.doc or "", {}).get("kommun"),
@@ -237,7 +237,7 @@ def _in_years(r: dict[str, Any], years: Iterable[int] | None) -> bool:
 def status_summary(store: Store, years: Iterable[int] | None = None) -> list[dict[str, Any]]:
     """Units per report and status, split by where the status comes from (stated, reviewed, suggested)."""
     years = list(years) if years is not None else None
-    reports = {r["doc"]: r for r in store.reports() if _in_years(r, years)}
+    reports = {d: r for d, r in store.reports_by_doc().items() if _in_years(r, years)}
     decided = store.current_decisions(UNIT_STATUS)
     counts: dict[tuple, int] = {}
     for u in store.units():
@@ -255,7 +255,7 @@ def status_summary(store: Store, years: Iterable[int] | None = None) -> list[dic
 def theme_summary(store: Store, years: Iterable[int] | None = None) -> list[dict[str, Any]]:
     """Per kommun and theme: how many units carry the theme, and their share of the kommun's units."""
     years = list(years) if years is not None else None
-    reports = {r["doc"]: r for r in store.reports() if _in_years(r, years)}
+    reports = {d: r for d, r in store.reports_by_doc().items() if _in_years(r, years)}
     totals: dict[str, int] = {}
     counts: dict[tuple[str, str], int] = {}
     for u in store.units():
@@ -274,7 +274,7 @@ def theme_summary(store: Store, years: Iterable[int] | None = None) -> list[dict
 def flag_summary(store: Store, years: Iterable[int] | None = None) -> list[dict[str, Any]]:
     """Flags per report and kind, with how many are still open (no decision in force)."""
     years = list(years) if years is not None else None
-    reports = {r["doc"]: r for r in store.reports() if _in_years(r, years)}
+    reports = {d: r for d, r in store.reports_by_doc().items() if _in_years(r, years)}
     decided = store.current_decisions(FLAG)
     counts: dict[tuple, list[int]] = {}
     for f in store.flags():

@@ -147,7 +147,7 @@ def embed_passages(store: Store, embedder, passages: list[Passage], progress: bo
 
 
 # -- lexical ------------------------------------------------------------------------------------------------------
-def build_lexical(passages: list[Passage]) -> LexicalIndex:
+def build_lexical(passages: list[Passage], pids: list[int] | None = None) -> LexicalIndex:
     """BM25 over the Swedish analyzer; corpus words become compound-splitting vocabulary (persisted with it)."""
     from nlp.swedish import Analyzer, corpus_vocabulary
 
@@ -155,25 +155,34 @@ def build_lexical(passages: list[Passage]) -> LexicalIndex:
     words = [base.words(lexical_text(p)) for p in passages]
     extra = corpus_vocabulary(w.lower for ws in words for w in ws)
     analyzer = Analyzer.default(extra)
-    tokens = [[t.term for w in ws for t in analyzer.expand(w.lower)] for ws in words]
-    return LexicalIndex.build([_pid(p) for p in passages], tokens, analyzer=analyzer,
+    tokens = [_terms(analyzer, ws) for ws in words]
+    return LexicalIndex.build(pids if pids is not None else [_pid(p) for p in passages], tokens, analyzer=analyzer,
                               analyzer_state={"language": "sv", "extra_vocabulary": extra,
                                               FULL_BUILD_SIZE: len(passages)})
 
 
-def update_lexical(lexical: LexicalIndex, passages: list[Passage], stale: list[int]) -> tuple[int, int] | None:
-    """Remove the stale rows and add the passages the index lacks, with the index's own analyzer; (removed, added).
-    None, changing nothing, when the store has outgrown the last full build: the caller rebuilds instead, so the
-    compound vocabulary follows the corpus."""
-    if len(passages) > REBUILD_GROWTH * max(int(lexical.analyzer_state.get(FULL_BUILD_SIZE, 0)), 1):
+def update_lexical(lexical: LexicalIndex, by_pid: dict[int, Passage],
+                   changed: set[str]) -> tuple[int, int] | None:
+    """Remove the rows of changed or vanished passages and add the passages the index lacks, with the index's own
+    analyzer; (removed, added). None, changing nothing, when the store has outgrown the last full build: the caller
+    rebuilds instead, so the compound vocabulary follows the corpus."""
+    if len(by_pid) > REBUILD_GROWTH * max(int(lexical.analyzer_state.get(FULL_BUILD_SIZE, 0)), 1):
         return None
     analyzer = lexical.analyzer or analyzer_from_state(lexical.analyzer_state)
-    removed = lexical.remove(stale)
+    removed = lexical.remove(_stale(lexical.pids.tolist(), by_pid, changed))
     held = set(lexical.pids.tolist())
-    to_add = [p for p in passages if _pid(p) not in held]
-    lexical.add([_pid(p) for p in to_add],
-                [[t.term for w in analyzer.words(lexical_text(p)) for t in analyzer.expand(w.lower)] for p in to_add])
+    to_add = {pid: p for pid, p in by_pid.items() if pid not in held}
+    lexical.add(list(to_add), [_terms(analyzer, analyzer.words(lexical_text(p))) for p in to_add.values()])
     return removed, len(to_add)
+
+
+def _terms(analyzer, words) -> list[str]:
+    return [t.term for w in words for t in analyzer.expand(w.lower)]
+
+
+def _stale(held: Iterable[int], by_pid: dict[int, Passage], changed: set[str]) -> list[int]:
+    """Indexed ids whose passage left the store or belongs to a report that changed."""
+    return [i for i in held if i not in by_pid or by_pid[i].doc in changed]
 
 
 def analyzer_from_state(state: dict[str, Any]):
@@ -199,22 +208,21 @@ def update_indexes(store: Store, changed_docs: list[str] | None = None, removed_
     """
     paths = _paths(store)
     index_dir(store).mkdir(parents=True, exist_ok=True)
-    passages = store.passages()
+    by_pid = store.passages_by_pid()
+    passages = list(by_pid.values())
     result = IndexUpdate()
 
     full = changed_docs is None
     changed = set(changed_docs or []) | set(removed_docs or [])
     lexical = None if full else _load_lexical_or_none(paths)
     if lexical is not None:
-        by_pid = {_pid(p): p for p in passages}
-        stale = [i for i in lexical.pids.tolist() if i not in by_pid or by_pid[i].doc in changed]
-        changes = update_lexical(lexical, passages, stale)
+        changes = update_lexical(lexical, by_pid, changed)
         if changes is None:
             lexical = None
         else:
             result.lexical_removed, result.lexical_added = changes
     if lexical is None:
-        lexical = build_lexical(passages)
+        lexical = build_lexical(passages, list(by_pid))
         result.lexical_rebuilt = True
     lexical.save(paths["lex_npz"], paths["lex_json"])
     result.lexical_passages = lexical.size
@@ -231,16 +239,15 @@ def update_indexes(store: Store, changed_docs: list[str] | None = None, removed_
                                 "är vald")
     if dense is None:
         dense = _new_dense(store, embedder, passages)
-        to_add = passages
+        to_add = by_pid
     else:
-        store_ids = {_pid(p): p for p in passages}
         held = set(dense.ids().tolist())
-        stale = [i for i in held if i not in store_ids or store_ids[i].doc in changed]
+        stale = _stale(held, by_pid, changed)
         result.dense_removed = dense.remove(np.asarray(stale, dtype=np.int64))
         held.difference_update(stale)
-        to_add = [p for pid, p in store_ids.items() if pid not in held]
-    vectors, result.embedded = embed_passages(store, embedder, to_add, progress)
-    dense.add(np.asarray([_pid(p) for p in to_add], dtype=np.int64), vectors)
+        to_add = {pid: p for pid, p in by_pid.items() if pid not in held}
+    vectors, result.embedded = embed_passages(store, embedder, list(to_add.values()), progress)
+    dense.add(np.asarray(list(to_add), dtype=np.int64), vectors)
     result.dense_added = len(to_add)
     dense.save(paths["dense"], paths["dense_json"])
     store.set_meta(META_MODEL, embedder.model_id)

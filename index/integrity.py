@@ -233,7 +233,7 @@ def recover(store: Store, embedder=None) -> IntegrityReport:
     """Bring derived data back in line with SQLite after a crash: redo pending reports, rebuild broken indexes."""
     from index.indexes import check_indexes, repair_indexes
 
-    report = check(store)
+    report = IntegrityReport()
     todo = pending(store)
     if todo:
         _derive(store, todo, embedder)

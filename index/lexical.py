@@ -89,9 +89,8 @@ class LexicalIndex:
         if any(tokens):
             counter = CountVectorizer(analyzer=list, lowercase=False, dtype=np.float32)
             new = counter.fit_transform(tokens)  # (documents x their own terms), CSR
-            for term in counter.get_feature_names_out():
-                self.vocab.setdefault(term, len(self.vocab))
-            cols = np.asarray([self.vocab[t] for t in counter.get_feature_names_out()], dtype=np.int64)
+            cols = np.asarray([self.vocab.setdefault(t, len(self.vocab)) for t in counter.get_feature_names_out()],
+                              dtype=np.int64)
             new = sp.csr_matrix((new.data, cols[new.indices], new.indptr), shape=(len(pid_arr), len(self.vocab)))
         held = sp.csc_matrix((self.data, self.indices, self.indptr), shape=(self.size, len(self.indptr) - 1))
         held.resize((self.size, len(self.vocab)))

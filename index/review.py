@@ -79,10 +79,6 @@ def status_view(unit: Unit, decision: Decision | None = None) -> StatusView:
 
 # -- queues ---------------------------------------------------------------------------------------------------------
 
-def _reports(store: Store) -> dict[str, dict[str, Any]]:
-    return {r["doc"]: r for r in store.reports()}
-
-
 def _matches(report: dict[str, Any] | None, kommun: str | None, namnd: str | None, year: int | None) -> bool:
     report = report or {}
     return ((not kommun or report.get("kommun") == kommun) and (not namnd or report.get("namnd") == namnd)
@@ -101,7 +97,7 @@ def status_queue(store: Store, kommun: str | None = None, namnd: str | None = No
     helps most), confidence_desc (quick accepts first) or document (report order)."""
     if sort not in STATUS_SORTS:
         raise UnknownChoice("sortering", sort, STATUS_SORTS)
-    reports = _reports(store)
+    reports = store.reports_by_doc()
     decided = store.current_decisions(UNIT_STATUS)
     out = []
     for u in store.units():
@@ -127,7 +123,7 @@ def flag_queue(store: Store, kommun: str | None = None, namnd: str | None = None
     `sort`: score (strongest first), score_asc or document."""
     if sort not in FLAG_SORTS:
         raise UnknownChoice("sortering", sort, FLAG_SORTS)
-    reports = _reports(store)
+    reports = store.reports_by_doc()
     decided = store.current_decisions(FLAG)
     out = [f for f in store.flags(kind=kind or None)
            if _matches(reports.get(f.doc), kommun, namnd, year) and (include_decided or f.id not in decided)]

@@ -188,15 +188,14 @@ class Store:
 
     def reports(self) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT * FROM reports ORDER BY kommun, namnd, year, doc").fetchall()
-        out = []
-        for r in rows:
-            d = dict(r)
-            d["legend"] = json.loads(d["legend"] or "{}")
-            out.append(d)
-        return out
+        return [_report_row(r) for r in rows]
+
+    def reports_by_doc(self) -> dict[str, dict[str, Any]]:
+        return {r["doc"]: r for r in self.reports()}
 
     def report(self, doc: str) -> dict[str, Any] | None:
-        return next((r for r in self.reports() if r["doc"] == doc), None)
+        row = self.conn.execute("SELECT * FROM reports WHERE doc=?", (doc,)).fetchone()
+        return None if row is None else _report_row(row)
 
     def lines(self, doc: str, start: int = 1, end: int | None = None, clean: bool = True) -> list[tuple[int, str]]:
         col = "clean" if clean else "raw"
@@ -210,6 +209,11 @@ class Store:
     def passages(self, doc: str | None = None) -> list[Passage]:
         sql = "SELECT * FROM passages" + (" WHERE doc=?" if doc else "") + " ORDER BY doc, seq"
         return [self._passage(r) for r in self.conn.execute(sql, (doc,) if doc else ()).fetchall()]
+
+    def passages_by_pid(self) -> dict[int, Passage]:
+        """Every passage keyed by its stored integer id (the FAISS and BM25 key), in `passages()` order."""
+        rows = self.conn.execute("SELECT * FROM passages ORDER BY doc, seq").fetchall()
+        return {r["pid"]: self._passage(r) for r in rows}
 
     def passage_rows(self, pids: Iterable[int]) -> dict[int, sqlite3.Row]:
         """Passages joined with report metadata and unit fields, keyed by integer id (for search hits)."""
@@ -312,13 +316,7 @@ class Store:
     # -- review decisions ------------------------------------------------------------------------
     def add_decision(self, d: Decision) -> int:
         with self.transaction() as c:
-            cur = c.execute(
-                "INSERT INTO decisions(target_type,target_id,doc,reviewer,action,old_value,new_value,comment,"
-                "created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                (d.target_type, d.target_id, d.doc, d.reviewer, d.action, d.old_value, d.new_value, d.comment,
-                 d.created_at or now_iso()),
-            )
-            return int(cur.lastrowid)
+            return _insert_decision(c, d, d.old_value)
 
     def add_decision_over(self, d: Decision, default_old: str | None) -> int:
         """Like add_decision, but old_value is read inside the same write transaction: the value of the decision in
@@ -327,14 +325,7 @@ class Store:
         with self.transaction() as c:
             row = c.execute("SELECT new_value FROM decisions WHERE target_type=? AND target_id=? AND undone=0 "
                             "ORDER BY id DESC LIMIT 1", (d.target_type, d.target_id)).fetchone()
-            old_value = row[0] if row is not None and row[0] is not None else default_old
-            cur = c.execute(
-                "INSERT INTO decisions(target_type,target_id,doc,reviewer,action,old_value,new_value,comment,"
-                "created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                (d.target_type, d.target_id, d.doc, d.reviewer, d.action, old_value, d.new_value, d.comment,
-                 d.created_at or now_iso()),
-            )
-            return int(cur.lastrowid)
+            return _insert_decision(c, d, row[0] if row is not None and row[0] is not None else default_old)
 
     def undo_decision(self, decision_id: int, reviewer: str) -> None:
         """Undo keeps history: the decision is marked undone and an 'undo' row records who did it."""
@@ -389,3 +380,18 @@ def unit_to_json(u: Unit, report: dict[str, Any] | None) -> dict[str, Any]:
     for k, v in d.items():
         rec.setdefault(k, v)
     return rec
+
+
+def _report_row(row: sqlite3.Row) -> dict[str, Any]:
+    d = dict(row)
+    d["legend"] = json.loads(d["legend"] or "{}")
+    return d
+
+
+def _insert_decision(c: sqlite3.Connection, d: Decision, old_value: str | None) -> int:
+    cur = c.execute(
+        "INSERT INTO decisions(target_type,target_id,doc,reviewer,action,old_value,new_value,comment,"
+        "created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+        (d.target_type, d.target_id, d.doc, d.reviewer, d.action, old_value, d.new_value, d.comment,
+         d.created_at or now_iso()))
+    return int(cur.lastrowid)
