@@ -147,6 +147,7 @@ def evaluate(store: Store, gold_dir: Path | str | None = None) -> list[str]:
     from index.indexes import check_indexes, embed_passages, get_embedder, repair_indexes
     from index.embeddings import embed_with_cache
     from index.search import SearchFilters, search
+    from nlp.themes import store_cache
 
     gold_dir = Path(gold_dir) if gold_dir else DEFAULT_GOLD_DIR
     queries = load_queries(gold_dir)
@@ -165,14 +166,13 @@ def evaluate(store: Store, gold_dir: Path | str | None = None) -> list[str]:
             if mode == "hybrid":
                 tops[qid] = hits
     # The same queries over every report in the store: hits in reports nobody judged count as misses here.
-    whole = {m: float(np.mean([ndcg_recall([Ranked(h.doc, h.line_start, h.line_end)
-                                            for h in search(store, text, top=K, mode=m).hits], qrels.get(qid, {}))[0]
-                               for qid, text in queries.items()])) for m in MODES}
-    q1_all = {qid: sorted({h.kommun for h in search(store, text, top=K).hits if h.kommun})
-              for qid, text in queries.items()}
+    whole_hits = {m: {qid: search(store, text, top=K, mode=m).hits for qid, text in queries.items()} for m in MODES}
+    whole = {m: float(np.mean([ndcg_recall([Ranked(h.doc, h.line_start, h.line_end) for h in hits],
+                                           qrels.get(qid, {}))[0] for qid, hits in whole_hits[m].items()]))
+             for m in MODES}
+    q1_all = {qid: sorted({h.kommun for h in hits if h.kommun}) for qid, hits in whole_hits["hybrid"].items()}
     embedder = get_embedder(store.get_meta("embedding_model"))
-    cache = (lambda hashes: store.cached_vectors(embedder.model_id, hashes),
-             lambda vectors: store.put_vectors(embedder.model_id, vectors))
+    cache = store_cache(store, embedder.model_id)
     chunks = [c for doc in docs for c in chunk_report(doc, report_lines(store, doc))]
     baseline = NaiveBaseline(chunks, lambda texts: embed_with_cache(embedder, texts, *cache), embedder.embed_query)
     base = {qid: {m: ndcg_recall(baseline.rank(text, m), qrels.get(qid, {})) for m in BASELINE}

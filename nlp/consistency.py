@@ -246,9 +246,9 @@ CUES: dict[str, re.Pattern[str]] = {
         _NEG + r"\b((är|blev) (nu )?(helt )?(genomförd|genomfört|klar|klart|färdig|färdigt|färdigställd|färdigställt|"
         r"slutförd|slutfört|avslutad|avslutat)|har (genomförts|slutförts|avslutats|färdigställts|utvärderats|"
         r"införts|implementerats)|bedömdes (vara |som )?(färdigt|slutfört|klart)|är slutfört)\b", re.I),
+    # Evidence that work has begun at all (against "Ej påbörjad"): ongoing or done, or paused (one pauses what runs).
+    "started": re.compile(r"\b(pausades|pausats|pausad|ett visst arbete|har gjorts|påbörjades)\b", re.I),
 }
-# Evidence that work has begun at all (against "Ej påbörjad"): ongoing or done, or paused (one pauses what runs).
-_STARTED_EXTRA = re.compile(r"\b(pausades|pausats|pausad|ett visst arbete|har gjorts|påbörjades)\b", re.I)
 
 
 @dataclass
@@ -264,7 +264,7 @@ class CueHit:
 def cue_hits(sentences: list[Sentence]) -> dict[str, list[CueHit]]:
     out: dict[str, list[CueHit]] = defaultdict(list)
     for s in sentences:
-        for kind, pattern in list(CUES.items()) + [("started", _STARTED_EXTRA)]:
+        for kind, pattern in CUES.items():
             m = pattern.search(s.text)
             if m:
                 out[kind].append(CueHit(kind, s, m))

@@ -612,14 +612,10 @@ class CachedEmbeddings:
         self.dim = int(embedder.dim)
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        if self.store is None:
-            return np.asarray(self.embedder.embed_passages(texts), dtype=np.float32)
-        from index.embeddings import embed_with_cache
+        from nlp.themes import embed_texts, store_cache
 
-        return embed_with_cache(self.embedder, texts, lambda hashes: self.store.cached_vectors(self.model_id, hashes),
-                                lambda vectors: self.store.put_vectors(self.model_id, vectors))
+        return embed_texts(self.embedder, texts,
+                           store_cache(self.store, self.model_id) if self.store is not None else None)
 
 
 def load_embedder() -> Any:

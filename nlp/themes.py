@@ -330,14 +330,7 @@ def theme_vectors(embedder: EmbedderLike, themes: Sequence[Theme],
 def _query_batch(embedder: EmbedderLike, texts: list[str]) -> Sequence[np.ndarray]:
     """Query vectors in batches where the embedder allows it (a few hundred phrases one by one take minutes)."""
     batch = getattr(embedder, "embed_queries", None)
-    if batch is not None:
-        return batch(texts)
-    model, prefix = getattr(embedder, "model", None), getattr(embedder, "query_prefix", None)
-    if model is not None and prefix is not None and hasattr(model, "encode"):
-        # index.embeddings.Embedder: its SentenceTransformer and e5 query prefix, as embed_query uses them.
-        return np.asarray(model.encode(texts, prompt=prefix or None, batch_size=64, convert_to_numpy=True,
-                                       normalize_embeddings=True, show_progress_bar=False), dtype=np.float32)
-    return [embedder.embed_query(t) for t in texts]
+    return batch(texts) if batch is not None else [embedder.embed_query(t) for t in texts]
 
 
 def _embed_queries(embedder: EmbedderLike, texts: list[str], cache: VectorCache | None) -> np.ndarray:
@@ -435,8 +428,9 @@ SUP_C = 0.1  # strong L2: a few hundred labelled units, 388 features
 N_EXTRA = 4  # features before the embedding
 
 
-def supervised_matrix(f: Features, t: int) -> np.ndarray:
-    zs = zero_shot_scores(f)[:, t]
+def supervised_matrix(f: Features, t: int, zero_shot: np.ndarray | None = None) -> np.ndarray:
+    """Features of theme t's model; `zero_shot` (all themes' zero-shot scores) saves recomputing them per theme."""
+    zs = (zero_shot_scores(f) if zero_shot is None else zero_shot)[:, t]
     logit = np.log(np.clip(zs, 1e-6, 1 - 1e-6) / np.clip(1 - zs, 1e-6, 1))
     return np.hstack([ZS_LOGIT_GAIN * logit[:, None], SIM_GAIN * f.sims[:, t:t + 1], f.cues[:, t, :],
                       f.vectors]).astype(np.float64)
@@ -506,12 +500,14 @@ def fit_model(f: Features, labels: list[set[str]], themes: Sequence[Theme], mode
     from sklearn.linear_model import LogisticRegression
 
     model = ThemeModel(model_id, ZS_THRESHOLD, {}, len(labels), dict(sources or {}))
+    zero_shot = zero_shot_scores(f)
     for t, theme in enumerate(themes):
         y = np.array([theme.id in ls for ls in labels], dtype=int)
         n_pos = int(y.sum())
         if n_pos < MIN_POSITIVES or len(y) - n_pos < MIN_POSITIVES:
             continue  # too little to learn from: this theme stays zero-shot
-        clf = LogisticRegression(C=SUP_C, solver="liblinear", max_iter=1000).fit(supervised_matrix(f, t), y)
+        clf = LogisticRegression(C=SUP_C, solver="liblinear", max_iter=1000)
+        clf.fit(supervised_matrix(f, t, zero_shot), y)
         model.weights[theme.id] = ThemeWeights(clf.coef_[0].copy(), float(clf.intercept_[0]), theme.fingerprint(),
                                                n_pos, len(y) - n_pos)
     model.threshold = threshold if threshold is not None else choose_threshold(f, labels, themes, model_id)
@@ -547,14 +543,15 @@ def micro_f1(pred: Sequence[Sequence[str]], gold: Sequence[set[str]]) -> float:
 
 def scores(f: Features, themes: Sequence[Theme], model: ThemeModel | None) -> np.ndarray:
     """(n, T) scores in [0, 1]: the theme's supervised model where it has a usable one, zero-shot otherwise."""
-    out = zero_shot_scores(f).astype(np.float64)
+    zero_shot = zero_shot_scores(f)
+    out = zero_shot.astype(np.float64)
     if model is None or len(f) == 0:
         return _blank_out(f, out)
     dim = f.vectors.shape[1]
     for t, theme in enumerate(themes):
         w = model.usable(theme, dim)
         if w is not None:
-            out[:, t] = _sigmoid(supervised_matrix(f, t) @ w.coef + w.intercept)
+            out[:, t] = _sigmoid(supervised_matrix(f, t, zero_shot) @ w.coef + w.intercept)
     return _blank_out(f, out)
 
 
