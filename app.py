@@ -10,6 +10,7 @@ before it is placed in markup, and the markup is shown with st.html (sanitised b
 from __future__ import annotations
 
 import html
+import re
 import logging
 import os
 from pathlib import Path
@@ -71,6 +72,7 @@ CSS = """<style>
 .kr-lines tr.st td.t{font-weight:600}
 .kr-quote{border-left:3px solid #c9a227;padding:.3rem .6rem;background:#fffbea;white-space:pre-wrap}
 .kr-note{color:#666;font-size:.85rem;font-style:italic}
+.kr-caption{color:#6b7280;font-size:.875rem;margin:-.25rem 0 .5rem}
 .kr-sev-hög{background:#fde2e1;color:#9b1c1c;border-color:#f1a9a7}
 .kr-sev-medel{background:#fff1d6;color:#8a5300;border-color:#f0c777}
 .kr-sev-låg{background:#eef1f4;color:#445;border-color:#d8dde3}
@@ -83,6 +85,21 @@ def esc(text: Any) -> str:
     """Report text as inert HTML: entities for markup characters and '$' (math in Markdown), <br> for newlines."""
     s = html.escape("" if text is None else str(text), quote=True).replace("$", "&#36;")
     return s.replace("\r\n", "\n").replace("\n", "<br>")
+
+
+_MARKDOWN_CHARS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:])")
+
+
+def md_plain(text: Any) -> str:
+    """Text for Streamlit's Markdown elements (st.error, st.warning ...) with every Markdown character escaped,
+    so a file name or a message quoting a report cannot become a link, an image or a formula."""
+    return _MARKDOWN_CHARS.sub(r"\\\1", "" if text is None else str(text))
+
+
+def caption(text: str) -> None:
+    """A caption for text that may hold report or reviewer words: escaped, never read as Markdown (a link or an
+    image reference in a report must not become clickable or make the browser fetch anything)."""
+    st.html(f'<div class="kr-caption">{esc(text)}</div>')
 
 
 def highlight_snippet(snippet: str, matched_terms: list[dict[str, Any]]) -> str:
@@ -251,7 +268,7 @@ def flash(kind: str, text: str) -> None:
 
 def show_flash() -> None:
     for kind, text in st.session_state.pop("_flash", []):
-        {"success": st.success, "error": st.error, "info": st.info, "warning": st.warning}[kind](text)
+        {"success": st.success, "error": st.error, "info": st.info, "warning": st.warning}[kind](md_plain(text))
 
 
 def guarded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
@@ -304,7 +321,7 @@ def render_unit_detail(store: Store, unit: Unit, decision: Decision | None) -> N
                         for label, u in near if u is not None))
     history = store.decisions(review.UNIT_STATUS, unit.id)
     if history:
-        st.caption("Granskningshistorik: " + "; ".join(
+        caption("Granskningshistorik: " + "; ".join(
             f"{fmt_time(d.created_at)} {d.reviewer}: {review.ACTION_LABELS.get(d.action, d.action)}"
             + (f" → {d.new_value}" if d.new_value and d.action in ("accept", "correct") else "")
             + (" (ångrat)" if d.undone and d.action != "undo" else "") for d in history))
@@ -316,7 +333,7 @@ def render_similar(store: Store, unit_id: str) -> None:
     try:
         hits = similar(store, unit_id, top=5, other_kommuner=True, embedder=search_embedder(store))
     except ToolError as e:
-        st.error(e.user_message())
+        st.error(md_plain(e.user_message()))
         return
     if not hits:
         st.info("Inga liknande poster i andra kommuner.")
@@ -413,7 +430,7 @@ def page_search(store: Store) -> None:
         result = search(store, query, top=int(top), mode=mode, filters=filters,
                         embedder=search_embedder(store) if mode != "bm25" else None)
     except ToolError as e:
-        st.error(e.user_message())
+        st.error(md_plain(e.user_message()))
         return
     hits = result.hits
     kommuner = {h.kommun for h in hits}
@@ -421,7 +438,7 @@ def page_search(store: Store) -> None:
     st.markdown(f"**{len(hits)} {'träff' if len(hits) == 1 else 'träffar'}** i {n_k} "
                 f"{'kommun' if n_k == 1 else 'kommuner'} · {MODES[mode]}")
     for note in result.plan.notes:
-        st.caption(note)
+        caption(note)
     if not hits:
         st.info("Inga träffar. Pröva ett annat ord, ett annat sökläge eller färre filter.")
         return
@@ -581,7 +598,7 @@ def render_status_item(store: Store, unit: Unit) -> None:
             f"rad {e.get('line')}" + (f" (vikt {e['weight']:.0%})".replace("%", " %") if e.get("weight") else "")
             for e in evidence))
     if unit.explicit_status:
-        st.caption(f"Rapporten skriver »{unit.explicit_status}« men det kunde inte tolkas som en status.")
+        caption(f"Rapporten skriver »{unit.explicit_status}« men det kunde inte tolkas som en status.")
     disabled = not reviewer()
     comment_key = f"sc_{unit.id}"
     c = st.columns([1.4, 1.6, 1.2, 1.2])
@@ -630,7 +647,7 @@ def render_flag_item(store: Store, flag: Flag) -> None:
                     f'<div class="kr-quote">{esc(e.get("quote") or e.get("text"))}</div>')
     units = [u for u in (store.unit(uid) for uid in flag.unit_ids) if u is not None]
     if units:
-        st.caption("Gäller: " + "; ".join(f"{u.title[:90]} (rad {u.line_start})" for u in units))
+        caption("Gäller: " + "; ".join(f"{u.title[:90]} (rad {u.line_start})" for u in units))
     disabled = not reviewer()
     comment_key = f"fc_{flag.id}"
     st.text_area("Kommentar (valfri)", key=comment_key, height=70, max_chars=5000)
@@ -780,13 +797,13 @@ def page_upload(store: Store) -> None:
         try:
             path = upload.save_pending(store.dir, file.name, file.getvalue())
         except ToolError as e:
-            st.error(e.user_message())
+            st.error(md_plain(e.user_message()))
             return
         try:
             meta = upload.detect(path)
         except ToolError as e:
             upload.discard(path)
-            st.error(e.user_message())
+            st.error(md_plain(e.user_message()))
             return
         pending = {"token": token, "path": str(path), "meta": meta, "done": None}
         st.session_state["_pending"] = pending
@@ -795,11 +812,11 @@ def page_upload(store: Store) -> None:
             "up_kommun": meta.kommun or "", "up_namnd": meta.namnd or "", "up_period": meta.period or "",
             "up_year": meta.year if meta.year and 1990 <= meta.year <= 2100 else None})
     if pending.get("done"):
-        st.success(pending["done"])
+        st.success(md_plain(pending["done"]))
         return
     if store.report_sha(Path(pending["path"]).name) is not None:
-        st.warning(f"En rapport med filnamnet {Path(pending['path']).name} finns redan; den ersätts. "
-                   "Granskares beslut finns kvar.")
+        st.warning(md_plain(f"En rapport med filnamnet {Path(pending['path']).name} finns redan; den ersätts. "
+                            "Granskares beslut finns kvar."))
     with st.form("upload_form"):
         st.markdown(f"**Fil:** {esc(Path(pending['path']).name)}")
         c = st.columns(4)
@@ -821,12 +838,12 @@ def page_upload(store: Store) -> None:
         bar.empty()
         st.session_state.pop("_pending", None)
         message = e.user_message()
-        st.error(message if "inget sparades" in message else f"{message} Inget sparades.")
+        st.error(md_plain(message if "inget sparades" in message else f"{message} Inget sparades."))
         return
     pending["done"] = (f"{result.doc} är inläst: {result.units} poster och {result.passages} passager"
                        + (" (ersatte den tidigare versionen)" if result.replaced else "")
                        + ". Rapporten finns nu under Sök, Granska och Översikt.")
-    st.success(pending["done"])
+    st.success(md_plain(pending["done"]))
 
 
 # -- main -----------------------------------------------------------------------------------------------------------
@@ -863,18 +880,18 @@ def main() -> None:
         if page == "Läs in":
             store = get_store(create=True)
         else:
-            st.info(f"{missing.user_message()} Du kan också läsa in en rapport under »Läs in«.")
+            st.info(md_plain(f"{missing.user_message()} Du kan också läsa in en rapport under »Läs in«."))
             return
     if store.count("reports"):
         for line in startup_repair(str(store.dir)):
-            st.warning(line)
+            st.warning(md_plain(line))
     if store.count("passages"):
         warm_up(str(store.dir))
     pages = {"Sök": page_search, "Granska": page_review, "Översikt": page_overview, "Läs in": page_upload}
     try:
         pages[page](store)
     except ToolError as e:
-        st.error(e.user_message())
+        st.error(md_plain(e.user_message()))
     except Exception:  # noqa: BLE001 - no tracebacks for users; the log keeps it for maintainers
         log.exception("unexpected error on page %s", page)
         st.error("Ett oväntat fel inträffade. Ladda om sidan; om felet kvarstår, kontakta den som driftar verktyget.")

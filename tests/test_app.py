@@ -316,6 +316,30 @@ def test_report_text_is_escaped_everywhere_in_review(tmp_path, monkeypatch):
         assert "<script" not in m.value
 
 
+MARKDOWN_ATTACK = "[se bilaga](https://phish.example/login) ![](http://127.0.0.1:9/track.png) $$x$$"
+
+
+def test_markdown_in_report_text_never_becomes_a_link_or_an_image(tmp_path, monkeypatch):
+    """Captions that quote a report (stated status, the items a flag concerns) are escaped, not read as Markdown."""
+    store = build_review_store(tmp_path / "md")
+    with store.transaction() as c:
+        c.execute("UPDATE units SET title=? WHERE id='a#u1'", ("1. Minska " + MARKDOWN_ATTACK,))
+        c.execute("UPDATE units SET explicit_status=? WHERE id='a#u2'", (MARKDOWN_ATTACK,))
+    store.close()
+    monkeypatch.setenv("KOMMUNRAPPORT_DATA", str(tmp_path / "md"))
+    at = start("Granska", "Anna")
+    at.selectbox(key="rq_sort").select("confidence_desc").run()  # a#u2 first
+    pages = [html(at)]
+    at.radio(key="queue").set_value("Flaggor").run()
+    pages.append(html(at))
+    assert "Rapporten skriver »[se bilaga](https://phish.example/login)" in pages[0]
+    assert "Gäller: 1. Minska [se bilaga](https://phish.example/login)" in pages[1]
+    for page in pages:
+        assert "<a " not in page and "<img" not in page and "&#36;&#36;x&#36;&#36;" in page
+    markdown = [m.value for m in list(at.markdown) + list(at.caption)]
+    assert not [m for m in markdown if "phish.example" in m or "127.0.0.1" in m]
+
+
 def test_hostile_text_in_an_uploaded_report_is_escaped_in_search_and_unit_view(app_data_dir):
     source = (ROOT / "tests/fixtures/reports/hudiksvall-markdown-2023-08.txt").read_text(encoding="utf-8")
     hostile = ("Sjukfrånvaron är hög. &lt;script&gt;alert(1)&lt;/script&gt; och &lt;b&gt;fet&lt;/b&gt; "
