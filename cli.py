@@ -140,7 +140,7 @@ def cmd_flags(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from index.ingest import train_all
 
-    for line in train_all(db_dir=args.db, gold_dir=args.gold):
+    for line in train_all(db_dir=args.db, labels_dir=args.labels):
         print(line)
     return 0
 
@@ -227,8 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     _db(p)
     p.set_defaults(func=cmd_flags)
 
-    p = sub.add_parser("train", help="träna om status- och temaklassificerare från allt som finns")
-    p.add_argument("--gold", metavar="DIR", help="analytikeretiketter (standard: ../shared/eval/dev)")
+    p = sub.add_parser("train", help="träna om status- och temaklassificerare från databasen (angivna statusar, "
+                       "granskarbeslut) och, om du anger en mapp, analytikeretiketter")
+    p.add_argument("--labels", metavar="DIR", help="mapp med units_<rapport>.jsonl (analytikeretiketter); utan den "
+                   "används inga etiketter")
     _db(p)
     p.set_defaults(func=cmd_train)
 

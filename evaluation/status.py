@@ -79,7 +79,7 @@ def evaluate(store: Any, gold_dir: Path | str | None = None, embedder: Any | Non
     embed = S.CachedEmbeddings(embedder or S.load_embedder(), store)
     inputs = S.gather_inputs(store, store.units())
     X = S.build_matrix(inputs, embed)
-    examples = S.collect_examples(store, inputs, gold_dir, gold=True, decisions=True, cues=S.TRAIN_WITH_CUE_LABELS)
+    examples = S.collect_examples(store, inputs, gold, decisions=True, cues=S.TRAIN_WITH_CUE_LABELS)
     index = {x.unit.id: i for i, x in enumerate(inputs)}
     scored, per_report, unmatched, no_text = Scored(), [], 0, 0
     for doc, report in sorted(gold.items()):

@@ -179,18 +179,31 @@ def remove_report(doc: str, db_dir: Path | str | None = None) -> bool:
     return removed
 
 
-def train_all(db_dir: Path | str | None = None, gold_dir: Path | str | None = None) -> list[str]:
-    """Retrain status and theme classifiers from stated statuses, analyst labels and reviewers' decisions,
-    then refresh every suggestion and flag."""
+def train_all(db_dir: Path | str | None = None, labels_dir: Path | str | None = None) -> list[str]:
+    """Retrain status and theme classifiers from the store (stated statuses, reviewers' decisions) and, only when
+    a folder is named, analyst labels; then refresh every suggestion and flag. A labels folder is read and checked
+    completely before anything is trained, so a bad folder leaves the saved models untouched."""
     from nlp.consistency import apply_flags
-    from nlp.status import apply_status, train_status
-    from nlp.themes import apply_themes, train_themes
+    from nlp.labels import LabelError, fingerprint, load_labels
+    from nlp.status import apply_status, describe_model as describe_status, train_status
+    from nlp.themes import apply_themes, describe_model as describe_themes, train_themes
 
+    labels = load_labels(labels_dir) if labels_dir is not None else None
     store = Store.open(db_dir)
-    lines = train_status(store, gold_dir) + train_themes(store, gold_dir)
+    info = None
+    if labels is not None:
+        known = {r["doc"] for r in store.reports()}
+        if not known & set(labels):
+            store.close()
+            raise LabelError(f"{labels_dir}: ingen av etiketternas rapporter ({', '.join(sorted(labels))}) finns i "
+                             "databasen; läs in dem först med `python cli.py ingest`")
+        info = {"folder": str(Path(labels_dir).resolve()), "fingerprint": fingerprint(labels_dir),
+                "reports": sorted(set(labels) & known)}
+    lines = train_status(store, labels, labels_info=info) + train_themes(store, labels, labels_info=info)
     apply_status(store, None)
     apply_themes(store, None)
     apply_flags(store, None)
+    lines += describe_status(store) + describe_themes(store)
     store.close()
     return lines
 

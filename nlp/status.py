@@ -668,8 +668,8 @@ MODEL_FILE = "status_model.json"
 MODEL_FORMAT = 1
 REGULARISATION_C = 0.02  # strong: a few hundred labelled units (0.01–0.05 score alike in leave-one-report-out)
 PCA_COMPONENTS = 16
-WEIGHTS = {"decision": 2.0, "gold": 1.0, "stated": 0.75, "cue": 0.3}  # stated words mostly agree with analysts
-TRAIN_WITH_CUE_LABELS = False  # clear phrase cues as weak labels when training with gold (always on the fly)
+WEIGHTS = {"decision": 2.0, "labels": 1.0, "stated": 0.75, "cue": 0.3}  # stated words mostly agree with analysts
+TRAIN_WITH_CUE_LABELS = False  # clear phrase cues as weak labels in `cli.py train` (always on the fly at ingest)
 LOW_CONFIDENCE = 0.5
 NOTES = {
     "empty": "Ingen kommentar att bedöma – inget förslag.",
@@ -809,7 +809,7 @@ class Example:
     index: int  # into the list of UnitInput
     label: str
     weight: float
-    source: str  # decision, gold, stated, cue
+    source: str  # decision, labels, stated, cue
 
 
 def suggestion_class(value: str | None) -> str | None:
@@ -830,22 +830,18 @@ def stated_examples(inputs: list[UnitInput]) -> dict[int, Example]:
             and (c := suggestion_class(x.unit.status or x.unit.explicit_status))}
 
 
-def gold_examples(inputs: list[UnitInput], gold_dir: Path | str | None) -> dict[int, Example]:
-    """Analyst judgements matched to our units (evaluation.gold.match_units); nothing when there is no gold folder."""
-    from evaluation.gold import load_gold, match_units
+def label_examples(inputs: list[UnitInput], labels: dict[str, Any] | None) -> dict[int, Example]:
+    """Analyst judgements (a labels folder given to `cli.py train --labels`) matched to our units."""
+    from nlp.labels import match_units
 
-    try:
-        gold = load_gold(gold_dir)
-    except FileNotFoundError:
-        return {}
     index = {x.unit.id: i for i, x in enumerate(inputs)}
     out: dict[int, Example] = {}
-    for doc, report in gold.items():
+    for doc, report in (labels or {}).items():
         units = [x.unit for x in inputs if x.unit.doc == doc]
         for g, u in zip(report.units, match_units(report.units, units)):
             c = suggestion_class(g.get("judged_status"))
             if u is not None and c and inputs[index[u.id]].has_commentary:
-                out[index[u.id]] = Example(index[u.id], c, WEIGHTS["gold"], "gold")
+                out[index[u.id]] = Example(index[u.id], c, WEIGHTS["labels"], "labels")
     return out
 
 
@@ -869,31 +865,36 @@ def cue_examples(inputs: list[UnitInput]) -> dict[int, Example]:
     return out
 
 
-def collect_examples(store: Any, inputs: list[UnitInput], gold_dir: Path | str | None = None, gold: bool = True,
+def collect_examples(store: Any, inputs: list[UnitInput], labels: dict[str, Any] | None = None,
                      decisions: bool = True, cues: bool = False) -> list[Example]:
     """One example per unit; a reviewer's decision beats an analyst label, which beats the stated status."""
     merged: dict[int, Example] = {}
-    sources = [cue_examples(inputs) if cues else {}, stated_examples(inputs),
-               gold_examples(inputs, gold_dir) if gold else {}, decision_examples(store, inputs) if decisions else {}]
+    sources = [cue_examples(inputs) if cues else {}, stated_examples(inputs), label_examples(inputs, labels),
+               decision_examples(store, inputs) if decisions else {}]
     for found in sources:
         merged.update(found)
     return [merged[k] for k in sorted(merged)]
 
 
+def provenance(examples: list[Example], inputs: list[UnitInput], labels: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
+    """What a model was trained on: examples per source and class, the reports they came from, the labels folder."""
+    return {"examples": len(examples),
+            "counts": dict(sorted(_count(f"{e.source}:{e.label}" for e in examples).items())),
+            "reports": dict(sorted(_count(inputs[e.index].unit.doc for e in examples).items())),
+            "labels": labels}
+
+
 def train_on(X: np.ndarray, examples: list[Example], model_id: str, inputs: list[UnitInput], dim: int,
-             exclude_doc: str | None = None) -> StatusModel | None:
+             exclude_doc: str | None = None, labels_info: dict[str, Any] | None = None) -> StatusModel | None:
     """Fit on the labelled rows; the embedding projection is fitted on every unit with commentary (no labels),
     except those of `exclude_doc` (the held-out report in evaluation)."""
-    counts: dict[str, int] = {}
-    for e in examples:
-        counts[f"{e.source}:{e.label}"] = counts.get(f"{e.source}:{e.label}", 0) + 1
     rows = [e.index for e in examples]
     with_text = [i for i, x in enumerate(inputs) if x.has_commentary and x.unit.doc != exclude_doc]
     if len(with_text) < 3:
         return None
     return fit_model(X[rows], [e.label for e in examples], [e.weight for e in examples], model_id,
-                     {"examples": len(examples), "counts": dict(sorted(counts.items()))},
-                     fit_projection(X[with_text, :dim]))
+                     provenance(examples, inputs, labels_info), fit_projection(X[with_text, :dim]))
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -991,20 +992,22 @@ def model_path(store: Any) -> Path:
     return Path(store.dir) / MODEL_FILE
 
 
-def train_status(store: Any, gold_dir: Path | str | None = None, decisions: bool = True,
-                 embedder: Any | None = None, apply: bool = False) -> list[str]:
-    """Retrain from everything available, save the model next to the store, and refresh every unit's suggestion.
+def train_status(store: Any, labels: dict[str, Any] | None = None, decisions: bool = True,
+                 embedder: Any | None = None, apply: bool = False, labels_info: dict[str, Any] | None = None
+                 ) -> list[str]:
+    """Retrain from the store (stated statuses, reviewers' decisions) and, when given, an analyst labels folder
+    already read by nlp.labels.load_labels; save the model with what it was trained on.
 
     Returns report lines (Swedish, shown by `python cli.py train`).
     """
     embed = CachedEmbeddings(embedder or load_embedder(), store)
     inputs = gather_inputs(store, store.units())
     X = build_matrix(inputs, embed)
-    examples = collect_examples(store, inputs, gold_dir, gold=True, decisions=decisions, cues=TRAIN_WITH_CUE_LABELS)
+    examples = collect_examples(store, inputs, labels, decisions=decisions, cues=TRAIN_WITH_CUE_LABELS)
     lines = [f"status: {len(examples)} märkta poster av {len(inputs)} ("
              + ", ".join(f"{k} {v}" for k, v in sorted(_count(e.source for e in examples).items())) + ")"]
     lines.append("status: klasser " + ", ".join(f"{k} {v}" for k, v in sorted(_count(e.label for e in examples).items())))
-    model = train_on(X, examples, embed.model_id, inputs, embed.dim) if examples else None
+    model = train_on(X, examples, embed.model_id, inputs, embed.dim, labels_info=labels_info) if examples else None
     if model is None:
         lines.append("status: för få märkta exempel i någon klass – förslagen kommer från frasreglerna")
         model_path(store).unlink(missing_ok=True)
@@ -1015,6 +1018,25 @@ def train_status(store: Any, gold_dir: Path | str | None = None, decisions: bool
         n = _write(store, inputs, model, X, embed)
         lines.append(f"status: förslag för {n} av {len(inputs)} poster")
     return lines
+
+
+def describe_model(store: Any) -> list[str]:
+    """What the saved status model was trained on, in Swedish lines (shown by `cli.py train` and the app)."""
+    model = StatusModel.load(model_path(store))
+    if model is None:
+        return ["statusmodell: ingen sparad – vid inläsning tränas en modell på databasens angivna statusar, "
+                "granskarbeslut och tydliga fraser"]
+    return trained_on_lines("statusmodell", model.trained_on.get("counts", {}), model.trained_on)
+
+
+def trained_on_lines(name: str, counts: dict[str, int], trained_on: dict[str, Any]) -> list[str]:
+    """Shared by the status and theme models: sources with counts, reports, labels folder."""
+    labels = trained_on.get("labels")
+    reports = trained_on.get("reports") or {}
+    return [f"{name}: tränad på " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "inga exempel"),
+            f"{name}: från {len(reports)} rapporter: " + ", ".join(sorted(reports)),
+            f"{name}: analytikeretiketter: " + (f"{labels['folder']} (version {labels['fingerprint']}, rapporter: "
+                                               f"{', '.join(labels['reports'])})" if labels else "inga")]
 
 
 def apply_status(store: Any, docs: list[str] | None = None, embedder: Any | None = None) -> int:
@@ -1028,7 +1050,7 @@ def apply_status(store: Any, docs: list[str] | None = None, embedder: Any | None
     model = StatusModel.load(model_path(store))
     if model is None or model.model_id != embed.model_id:
         X_all = build_matrix(all_inputs, embed)
-        examples = collect_examples(store, all_inputs, gold=False, decisions=True, cues=True)
+        examples = collect_examples(store, all_inputs, decisions=True, cues=True)
         model = train_on(X_all, examples, embed.model_id, all_inputs, embed.dim) if examples else None
     return _write(store, wanted, model, build_matrix(wanted, embed) if model else None, embed)
 

@@ -20,6 +20,7 @@ import json
 import re
 import tomllib
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -454,11 +455,12 @@ class ThemeModel:
     weights: dict[str, ThemeWeights] = field(default_factory=dict)
     n_examples: int = 0
     sources: dict[str, int] = field(default_factory=dict)
+    trained_on: dict[str, Any] = field(default_factory=dict)  # reports and labels folder behind the examples
 
     def to_json(self) -> dict[str, Any]:
         return {
             "version": MODEL_VERSION, "model_id": self.model_id, "threshold": self.threshold,
-            "n_examples": self.n_examples, "sources": self.sources,
+            "n_examples": self.n_examples, "sources": self.sources, "trained_on": self.trained_on,
             "themes": {k: {"coef": [round(float(x), 7) for x in w.coef], "intercept": w.intercept,
                            "fingerprint": w.fingerprint, "n_pos": w.n_pos, "n_neg": w.n_neg}
                        for k, w in self.weights.items()},
@@ -472,7 +474,7 @@ class ThemeModel:
                                    str(w["fingerprint"]), int(w["n_pos"]), int(w["n_neg"]))
                    for k, w in d["themes"].items()}
         return cls(str(d["model_id"]), float(d["threshold"]), weights, int(d.get("n_examples", 0)),
-                   dict(d.get("sources", {})))
+                   dict(d.get("sources", {})), dict(d.get("trained_on") or {}))
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -689,25 +691,17 @@ def reviewer_labels(store: "Store", themes: Sequence[Theme]) -> dict[str, set[st
     return out
 
 
-def gold_labels(units: Sequence[Unit], gold_dir: Path | str | None, themes: Sequence[Theme]) -> dict[str, set[str]]:
-    """{unit id: theme ids} for analyst-labelled items matched to our units (unmatched ones are skipped).
+def analyst_labels(units: Sequence[Unit], labels: dict[str, Any] | None, themes: Sequence[Theme]
+                   ) -> dict[str, set[str]]:
+    """{unit id: theme ids} for analyst-labelled items (a folder read by nlp.labels) matched to our units."""
+    from nlp.labels import match_units
 
-    No gold folder means no analyst labels; a folder that cannot be read is an error worth telling.
-    """
-    from evaluation.gold import load_gold, match_units
-
-    try:
-        gold = load_gold(gold_dir)
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError, KeyError, IndexError) as e:
-        raise ToolError(f"analytikeretiketterna i {gold_dir or 'standardmappen'} går inte att läsa: {e}") from None
     known = {t.id for t in themes}
     by_doc: dict[str, list[Unit]] = {}
     for u in units:
         by_doc.setdefault(u.doc, []).append(u)
     out: dict[str, set[str]] = {}
-    for doc, report in gold.items():
+    for doc, report in (labels or {}).items():
         if doc not in by_doc:
             continue
         for g, u in zip(report.units, match_units(report.units, by_doc[doc])):
@@ -731,23 +725,25 @@ def model_path(store: "Store") -> Path:
     return Path(store.dir) / MODEL_FILE
 
 
-def train_themes(store: "Store", gold_dir: Path | str | None = None, embedder: EmbedderLike | None = None,
-                 taxonomy: Path | str | None = None) -> list[str]:
-    """Train the supervised layer on analyst labels and reviewer decisions; save it; report in Swedish lines."""
+def train_themes(store: "Store", labels: dict[str, Any] | None = None, embedder: EmbedderLike | None = None,
+                 taxonomy: Path | str | None = None, labels_info: dict[str, Any] | None = None) -> list[str]:
+    """Train the supervised layer on reviewers' decisions and, when given, an analyst labels folder already read
+    by nlp.labels.load_labels; save it with what it was trained on; report in Swedish lines."""
     themes = load_taxonomy(taxonomy)
     embedder = embedder or _load_embedder(store)
     clf = ThemeClassifier(themes, embedder, store_cache(store, embedder.model_id))
     units = store.units()
-    labels = gold_labels(units, gold_dir, themes)
-    n_gold = len(labels)
+    chosen_labels = analyst_labels(units, labels, themes)
+    n_gold = len(chosen_labels)
     decided = reviewer_labels(store, themes)
-    labels.update(decided)  # a reviewer's decision wins over the analyst label for the same unit
-    if not labels:
+    chosen_labels.update(decided)  # a reviewer's decision wins over the analyst label for the same unit
+    if not chosen_labels:
         return ["teman: inga märkta exempel; temana sätts utan träning (nollskott)"]
-    chosen = [u for u in units if u.id in labels]
+    chosen = [u for u in units if u.id in chosen_labels]
     f = clf.unit_features(chosen)
-    model = fit_model(f, [labels[u.id] for u in chosen], themes, embedder.model_id,
+    model = fit_model(f, [chosen_labels[u.id] for u in chosen], themes, embedder.model_id,
                       sources={"analytiker": n_gold, "granskare": len(decided)})
+    model.trained_on = {"reports": dict(sorted(Counter(u.doc for u in chosen).items())), "labels": labels_info}
     model.save(model_path(store))
     zero = [t.id for t in themes if t.id not in model.weights]
     lines = [f"teman: tränade på {len(chosen)} poster ({n_gold} analytikeretiketter, {len(decided)} granskarbeslut); "
@@ -757,23 +753,33 @@ def train_themes(store: "Store", gold_dir: Path | str | None = None, embedder: E
     return lines
 
 
+def describe_model(store: "Store") -> list[str]:
+    """What the saved theme model was trained on, in Swedish lines (shown by `cli.py train` and the app)."""
+    from nlp.status import trained_on_lines
+
+    model = ThemeModel.load(model_path(store))
+    if model is None:
+        return ["temamodell: ingen sparad – teman sätts utan träning (nollskott) från nlp/themes.toml"]
+    return trained_on_lines("temamodell", model.sources, model.trained_on)
+
+
 def load_model(store: "Store", model_id: str) -> ThemeModel | None:
     model = ThemeModel.load(model_path(store))
     return model if model is not None and model.model_id == model_id else None
 
 
 def apply_themes(store: "Store", docs: list[str] | None = None, embedder: EmbedderLike | None = None,
-                 taxonomy: Path | str | None = None, gold_dir: Path | str | None = None) -> int:
+                 taxonomy: Path | str | None = None) -> int:
     """Fill units' and passages' themes for the given reports (all when None). Returns the number of units.
 
-    Trains first when no usable saved model exists and labelled examples are at hand; reviewers' theme decisions
-    override the classifier for their units.
+    Uses the saved model (`cli.py train`); without one, trains on reviewers' theme decisions when there are any,
+    else classifies zero-shot from the taxonomy. Reviewers' decisions override the classifier for their units.
     """
     themes = load_taxonomy(taxonomy)
     embedder = embedder or _load_embedder(store)
     model = load_model(store, embedder.model_id)
-    if model is None:
-        train_themes(store, gold_dir, embedder, taxonomy)
+    if model is None and reviewer_labels(store, themes):
+        train_themes(store, None, embedder, taxonomy)
         model = load_model(store, embedder.model_id)
     clf = ThemeClassifier(themes, embedder, store_cache(store, embedder.model_id), model)
     units = [u for d in (docs if docs is not None else [None]) for u in store.units(d)]

@@ -371,7 +371,7 @@ def test_hostile_text_is_handled_as_text(status_store):
 
 
 def test_train_saves_json_model_that_reloads_to_the_same_probabilities(status_store):
-    lines = S.train_status(status_store, gold_dir=status_store.dir / "no-gold", embedder=HashEmbedder())
+    lines = S.train_status(status_store, None, embedder=HashEmbedder())
     assert lines[0] == "status: 24 märkta poster av 41 (stated 24)"
     assert lines[1] == "status: klasser enligt plan 8, försenad 8, genomförd 8"
     path = S.model_path(status_store)
@@ -400,7 +400,7 @@ def test_reviewer_decision_beats_stated_status_and_skip_does_not_count(status_st
     status_store.add_decision(Decision("unit_status", "a.txt#2", "a.txt", "granskare", "skip"))
     inputs = S.gather_inputs(status_store, status_store.units())
     examples = {inputs[e.index].unit.id: (e.label, e.source) for e in
-                S.collect_examples(status_store, inputs, gold=False, decisions=True)}
+                S.collect_examples(status_store, inputs, None, decisions=True)}
     assert examples["a.txt#1"] == ("försenad", "decision")
     assert examples["a.txt#2"] == ("försenad", "stated")
     assert examples["a.txt#0"] == ("genomförd", "stated")
@@ -462,3 +462,78 @@ def test_stated_capture_counts_and_lists_misses():
     assert (hit, total) == (1, 2)
     assert misses == ["    miss r.txt:6 [summary] 'Införa nytt larmsystem i boendena' väntat 'bedöms vara försenad', "
                       "fick u2: None"]
+
+
+# -- analyst labels enter only through `cli.py train --labels DIR` ---------------------------------------------------
+
+def _write_labels(folder: Path, rows: list[dict]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "units_c.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n",
+                                          encoding="utf-8")
+    return folder
+
+
+def test_labels_given_explicitly_are_used_and_recorded(status_store, tmp_path):
+    from nlp.labels import load_labels
+
+    units = status_store.units("c.txt")[:3]
+    rows = [{"doc": "c.txt", "title": u.title, "line": u.line_start, "judged_status": judged}
+            for u, judged in zip(units, ["försenad", "enligt_plan", "genomförd"])]
+    labels = load_labels(_write_labels(tmp_path / "labels", rows))
+    info = {"folder": "etiketter", "fingerprint": "abc", "reports": ["c.txt"]}
+    lines = S.train_status(status_store, labels, embedder=HashEmbedder(), labels_info=info)
+    assert lines[0] == "status: 27 märkta poster av 41 (labels 3, stated 24)"
+    model = S.StatusModel.load(S.model_path(status_store))
+    assert model.trained_on == {
+        "examples": 27, "labels": info,
+        "counts": {"labels:enligt plan": 1, "labels:försenad": 1, "labels:genomförd": 1, "stated:enligt plan": 8,
+                   "stated:försenad": 8, "stated:genomförd": 8},
+        "reports": {"a.txt": 12, "b.txt": 12, "c.txt": 3}}
+    assert S.describe_model(status_store) == [
+        "statusmodell: tränad på labels:enligt plan 1, labels:försenad 1, labels:genomförd 1, stated:enligt plan 8, "
+        "stated:försenad 8, stated:genomförd 8",
+        "statusmodell: från 3 rapporter: a.txt, b.txt, c.txt",
+        "statusmodell: analytikeretiketter: etiketter (version abc, rapporter: c.txt)"]
+
+
+def test_without_labels_nothing_but_the_store_trains_the_model(status_store):
+    S.train_status(status_store, None, embedder=HashEmbedder())
+    model = S.StatusModel.load(S.model_path(status_store))
+    assert model.trained_on["labels"] is None
+    assert set(model.trained_on["counts"]) == {"stated:enligt plan", "stated:försenad", "stated:genomförd"}
+
+
+@pytest.mark.parametrize("files, message", [
+    (None, "{dir}: etikettmappen finns inte Inget tränades; sparade modeller är orörda."),
+    ({}, "{dir}: inga units_<rapport>.jsonl-filer i etikettmappen Inget tränades; sparade modeller är orörda."),
+    ({"units_a.jsonl": ""}, "{dir}/units_a.jsonl: filen är tom Inget tränades; sparade modeller är orörda."),
+    ({"units_a.jsonl": '{"doc": "a.txt", "title": "T", "line": 3}\n{"doc": "a.txt", "title": "U", "line": 9'},
+     "{dir}/units_a.jsonl:2: ogiltig JSON (Expecting ',' delimiter) Inget tränades; sparade modeller är orörda."),
+    ({"units_a.jsonl": '{"doc": "a.txt", "title": "T", "line": "tre"}'},
+     "{dir}/units_a.jsonl:1: fältet 'line' saknas eller är inte ett heltal Inget tränades; sparade modeller är "
+     "orörda."),
+    ({"units_a.jsonl": '{"doc": "a.txt", "title": "T", "line": 3}'},
+     "{dir}: ingen av etiketternas rapporter (a.txt) finns i databasen; läs in dem först med `python cli.py ingest` "
+     "Inget tränades; sparade modeller är orörda."),
+    ({"units_a.jsonl": '[1, 2]'}, "{dir}/units_a.jsonl:1: raden är inte ett JSON-objekt Inget tränades; sparade "
+                                  "modeller är orörda."),
+    ({"units_a.jsonl": '{"doc": "x.txt", "title": "T", "line": 3, "themes": "digitalisering"}'},
+     "{dir}/units_a.jsonl:1: fältet 'themes' ska vara en lista med tema-id Inget tränades; sparade modeller är "
+     "orörda."),
+])
+def test_bad_labels_folder_is_one_line_and_leaves_the_saved_model_alone(tmp_path, capsys, files, message):
+    import cli
+
+    db = tmp_path / "data"
+    Store.open(db, create=True).close()
+    saved = db / S.MODEL_FILE
+    saved.write_text('{"format": 1, "saved": "before"}', encoding="utf-8")
+    folder = tmp_path / "etiketter"
+    if files is not None:
+        folder.mkdir()
+        for name, text in files.items():
+            (folder / name).write_text(text, encoding="utf-8")
+    assert cli.main(["train", "--labels", str(folder), "--db", str(db)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "fel: " + message.format(dir=folder)
+    assert saved.read_text(encoding="utf-8") == '{"format": 1, "saved": "before"}'

@@ -11,7 +11,7 @@ import pytest
 from errors import ToolError
 from evaluation.themes import Counts, macro_f1, micro, per_theme
 from nlp.themes import (MAX_THEMES, TAXONOMY_PATH, CueMatcher, Features, TaxonomyError, Theme, ThemeClassifier,
-                        ThemeModel, ThemeWeights, apply_themes, fit_model, gold_labels, load_model, load_taxonomy,
+                        ThemeModel, ThemeWeights, apply_themes, fit_model, analyst_labels, load_model, load_taxonomy,
                         model_path, parse_decision_themes, reviewer_labels, scores, store_cache, train_themes,
                         zero_shot_scores)
 from records import Decision
@@ -187,15 +187,8 @@ def test_parse_decision_themes(value, expected):
     assert parse_decision_themes(value) == expected
 
 
-@pytest.mark.parametrize("content", ["{", '{"doc": "x.txt", "title": "T"}\n[1, 2'])
-def test_an_unreadable_gold_folder_is_a_named_error(tmp_path, content):
-    (tmp_path / "units_x.jsonl").write_text(content, encoding="utf-8")
-    with pytest.raises(ToolError, match="analytikeretiketterna i .* går inte att läsa"):
-        gold_labels([], tmp_path, load_taxonomy())
-
-
-def test_a_missing_gold_folder_means_no_analyst_labels(tmp_path):
-    assert gold_labels([], tmp_path / "nowhere", load_taxonomy()) == {}
+def test_no_labels_means_no_analyst_labels():
+    assert analyst_labels([], None, load_taxonomy()) == {}
 
 
 # -- supervised layer without a model --------------------------------------------------------------------------------
@@ -323,9 +316,9 @@ def _fixture_store(db_dir: Path):
 
 @pytest.fixture(scope="module")
 def themed_store(tmp_path_factory, embedder):
-    """Fixture reports with themes applied zero-shot (an empty gold folder, no decisions)."""
+    """Fixture reports with themes applied zero-shot (no labels, no decisions)."""
     store = _fixture_store(tmp_path_factory.mktemp("themes-store"))
-    apply_themes(store, embedder=embedder, gold_dir=tmp_path_factory.mktemp("no-gold"))
+    apply_themes(store, embedder=embedder)
     yield store
     store.close()
 
@@ -354,7 +347,7 @@ def test_apply_themes_fills_units_with_zero_to_three_scored_themes(themed_store)
         assert [t["score"] for t in u.themes] == sorted((t["score"] for t in u.themes), reverse=True)
         assert all(0.0 <= t["score"] <= 1.0 for t in u.themes)
     assert not model_path(themed_store).exists()  # nothing labelled: nothing trained, all zero-shot
-    assert train_themes(themed_store, themed_store.dir / "no-gold") == [
+    assert train_themes(themed_store, None) == [
         "teman: inga märkta exempel; temana sätts utan träning (nollskott)"]
 
 
@@ -400,13 +393,13 @@ def test_reviewer_decisions_override_and_train(tmp_path, embedder, themed_store)
                                     '["kompetensforsorjning"]'))
     for u in others:
         store.add_decision(Decision("unit_theme", u.id, u.doc, "granskare1", "correct", None, '["klimat_miljo"]'))
-    lines = train_themes(store, tmp_path / "no-gold", embedder)
+    lines = train_themes(store, None, embedder)
     assert lines[0] == ("teman: tränade på 12 poster (0 analytikeretiketter, 12 granskarbeslut); "
                         f"2 av 14 teman med egen modell, tröskel {load_model(store, embedder.model_id).threshold:.3f}")
     model = load_model(store, embedder.model_id)
     assert sorted(model.weights) == ["klimat_miljo", "kompetensforsorjning"]
     assert model.sources == {"analytiker": 0, "granskare": 12}
-    apply_themes(store, embedder=embedder, gold_dir=tmp_path / "no-gold")
+    apply_themes(store, embedder=embedder)
     decided = store.unit(others[0].id)
     assert decided.themes == [{"id": "klimat_miljo", "label": "Klimat och miljö", "score": 1.0}]
     themes = load_taxonomy()
