@@ -401,7 +401,7 @@ def page_search(store: Store) -> None:
         st.info("Databasen är tom. Läs in rapporter under »Läs in« eller kör `python cli.py ingest`.")
         return
     opts = filter_options(store, str(store.dir), ver)
-    query = st.text_input("Sökfråga", key="q", placeholder="t.ex. hyrsjuksköterskor, heltid som norm, "
+    query = st.text_input("Sökfråga", key="q", placeholder="t.ex. hyrsjuksköterskor, sjukfrånvaro, "
                           "trygghetslarm …", max_chars=1000)
     c = st.columns([2, 2, 2, 1, 1])
     mode = c[0].selectbox("Sökläge", list(MODES), format_func=MODES.get, key="mode")

@@ -371,7 +371,7 @@ def similar(store: Store, unit_id: str, top: int = 10, other_kommuner: bool = Tr
     if dense is None or not dense.size:
         return []
     # The item is what its title says: its title passage represents it. The mean over all its passages drifts
-    # towards generic text ("arbetet pågår enligt plan") and then matches everything a little.
+    # towards generic text (a generic status sentence) and then matches everything a little.
     own = store.conn.execute("SELECT pid, line_start, line_end FROM passages WHERE unit_id=? ORDER BY seq",
                              (unit_id,)).fetchall()
     title_line = unit.title_line or unit.line_start

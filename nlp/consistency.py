@@ -21,10 +21,10 @@ from difflib import SequenceMatcher
 from functools import cached_property
 from typing import Any, Callable, Iterable
 
-from nlp.status import Sentence, canonical_status, norm, split_sentences
+from nlp.status import CANONICAL, Sentence, canonical_status, cue_matches, load_map, norm, split_sentences
 from records import Flag, Unit
 
-DONE, ON_PLAN, DELAYED, NOT_STARTED, STOPPED = "genomförd", "enligt plan", "försenad", "ej påbörjad", "stoppad"
+DONE, ON_PLAN, DELAYED, NOT_STARTED, STOPPED = CANONICAL
 DEVIATING = {DELAYED, NOT_STARTED, STOPPED}
 
 KINDS = ("status_text_conflict", "summary_conflict", "overdue", "period_mismatch", "duplicate_text",
@@ -77,10 +77,11 @@ def make_flag(kind: str, doc: str, unit_ids: list[str], line: int | None, score:
 
 def canon(status: str | None) -> str | None:
     """The canonical status, accepting underscores ("enligt_plan") and stated words ("Färdig")."""
-    if not status:
-        return None
-    s = status.replace("_", " ").strip().lower()
-    return s if s in (DONE, ON_PLAN, DELAYED, NOT_STARTED, STOPPED) else canonical_status(status)
+    return canonical_status(status.replace("_", " ")) if status else None
+
+
+def is_paused(stated_words: str | None) -> bool:
+    return bool(stated_words) and bool(re.search(rf"\b(?:{load_map().words['paused']})\b", norm(stated_words)))
 
 
 def is_goal_scale(u: Unit) -> bool:
@@ -213,42 +214,10 @@ def stated(u: Unit) -> str | None:
 # Progress cues: what a sentence says about the state of the work
 # ----------------------------------------------------------------------------------------------------------------
 
-_NEG = r"(?<!inte )(?<!ej )(?<!ännu inte )"
-CUES: dict[str, re.Pattern[str]] = {
-    "not_started": re.compile(
-        r"\b((inte|ej|ännu inte|icke) (har )?(påbörja[dt]s?|påbörjade|startat|startats|kommit igång|återupptagits|inletts)"
-        r"|har (sedan |ännu )?(inte|ej) (\w+ ){0,2}(påbörjats|startats?|kommit igång|återupptagits)"
-        r"|(inte|ej) gjorts( någon| något| några)?|planeras (det )?(att )?(påbörjas|starta|startas|inledas)"
-        r"|plan att påbörja|kommer att (påbörjas|starta|startas|inledas))\b", re.I),
-    "delayed": re.compile(
-        r"\b(försenad|försenat|försenade|försenats|försening|förseningar|tidsförskjutning|framskjuten|framskjutet|"
-        r"framskjutits|skjutits upp|senarelag[dt]s?|förskjutits|(inte|ej) (enligt|i enlighet med) plan(en)?|"
-        r"löper (inte|ej))\b", re.I),
-    "stopped": re.compile(
-        r"\b(avstår från|avbrutits|avbröts|har stoppats|genomförs inte|kommer inte att genomföras|har upphört|"
-        r"har lagts ned|pausades|pausats)\b", re.I),
-    "ongoing": re.compile(
-        _NEG + r"\b(pågår|pågående|fortgår|fortlöper|fortskrider|håller på att|är under (införande|framtagande|"
-        r"uppbyggnad|utveckling|utredning|revidering)|under införande|har påbörjat|har påbörjats|har inletts|"
-        r"har startat|är påbörjad|är påbörjat|är igång|påbörjat förberedelser\w*|arbetet fortsätter)\b", re.I),
-    "future": re.compile(
-        r"\b(kommer (att )?(\w+ ){0,2}\w+(as|a)\b|planeras|är planerad|är planerat|planerad till|planerade till|"
-        r"inplanerad|inplanerat|ska (\w+ )?(påbörjas|genomföras|tas fram|startas|införas|utarbetas|göras)|"
-        r"\w+as under (hösten|våren|sommaren|vintern|året|nästa år|20\d\d)|behöver (definieras|utredas|tas fram))", re.I),
-    "negative_result": re.compile(
-        r"\b(negativ (netto)?avvikelse|(?<!/)underskott (på|om)|ett (prognostiserat )?underskott|"
-        r"(inte|ej) (nått|uppnått|når) (målet|målnivån)|över målet|"
-        r"sämre än (föregående år|målet)|har (inte|ej) (minskat|förbättrats))\b", re.I),
-    "activity": re.compile(
-        r"\b(arbetar (aktivt |vidare |kontinuerligt )?(med|för) att|undersöks|har (\w+ ){0,2}beviljats|beviljades|"
-        r"har (\w+ ){0,2}(finansiering|medel)|har anställts|har genomfört)\b", re.I),
-    "done": re.compile(
-        _NEG + r"\b((är|blev) (nu )?(helt )?(genomförd|genomfört|klar|klart|färdig|färdigt|färdigställd|färdigställt|"
-        r"slutförd|slutfört|avslutad|avslutat)|har (genomförts|slutförts|avslutats|färdigställts|utvärderats|"
-        r"införts|implementerats)|bedömdes (vara |som )?(färdigt|slutfört|klart)|är slutfört)\b", re.I),
-    # Evidence that work has begun at all (against "Ej påbörjad"): ongoing or done, or paused (one pauses what runs).
-    "started": re.compile(r"\b(pausades|pausats|pausad|ett visst arbete|har gjorts|påbörjades)\b", re.I),
-}
+# What a sentence says about the state of the work comes from the shared cue vocabulary (nlp/status_cues.toml),
+# grouped by kind: done, ongoing, delayed, not_started, stopped, planned, negative, positive.
+# Evidence that work has begun at all (against a stated "ej påbörjad"): ongoing, done, delayed or paused work.
+STARTED_KINDS = ("ongoing", "done", "delayed")
 
 
 @dataclass
@@ -262,12 +231,13 @@ class CueHit:
 
 
 def cue_hits(sentences: list[Sentence]) -> dict[str, list[CueHit]]:
+    """Cue hits of the sentences by kind (each cue once per sentence); "started" collects every sign of begun work."""
     out: dict[str, list[CueHit]] = defaultdict(list)
     for s in sentences:
-        for kind, pattern in CUES.items():
-            m = pattern.search(s.text)
-            if m:
-                out[kind].append(CueHit(kind, s, m))
+        for cue, m in cue_matches(s.text):
+            out[cue.kind].append(CueHit(cue.kind, s, m))
+            if cue.kind in STARTED_KINDS:
+                out["started"].append(CueHit("started", s, m))
     return out
 
 
@@ -276,7 +246,7 @@ CONFLICTS: dict[str, list[tuple[str, float, str]]] = {
     DONE: [("not_started", 0.9, "texten säger att arbetet inte har påbörjats"),
            ("delayed", 0.8, "texten säger att arbetet är försenat"),
            ("ongoing", 0.75, "texten säger att arbetet pågår"),
-           ("future", 0.7, "texten beskriver arbete som återstår")],
+           ("planned", 0.7, "texten beskriver arbete som återstår")],
     ON_PLAN: [("not_started", 0.8, "texten säger att arbetet inte har påbörjats"),
               ("stopped", 0.75, "texten säger att arbetet har stoppats"),
               ("delayed", 0.7, "texten säger att arbetet är försenat")],
@@ -284,9 +254,12 @@ CONFLICTS: dict[str, list[tuple[str, float, str]]] = {
                   ("done", 0.8, "texten säger att arbete har genomförts"),
                   ("started", 0.7, "texten tyder på att arbetet har påbörjats")],
     STOPPED: [("ongoing", 0.7, "texten säger att arbete pågår")],
+    DELAYED: [("done", 0.6, "texten säger att arbetet har genomförts")],
 }
-STATUS_LABEL = {DONE: "genomförd", ON_PLAN: "enligt plan", DELAYED: "försenad", NOT_STARTED: "ej påbörjad",
-                STOPPED: "stoppad"}
+# A stated status that says nothing is being done right now ("Väntar", "Vilande", "Pausad"): ongoing work in the
+# text contradicts it too.
+PAUSED_CONFLICTS = [("ongoing", 0.6, "texten beskriver pågående arbete"),
+                    ("done", 0.6, "texten säger att arbete har genomförts")]
 
 
 def is_forecast_status(ctx: ReportContext) -> bool:
@@ -317,13 +290,13 @@ def status_text_conflict(ctx: ReportContext) -> list[Flag]:
         if cue_score > 0:
             score = cue_score if disagree is None else 0.65 * cue_score + 0.35 * max(disagree, cue_score - 0.2)
         elif disagree is not None and disagree >= 0.85 and not is_goal_scale(u):
-            score, tail = 0.55 * disagree, f"textens innehåll liknar status \"{STATUS_LABEL.get(best, best)}\""
+            score, tail = 0.55 * disagree, f"textens innehåll liknar status \"{best}\""
             ev = [e for e in (u.status_evidence or []) if isinstance(e, dict) and e.get("line")][:2]
         else:
             continue
         if is_goal_scale(u):
             score *= 0.8  # fulfilment of a goal is a judgement over many activities; one sentence weighs less
-        label = u.explicit_status or STATUS_LABEL.get(st, st)
+        label = u.explicit_status or st
         flags.append(make_flag("status_text_conflict", ctx.doc, [u.id], u.explicit_status_line or u.title_line
                                or u.line_start, score, f"Status \"{short(label)}\" men {tail}", ev, key=st))
     return flags
@@ -332,13 +305,11 @@ def status_text_conflict(ctx: ReportContext) -> list[Flag]:
 def conflict_from_cues(u: Unit, st: str, hits: dict[str, list[CueHit]], forecast: bool
                        ) -> tuple[float, str, list[dict[str, Any]]]:
     rules = CONFLICTS.get(st)
-    if st == DELAYED and re.search(r"\bväntar|vilande\b", (u.explicit_status or "").lower()):
-        rules = [("ongoing", 0.6, "texten beskriver pågående arbete"),
-                 ("done", 0.6, "texten säger att arbete har genomförts"),
-                 ("activity", 0.5, "texten beskriver pågående arbete")]
+    if st == DELAYED and is_paused(u.explicit_status):
+        rules = PAUSED_CONFLICTS
     elif st in (DONE, ON_PLAN) and is_goal_scale(u):
         # A goal judged (largely) met while its own justification reports a shortfall.
-        rules = (rules or []) + [("negative_result", 0.65, "motiveringen redovisar ett negativt utfall")]
+        rules = (rules or []) + [("negative", 0.65, "motiveringen redovisar ett negativt utfall")]
     if not rules:
         return 0.0, "", []
     best = (0.0, "", [])
@@ -347,19 +318,19 @@ def conflict_from_cues(u: Unit, st: str, hits: dict[str, list[CueHit]], forecast
         if not found:
             continue
         w = weight
-        if st == DONE and kind in ("ongoing", "future") and forecast:
+        if st == DONE and kind in ("ongoing", "planned") and forecast:
             w *= 0.4  # a year-end forecast of "klart" is compatible with work still running
         if st == DONE and hits.get("done"):
             w *= 0.75  # the text also says something is finished: weaker contradiction
         if st == NOT_STARTED and hits.get("not_started"):
             w *= 0.75  # "not started, but some work has been done": still worth a look, less sure
-        if st == DONE and kind == "future" and (hits.get("ongoing") or hits.get("not_started")):
+        if st == DONE and kind == "planned" and (hits.get("ongoing") or hits.get("not_started")):
             continue
         w = min(1.0, w + 0.05 * (len(found) - 1))
         if w > best[0]:
             best = (w, tail, [h.evidence() for h in found[:2]])
     if st == ON_PLAN and not is_goal_scale(u) and best[0] == 0.0:
-        fut = hits.get("future", [])
+        fut = hits.get("planned", [])
         if fut and not hits.get("ongoing") and not hits.get("done") and not hits.get("started"):
             best = (0.6, "texten beskriver bara planerat, inte påbörjat arbete", [h.evidence() for h in fut[:2]])
     return best
@@ -443,7 +414,7 @@ def overdue(ctx: ReportContext) -> list[Flag]:
             continue
         hits = cue_hits(ctx.commentary(u))
         ev = [{"line": line, "quote": quote(q)}]
-        label = u.explicit_status or (STATUS_LABEL.get(st, st) if st else "saknas")
+        label = u.explicit_status or st or "saknas"
         if ref and end and end < ref and st not in (DONE, STOPPED) and not hits.get("done"):
             days = (ref - end).days
             base = {NOT_STARTED: 0.8, ON_PLAN: 0.65, DELAYED: 0.35, None: 0.45}.get(st, 0.45)
@@ -472,17 +443,21 @@ def overdue(ctx: ReportContext) -> list[Flag]:
 # Detector: years, periods and nämnd names that do not fit the report
 # ----------------------------------------------------------------------------------------------------------------
 
+# A forecast ("prognos", "helårsprognos", "förväntat utfall", "utfall för/vid helåret") followed by the year it is for.
 PROGNOSIS_YEAR = re.compile(
-    r"\b(prognos\w*|helårsprognos\w*|årsprognos\w*|utfallet i slutet av|utfallet för helåret)\b[^.\t]{0,60}?\b(20\d\d)\b",
-    re.I)
+    r"\b(\w*prognos\w*|(?:förväntat |beräknat )?utfall\w* (?:för|vid|i slutet av|per) (?:hel)?år\w*)\b"
+    r"[^.\t]{0,60}?\b(20\d\d)\b", re.I)
 SEASON_YEAR = re.compile(r"\b(under|i|till|inför|efter) (hösten|våren|sommaren|vintern|början av|slutet av|mitten av)"
                          r" (20\d\d)\b", re.I)
 PAST_MARKER = re.compile(r"\b(har|hade|var|blev|gjordes|\w{3,}(ades|des|tes|dde))\b", re.I)
 TARGET_YEAR = re.compile(r"\b(målbild(en)?|vision(en)?)\b\s*\*?([A-ZÅÄÖ][\wåäö\- ]{0,40}?)?\s*(20\d\d)\b", re.I)
 NAMND_WORD = re.compile(r"\b([a-zåäö\-]{3,}nämnd)(en|ens)?\b", re.I)
+# A report's own governing documents ascribed to a nämnd: "den verksamhetsplan som X-nämnden har fastställt". When
+# X is another nämnd than the report's, the paragraph was most likely copied from that nämnd's report.
+OWN_DOCUMENT = (r"\w*(?:plan|program|budget|mål|uppföljning|rapport|bokslut)\w*")
 SELF_REFERENCE = re.compile(
-    r"\b(verksamhetsplan\w*|delårs\w*|budget\w*|nämndmål\w*|uppföljning\w*) som ([a-zåäö\-]{3,}nämnd)(en)? "
-    r"(har )?(upprättat|fastställt|beslutat|antagit|tagit fram)\b", re.I)
+    r"\b(" + OWN_DOCUMENT + r") som ([a-zåäö\-]{3,}nämnd)(en)? (har )?(upprättat|fastställt|beslutat|antagit|"
+    r"tagit fram|godkänt|beslutat om)\b", re.I)
 
 
 def period_mismatch(ctx: ReportContext) -> list[Flag]:
@@ -562,7 +537,7 @@ def _past_plans(ctx: ReportContext) -> list[Flag]:
             y = int(m.group(3))
             if not (ctx.year - 3 <= y < ctx.year):
                 continue
-            future = CUES["future"].search(s.text)
+            future = next((m for cue, m in cue_matches(s.text) if cue.kind == "planned"), None)
             if PAST_MARKER.search(s.text) and not future:
                 continue
             uid = ctx.unit_of_line(s.line)
@@ -597,7 +572,7 @@ def _target_years(ctx: ReportContext) -> list[Flag]:
 
 
 def own_namnd_stems(ctx: ReportContext) -> set[str]:
-    """'Social- och omsorgsnämnden' -> {'social- och omsorgsnämnd', 'omsorgsnämnd'}: any tail names us."""
+    """'Kultur- och fritidsnämnden' -> {'kultur- och fritidsnämnd', 'fritidsnämnd'}: any tail names us."""
     out: set[str] = set()
     if ctx.namnd:
         for m in NAMND_WORD.finditer(ctx.namnd):
@@ -763,7 +738,7 @@ def duplicate_text(ctx: ReportContext) -> list[Flag]:
             flags.append(make_flag(
                 "duplicate_text", ctx.doc, [ua.id, ub.id], b.sentences[0].line if b.sentences else ub.line_start,
                 0.55 + 0.35 * whole,
-                f"Kommentaren under \"{short(ub.title)}\" är {'i stort sett ' if whole < 0.95 else ''}densamma som "
+                f"Kommentaren under \"{short(ub.title)}\" är {'nästan ' if whole < 0.95 else ''}densamma som "
                 f"under \"{short(ua.title)}\"", shared_evidence(a, b), key="dup"))
             continue
         sa, sb = stated(ua), stated(ub)
@@ -993,7 +968,7 @@ def _names(sentence: str, title: str) -> bool:
 
 
 def _status_tables(ctx: ReportContext) -> list[Flag]:
-    """A status summary table ('Ej påbörjad | Pågår | Klart | Försenat' with counts) against the items' statuses."""
+    """A status summary table (one column per status value, a row of counts) against the items' statuses."""
     flags = []
     lines = ctx.lines
     for ln in sorted(lines):
@@ -1022,7 +997,7 @@ def _status_tables(ctx: ReportContext) -> list[Flag]:
                 cands = [u for u in units if stated(u) != st and _text_says(ctx, u, st)]
                 flags.append(make_flag(
                     "summary_conflict", ctx.doc, [u.id for u in cands[:5]], row_ln, 0.7 if cands else 0.5,
-                    f"Sammanställningen anger {n} {STATUS_LABEL.get(st, st)} men {actual[st]} poster har den "
+                    f"Sammanställningen anger {n} {st} men {actual[st]} poster har den "
                     "statusen", [{"line": ln, "quote": quote(lines[ln])}, {"line": row_ln, "quote": quote(lines[row_ln])}]
                     + [{"line": c.line_start, "quote": quote(c.title)} for c in cands[:3]], key=f"table {st} {n}"))
             break
@@ -1228,7 +1203,7 @@ YEARS_SPAN = re.compile(r"\bde senaste " + NUM + r" åren\b", re.I)
 
 
 def _year_spans(ctx: ReportContext) -> list[Flag]:
-    """'Tabellen visar ... de senaste fyra åren' right after a table with five year columns."""
+    """'de senaste N åren' right after a table with another number of year columns."""
     flags = []
     header_years = {}
     for header, rows in tables(ctx):
@@ -1254,7 +1229,8 @@ def _year_spans(ctx: ReportContext) -> list[Flag]:
 
 
 def _claim_and_exception(ctx: ReportContext) -> list[Flag]:
-    """'... tillämpas i samtliga verksamheter. ... ett fåtal verksamheter där ... upp mot 35.' in one commentary."""
+    """A universal claim ('samtliga X', 'alla X') and, a few sentences on, its exception ('några X', 'ett fåtal X')
+    in one commentary."""
     flags = []
     for u in ctx.units:
         sents = ctx.commentary(u)

@@ -54,6 +54,20 @@ class StatusMap:
     symbols: dict[str, str]
     exact: dict[str, str]
     phrases: tuple[tuple[re.Pattern[str], str], ...]
+    first: tuple[tuple[re.Pattern[str], str], ...]  # phrases with their own negation, tried before the negation step
+    words: dict[str, str]  # word list name -> regex alternation of its entries (longest first)
+    negated: dict[str, str]
+
+
+def alternation(entries: list[str]) -> str:
+    """A regex alternation of word-list entries, longest first so "ännu inte" wins over "inte"."""
+    return "|".join(sorted(entries, key=len, reverse=True))
+
+
+def expand(pattern: str, words: dict[str, str]) -> str:
+    """Fill {name} placeholders with the word list's alternation (regex braces like {2,3} are left alone)."""
+    return re.sub(r"\{([a-z_]+)\}", lambda m: f"(?:{words[m.group(1)]})" if m.group(1) in words else m.group(0),
+                  pattern)
 
 
 @lru_cache(maxsize=4)
@@ -61,7 +75,9 @@ def load_map(path: Path = MAP_PATH) -> StatusMap:
     with open(path, "rb") as f:
         data = tomllib.load(f)
     values = set(data.get("canonical", CANONICAL))
-    tables = [data.get("symbols", {}), data.get("exact", {})] + [{p["pattern"]: p["status"]} for p in data["phrase"]]
+    words = {name: alternation(entries) for name, entries in data.get("words", {}).items()}
+    tables = ([data.get("symbols", {}), data.get("exact", {}), data.get("negated", {})]
+              + [{p["pattern"]: p["status"]} for p in data["phrase"]])
     bad = {v for t in tables for v in t.values()} - values
     if bad:
         raise ValueError(f"{path}: unknown canonical status {sorted(bad)}")
@@ -69,7 +85,11 @@ def load_map(path: Path = MAP_PATH) -> StatusMap:
         colours={norm(k): v for k, v in data.get("colours", {}).items()},
         symbols=dict(data.get("symbols", {})),
         exact={norm(k): v for k, v in data.get("exact", {}).items()},
-        phrases=tuple((re.compile(p["pattern"]), p["status"]) for p in data.get("phrase", [])),
+        phrases=tuple((re.compile(expand(p["pattern"], words)), p["status"]) for p in data.get("phrase", [])),
+        first=tuple((re.compile(expand(p["pattern"], words)), p["status"]) for p in data.get("phrase", [])
+                    if p.get("first")),
+        words=words,
+        negated=dict(data.get("negated", {})),
     )
 
 
@@ -79,6 +99,30 @@ def legend_key(word: str) -> str:
     if not n:
         return word.strip()
     return load_map().colours.get(n, n)
+
+
+@lru_cache(maxsize=1)
+def _negation_pattern() -> re.Pattern[str]:
+    w = load_map().words
+    return re.compile(rf"\b(?:{w['negation']})\b(?:\s+(?:{w['intensifier']})\b)*\s+(?P<rest>.+)$")
+
+
+@lru_cache(maxsize=1)
+def _start_verb() -> re.Pattern[str]:
+    return re.compile(rf"^(?:har\s+|är\s+)?(?:{load_map().words['start_verb']})\b")
+
+
+def _negated_status(n: str) -> str | None:
+    """'ej genomförd' -> försenad, 'inte enligt plan' -> försenad, 'har inte påbörjats' -> ej påbörjad."""
+    m = _negation_pattern().search(n)
+    if not m:
+        return None
+    rest = m.group("rest")
+    if _start_verb().match(rest):
+        return "ej påbörjad"
+    table = load_map()
+    plain = table.exact.get(rest) or next((s for p, s in table.phrases if p.search(rest)), None)
+    return table.negated.get(plain) if plain else None
 
 
 def canonical_status(stated: str | None, legend: dict[str, str] | None = None) -> str | None:
@@ -101,6 +145,12 @@ def canonical_status(stated: str | None, legend: dict[str, str] | None = None) -
         return None
     if n in table.exact:
         return table.exact[n]
+    for pattern, status in table.first:
+        if pattern.search(n):
+            return status
+    negated = _negated_status(n)
+    if negated:
+        return negated
     for pattern, status in table.phrases:
         if pattern.search(n):
             return status
@@ -271,24 +321,38 @@ def split_sentences(text_lines: list[tuple[int, str]]) -> list[Sentence]:
 # Stated status written as a sentence: inline (inside the unit's own text) or in a summary elsewhere
 # ------------------------------------------------------------------------------------------------------------------
 
-_SUBJECT = r"(?:uppdraget|åtgärden|åtgärderna|aktiviteten|insatsen|arbetet|projektet|målet|nämndmålet|åtagandet)"
-_INLINE = [
-    re.compile(_SUBJECT + r"(?: med [\wåäö]+)? (?:är|har) (?:inte|ej|ännu inte) (?:påbörja[dts]+|startat|kommit igång)", re.I),
-    re.compile(_SUBJECT + r"(?: med [\wåäö]+)? (?:genomförs inte|kommer inte att genomföras|har avbrutits|har stoppats)", re.I),
-    re.compile(_SUBJECT + r"(?: med [\wåäö]+)? (?:är|har) (?:nu )?(?:färdig[t]?|genomför[dt]|genomförts|klar[t]?|slutför[dt]|slutförts|avslutat?s?)\b", re.I),
-    re.compile(_SUBJECT + r"(?: med [\wåäö]+)? (?:är|bedöms vara|har) (?:försenad|försenat|försenats)", re.I),
-    re.compile(_SUBJECT + r"(?: med [\wåäö]+)? (?:löper|går|fortlöper|fortgår|fortskrider) (?:på )?(?:i enlighet med|enligt) plan(?:en)?", re.I),
-    re.compile(r"bedöms (?:i hög grad|till stor del|delvis|helt|i låg grad|inte) svara mot [\wåäö]+", re.I),
-    re.compile(r"(?:i hög grad|till stor del|delvis|helt|i låg grad|inte) (?:leder|leda) till önskat resultat", re.I),
+_DEGREE = "{degree_full}|{degree_high}|{degree_part}|{degree_low}|{negation}"
+# An item's own status sentence: "Uppdraget är färdigt.", "Åtgärden med X bedöms vara försenad." The {...} word
+# lists are status_map.toml's; the subject is one of its item words.
+_INLINE_PATTERNS = [
+    r"{item_subject}(?: med [\wåäö]+)? (?:är|har) (?:{negation}) (?:{start_verb})",
+    r"{item_subject}(?: med [\wåäö]+)? (?:genomförs inte|kommer inte att genomföras|har avbrutits|har stoppats)",
+    r"{item_subject}(?: med [\wåäö]+)? (?:är|har) (?:nu )?(?:{done_word})\b",
+    r"{item_subject}(?: med [\wåäö]+)? (?:är|bedöms vara|har) (?:försenad|försenat|försenats)",
+    r"{item_subject}(?: med [\wåäö]+)? (?:löper|går|fortlöper|fortgår|fortskrider) (?:på )?(?:{in_line}) (?:{plan_noun})",
+    r"bedöms (?:" + _DEGREE + r") svara mot [\wåäö]+",
+    r"(?:" + _DEGREE + r") (?:leder|leda) till (?:önskat|avsett|förväntat) resultat",
 ]
-_SUMMARY = [
-    re.compile(r"bedöms (?:vara |som )?(?:försenad|försenat|försenade|genomförd|genomfört|klar|klart|färdig|färdigt)", re.I),
-    re.compile(r"(?:i stort sett )?i paritet med plan", re.I),
-    re.compile(r"(?:i hög grad|till stor del|delvis|helt|i låg grad|inte) (?:leder|leda) till önskat resultat", re.I),
-    re.compile(r"(?:löper|går|fortlöper) (?:på )?(?:i enlighet med|enligt) plan(?:en)?", re.I),
-    re.compile(r"(?:är|har) (?:försenad|försenat|försenats|inte påbörjats|ej påbörjats)", re.I),
-    re.compile(r"(?:är|har) (?:genomförd|genomfört|genomförts|slutförts|avslutats)", re.I),
+# A summary sentence elsewhere in the report that names an item and gives its status.
+_SUMMARY_PATTERNS = [
+    r"bedöms (?:vara |som )?(?:försenad|försenat|försenade|{done_word})\b",
+    r"(?:(?:{degree_high}) )?(?:{in_line}) (?:{plan_noun})\b",
+    r"(?:" + _DEGREE + r") (?:leder|leda) till (?:önskat|avsett|förväntat) resultat",
+    r"(?:är|har) (?:försenad|försenat|försenats|(?:{negation}) (?:{start_verb}))",
+    r"(?:är|har) (?:genomförd|genomfört|genomförts|slutförts|avslutats)",
 ]
+
+
+@lru_cache(maxsize=1)
+def _inline() -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(expand(p, load_map().words), re.I) for p in _INLINE_PATTERNS)
+
+
+@lru_cache(maxsize=1)
+def _summary() -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(expand(p, load_map().words), re.I) for p in _SUMMARY_PATTERNS)
+
+
 _SHORT_SENTENCE = 90
 
 
@@ -306,7 +370,7 @@ def find_inline_status(text_lines: list[tuple[int, str]]) -> tuple[str, int] | N
     Returns the verbatim sentence when it is short, else the status phrase itself, and the line it starts on.
     """
     for s in split_sentences(text_lines):
-        for pattern in _INLINE:
+        for pattern in _inline():
             m = pattern.search(s.text)
             if m and canonical_status(m.group(0)):
                 found = s.text if len(s.text) <= _SHORT_SENTENCE else m.group(0)
@@ -356,7 +420,7 @@ def find_summary_statuses(doc_lines: list[str], units: list[Unit]) -> dict[str, 
     found: dict[str, tuple[str, int]] = {}
     numbered = list(enumerate(doc_lines, start=1))
     for s in split_sentences(numbered):
-        m = next((m for p in _SUMMARY if (m := p.search(s.text))), None)
+        m = next((m for p in _summary() if (m := p.search(s.text))), None)
         if not m or not canonical_status(m.group(0)):
             continue
         for u in units:
@@ -374,38 +438,55 @@ def find_summary_statuses(doc_lines: list[str], units: list[Unit]) -> dict[str, 
 @dataclass(frozen=True)
 class Cue:
     id: str
-    cls: str
-    weight: float
+    kind: str  # the flags' view: done, ongoing, delayed, not_started, stopped, planned, negative, positive
+    cls: str  # the classifier's view: a canonical status
+    weight: float  # 0: a flags-only cue, not a classifier feature
     positive: bool
     pattern: re.Pattern[str]
 
 
-_NEGATION_BEFORE = re.compile(r"\b(inte|ej|ännu inte|aldrig|icke|delvis)( \w+)?\s*$")
+CUE_KINDS = ("done", "ongoing", "delayed", "not_started", "stopped", "planned", "negative", "positive")
+
+
+@lru_cache(maxsize=1)
+def _negation_before() -> re.Pattern[str]:
+    """A negation or hedge right before a cue (at most one word between): "inte helt genomförd", "delvis enligt"."""
+    w = load_map().words
+    return re.compile(rf"\b(?:{w['negation']}|{w['degree_part']})( \w+)?\s*$")
 
 
 @lru_cache(maxsize=4)
 def load_cues(path: Path = CUES_PATH) -> tuple[Cue, ...]:
     with open(path, "rb") as f:
         data = tomllib.load(f)
-    cues = tuple(Cue(c["id"], c["class"], float(c["weight"]), bool(c.get("positive", False)),
-                     re.compile(c["pattern"])) for c in data["cue"])
-    bad = {c.cls for c in cues} - set(CANONICAL)
+    words = load_map().words
+    cues = tuple(Cue(c["id"], c["kind"], c["class"], float(c["weight"]), bool(c.get("positive", False)),
+                     re.compile(expand(c["pattern"], words), re.I)) for c in data["cue"])
+    bad = {c.cls for c in cues} - set(CANONICAL) | {c.kind for c in cues} - set(CUE_KINDS)
     if bad:
-        raise ValueError(f"{path}: unknown class {sorted(bad)}")
+        raise ValueError(f"{path}: unknown class or kind {sorted(bad)}")
     return cues
 
 
-def cue_hits(sentence: str) -> list[Cue]:
-    """The cues a sentence carries (each cue once); a positive cue right after a negation does not count."""
-    n = norm(sentence)
+def classifier_cues() -> tuple[Cue, ...]:
+    return tuple(c for c in load_cues() if c.weight > 0)
+
+
+def cue_matches(text: str, cues: tuple[Cue, ...] | None = None) -> list[tuple[Cue, re.Match[str]]]:
+    """Each cue the text carries, with its first match not right after a negation (for a positive cue)."""
     out = []
-    for cue in load_cues():
-        for m in cue.pattern.finditer(n):
-            if cue.positive and _NEGATION_BEFORE.search(n[:m.start()]):
+    for cue in load_cues() if cues is None else cues:
+        for m in cue.pattern.finditer(text):
+            if cue.positive and _negation_before().search(text[:m.start()].lower()):
                 continue
-            out.append(cue)
+            out.append((cue, m))
             break
     return out
+
+
+def cue_hits(sentence: str) -> list[Cue]:
+    """The classifier's cues a sentence carries (each once), matched on its normalised words."""
+    return [cue for cue, _ in cue_matches(norm(sentence), classifier_cues())]
 
 
 def baseline_class(cls: str) -> str:
@@ -562,7 +643,7 @@ def text_quality(text: str) -> str | None:
 
 def feature_names() -> list[str]:
     """Names of the hand-made features (the embedding's dimensions come first and are not named)."""
-    return ([f"cue:{c.id}" for c in load_cues()] + [f"class:{c}" for c in CANONICAL] + ["cue_share"]
+    return ([f"cue:{c.id}" for c in classifier_cues()] + [f"class:{c}" for c in CANONICAL] + ["cue_share"]
             + ["date:future_plan", "date:deadline_passed", "date:end_passed", "date:end_future", "len_words"]
             + list(TENSES) + ["title:goal"])
 
@@ -578,7 +659,7 @@ _GOAL_TITLE = re.compile(r"\b(mål|målet|inriktningsmål|fokusmål|verksamhetsm
 
 def hand_features(sentences: list[Sentence], title_row: str, ref: tuple[int, int] | None,
                   title: str = "") -> np.ndarray:
-    cues = load_cues()
+    cues = classifier_cues()
     counts = dict.fromkeys((c.id for c in cues), 0.0)
     by_class = dict.fromkeys(CANONICAL, 0.0)
     with_cue = 0
