@@ -31,7 +31,7 @@ LEVEL_KEYWORDS: list[tuple[str, str]] = [
     ("nämndens verksamhetsmål", "nämndmål"),
     ("särskilda uppdrag", "särskilt uppdrag"),
     ("särskilt uppdrag", "särskilt uppdrag"),
-    ("uppdrag från nämnd", "uppdrag från nämnd"),
+    ("uppdrag från nämnd", "uppdrag från nämnd"),  # an assignment the nämnd gave its förvaltning: a level in many templates
     ("resultatförstärkande åtgärder", "åtgärd"),
     ("övergripande mål", "inriktningsmål"),
     ("inriktningsmål", "inriktningsmål"),
@@ -50,7 +50,7 @@ LEVEL_KEYWORDS: list[tuple[str, str]] = [
 ]
 GOAL_LEVELS = {"inriktningsmål", "verksamhetsmål", "nämndmål"}
 
-# "Fokusmål 1", "Inriktningsmål 2: Uppsala ska ...", "Kommunfullmäktiges verksamhetsmål: Minska ...".
+# "Fokusmål 1", "Inriktningsmål 2: Kommunen ska ...", "Kommunfullmäktiges verksamhetsmål: <goal>".
 GOAL_HEADER_RE = re.compile(
     r"^(?P<kw>kommunfullmäktiges (?:verksamhets|inriktnings)mål|nämndens verksamhetsmål|övergripande mål|"
     r"inriktningsmål|verksamhetsmål|fokusmål|nämndmål)\b\s*(?P<num>\d+)?\s*[:.]?\s*(?P<title>.*)$",

@@ -84,7 +84,7 @@ def prev_nonblank(lines: list[Line], i: int, limit: int = 8) -> int | None:
 
 
 def split_title_cell(raw_cell: str, clean_cell: str) -> tuple[str, str]:
-    """'<p>Title</p> <p>Kommentar: ...</p>' -> (title, rest); plain cells split at 'Kommentar:'."""
+    """A cell of HTML paragraphs, the first being the title -> (title, rest); plain cells split at 'Kommentar:'."""
     m = re.match(r"\s*<p>(.*?)</p>(.*)$", raw_cell, re.S | re.I)
     if m and m.group(2).strip():
         from nlp.reader import clean_line
@@ -403,7 +403,7 @@ def assign_parents(lines: list[Line], anchors: list[Anchor]) -> None:
 
 
 def resets_parents(line: Line) -> bool:
-    """A top-level heading ('## Uppdrag från nämnd', 'Rapportering av KS beslut') closes the goals above."""
+    """A top-level heading (a markdown '##' heading, a section title in capitals or alone) closes the goals above."""
     text = line.clean.strip()
     if line.is_row or L.spaced_header(line) or L.ALLCAPS_LABEL_RE.match(text):
         return False
