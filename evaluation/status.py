@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
 
 from evaluation.gold import load_gold, match_units
+from evaluation.heldout import held_out_status
 from nlp import status as S
 
 TARGET_MACRO_F1 = 0.75
@@ -76,15 +77,11 @@ def stated_capture(gold: dict[str, Any], units_by_doc: dict[str, list]) -> tuple
 
 def evaluate(store: Any, gold_dir: Path | str | None = None, embedder: Any | None = None) -> list[str]:
     gold = load_gold(gold_dir)
-    embed = S.CachedEmbeddings(embedder or S.load_embedder(), store)
-    inputs = S.gather_inputs(store, store.units())
-    X = S.build_matrix(inputs, embed)
-    examples = S.collect_examples(store, inputs, gold, decisions=True, cues=S.TRAIN_WITH_CUE_LABELS)
-    index = {x.unit.id: i for i, x in enumerate(inputs)}
+    held = held_out_status(store, gold, embedder)
+    inputs, X, index = held.inputs, held.X, held.index
     scored, per_report, unmatched, no_text = Scored(), [], 0, 0
     for doc, report in sorted(gold.items()):
-        model = S.train_on(X, [e for e in examples if inputs[e.index].unit.doc != doc], embed.model_id, inputs,
-                           embed.dim, exclude_doc=doc)
+        model = held.models[doc]
         doc_units = [x.unit for x in inputs if x.unit.doc == doc]
         local = Scored()
         for g, u in zip(report.units, match_units(report.units, doc_units)):

@@ -183,7 +183,8 @@ def train_all(db_dir: Path | str | None = None, labels_dir: Path | str | None = 
     """Retrain status and theme classifiers from the store (stated statuses, reviewers' decisions) and, only when
     a folder is named, analyst labels; then refresh every suggestion and flag. A labels folder is read and checked
     completely before anything is trained, so a bad folder leaves the saved models untouched."""
-    from nlp.consistency import apply_flags
+    from nlp import flag_thresholds
+    from nlp.consistency import apply_flags, fit_thresholds
     from nlp.labels import LabelError, fingerprint, load_labels
     from nlp.status import apply_status, describe_model as describe_status, train_status
     from nlp.themes import apply_themes, describe_model as describe_themes, train_themes
@@ -202,8 +203,10 @@ def train_all(db_dir: Path | str | None = None, labels_dir: Path | str | None = 
     lines = train_status(store, labels, labels_info=info) + train_themes(store, labels, labels_info=info)
     apply_status(store, None)
     apply_themes(store, None)
+    if labels is not None:
+        lines += fit_thresholds(store, labels, info)
     apply_flags(store, None)
-    lines += describe_status(store) + describe_themes(store)
+    lines += describe_status(store) + describe_themes(store) + flag_thresholds.describe(store)
     store.close()
     return lines
 

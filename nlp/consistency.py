@@ -1381,8 +1381,29 @@ def context_from_store(store: Any, doc: str) -> ReportContext:
         other_units=[u for u in store.units() if u.doc != doc], other_namnd=others)
 
 
-def compute_flags(store: Any, doc: str) -> list[Flag]:
-    return run_detectors(context_from_store(store, doc))
+def compute_flags(store: Any, doc: str, thresholds: dict[str, float] | None = None) -> list[Flag]:
+    """The report's flags, each detector's below its minimum score left out (`thresholds`; None: the store's
+    file from `cli.py train --labels`, if any)."""
+    from nlp import flag_thresholds
+
+    return flag_thresholds.apply(run_detectors(context_from_store(store, doc)),
+                                 flag_thresholds.load(store) if thresholds is None else thresholds)
+
+
+def fit_thresholds(store: Any, labels: dict[str, Any], labels_info: dict[str, Any] | None) -> list[str]:
+    """Choose per-detector minimum scores on the labelled reports in the store, save them with their source."""
+    from nlp import flag_thresholds
+    from nlp.labels import finds, label_problems
+
+    docs = [d for d in sorted(labels) if store.report(d) is not None]
+    problems = {d: label_problems(labels[d], store.units(d)) for d in docs}
+    if not any(problems.values()):
+        return ["flaggtrösklar: etiketterna har inga inkonsekvenser – trösklarna lämnas orörda"]
+    flags = {d: compute_flags(store, d, thresholds={}) for d in docs}
+    chosen = flag_thresholds.choose(flags, problems, finds, KINDS)
+    flag_thresholds.save(store, chosen, {"labels": labels_info,
+                                         "problems": {d: len(p) for d, p in problems.items()}})
+    return flag_thresholds.describe(store)
 
 
 def apply_flags(store: Any, docs: Iterable[str] | None = None) -> dict[str, int]:

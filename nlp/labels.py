@@ -143,3 +143,42 @@ def match_units(labelled: list[dict[str, Any]], units: list[Unit]) -> list[Unit 
             used.add(best.id)
         out.append(best)
     return out
+
+
+# -- inconsistencies the analysts found, and whether a flag finds one -------------------------------------------------
+
+LINE_TOLERANCE = 3  # a document-level problem is found by a flag whose line or evidence lies this close
+
+
+@dataclass
+class Problem:
+    """An inconsistency an analyst noted: on an item (level "unit") or in the document (level "doc")."""
+
+    doc: str
+    level: str
+    line: int
+    what: str
+    unit: Unit | None = None
+
+
+def label_problems(report: LabelledReport, units: list[Unit]) -> list[Problem]:
+    out = []
+    for g, u in zip(report.units, match_units(report.units, units)):
+        if g.get("inconsistency"):
+            out.append(Problem(report.doc, "unit", g["line"], g["inconsistency"], u))
+    for d in report.info.get("doc_inconsistencies", []):
+        out.append(Problem(report.doc, "doc", int(d["line"]), d.get("what", "")))
+    return out
+
+
+def flag_lines(flag: Any) -> list[int]:
+    return [x for x in [flag.line] + [e.get("line") for e in flag.evidence] if isinstance(x, int)]
+
+
+def finds(flag: Any, problem: Problem) -> bool:
+    """A unit problem is found by a flag on its unit or inside its lines (a gold item we did not segment, by a flag
+    near its line); a document problem by a flag whose line or evidence line lies within LINE_TOLERANCE lines."""
+    if problem.level == "unit" and problem.unit is not None:
+        u = problem.unit
+        return u.id in flag.unit_ids or (flag.line is not None and u.line_start <= flag.line <= u.line_end)
+    return any(abs(ln - problem.line) <= LINE_TOLERANCE for ln in flag_lines(flag))

@@ -6,7 +6,10 @@ from datetime import date
 
 import pytest
 
-from evaluation.flags import Problem, evaluate, finds, score
+from evaluation.flags import evaluate
+from tests.conftest import HashEmbedder
+from nlp.flag_thresholds import choose, score_all
+from nlp.labels import Problem, finds
 from index.store import Store
 from nlp import consistency as c
 from records import Decision, Document, Flag, ReportMeta, Segmentation, Unit
@@ -465,8 +468,17 @@ def test_a_gold_problem_is_found_by_unit_by_range_or_by_nearby_line():
     assert not finds(flag(["u2"], 15), unit_problem)
     assert finds(flag([], 53), doc_problem) and finds(flag([], 1, [47]), doc_problem)
     assert not finds(flag([], 54), doc_problem)
-    s = score([unit_problem, doc_problem], [flag(["u1"], 10), flag([], 200)])
-    assert (s.found, s.problems, s.hits, s.flags) == (1, 2, 1, 2)
+    assert score_all({DOC: [flag(["u1"], 10), flag([], 200)]}, {DOC: [unit_problem, doc_problem]}, finds) == (1, 2, 1, 2)
+
+
+def test_thresholds_are_chosen_per_detector_to_maximise_f1():
+    u = unit("u1", 10, 14, "Titel")
+    problems = {DOC: [Problem(DOC, "unit", 10, "x", u)]}
+    good = Flag("a", "overdue", DOC, ["u1"], 10, "hög", 0.8, "m")
+    weak = Flag("b", "overdue", DOC, [], 90, "låg", 0.4, "m")
+    noise = Flag("c", "duplicate_text", DOC, [], 70, "medel", 0.6, "m")
+    chosen = choose({DOC: [good, weak, noise]}, problems, finds, ("overdue", "duplicate_text"))
+    assert chosen == {"overdue": 0.45, "duplicate_text": 0.65}
 
 
 def test_evaluate_reads_gold_at_run_time(tmp_path):
@@ -480,6 +492,6 @@ def test_evaluate_reads_gold_at_run_time(tmp_path):
          "inconsistency": "Status Klar men testkörs i höst"}, ensure_ascii=False) + "\n", encoding="utf-8")
     (gold / f"doc_testkommun.json").write_text(json.dumps({"doc": DOC, "doc_inconsistencies": [
         {"line": 40, "what": "nothing we can find"}]}), encoding="utf-8")
-    lines = evaluate(store, gold)
-    assert lines[2] == (f"{DOC:48s} recall 0.500 (  1/  2)  precision 1.000 (  1/  1)")
-    assert any(line.startswith("    missed " + DOC + ":40 [doc]") for line in lines)
+    lines = evaluate(store, gold, embedder=HashEmbedder())
+    assert lines[2] == (f"  {DOC:46s} recall 0.500 (  1/  2)  precision 1.000 (  1/  1)")
+    assert any(line.startswith("    missad " + DOC + ":40 [doc]") for line in lines)

@@ -467,9 +467,10 @@ def test_evaluation_report_on_a_small_gold_folder(tmp_path, themed_store, embedd
     lines = evaluate(themed_store, gold_dir, embedder=embedder)
     assert lines[0] == ("## Teman (lämna-en-rapport-utanför över 2 rapporter; 5 märkta poster, 5 matchade mot "
                         "våra poster; mål micro-F1 >= 0.70)")
-    full, zero = lines[1], lines[2]
-    assert full.startswith("hela klassificeraren") and zero.startswith("nollskott (bara definitioner)")
+    full, calibrated, zero = lines[2], lines[3], lines[4]
+    assert full.startswith("hela klassificeraren") and calibrated.startswith("nollskott, kalibrerad")
+    assert zero.startswith("nollskott, handsatt")
     # Two or three labelled examples per theme train nothing, so the full classifier is exactly zero-shot here.
     assert full.split("micro-F1")[1] == zero.split("micro-F1")[1]
-    assert [line.split()[0] for line in lines[6:-1]] == REQUIRED_IDS
-    assert lines[-1] == "(P/R/F1: hela klassificeraren; P0/R0/F1_0: nollskott)"
+    assert [line.split()[0] for line in lines[8:-1]] == REQUIRED_IDS
+    assert lines[-1] == "(P/R/F1: hela klassificeraren; P0/R0/F1_0: nollskott kalibrerad utan rapporten)"
