@@ -87,12 +87,16 @@ def esc(text: Any) -> str:
     return s.replace("\r\n", "\n").replace("\n", "<br>")
 
 
-_MARKDOWN_CHARS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:])")
+# Markdown that can turn a message into a link, an image, a formula, markup or an icon: brackets (every link and
+# image needs them), emphasis and code marks, HTML, '$', and a colon that opens a URL scheme or a ":shortcode:".
+# Dashes, dots and '#' only matter at the start of a line, which a one-line message never puts there (except
+# "www." autolinks).
+_MARKDOWN_CHARS = re.compile(r"([\\`*_{}\[\]<>$~]|:(?=\S)|(?<=www)\.)")
 
 
 def md_plain(text: Any) -> str:
-    """Text for Streamlit's Markdown elements (st.error, st.warning ...) with every Markdown character escaped,
-    so a file name or a message quoting a report cannot become a link, an image or a formula."""
+    """Text for Streamlit's Markdown elements (st.error, st.warning ...) with Markdown escaped, so a file name or a
+    message quoting a report cannot become a link, an image or a formula."""
     return _MARKDOWN_CHARS.sub(r"\\\1", "" if text is None else str(text))
 
 
@@ -848,6 +852,26 @@ def page_upload(store: Store) -> None:
 
 # -- main -----------------------------------------------------------------------------------------------------------
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def model_lines(_store: Store, db_dir: str, version: str, models_mtime: float) -> list[str]:
+    """What the saved status model, theme model and flag thresholds were trained on (`cli.py train`)."""
+    from nlp import flag_thresholds
+    from nlp.status import describe_model as describe_status
+    from nlp.themes import describe_model as describe_themes
+
+    return describe_status(_store) + describe_themes(_store) + flag_thresholds.describe(_store)
+
+
+def models_mtime(db_dir: Path) -> float:
+    """Newest change of the saved model files: `cli.py train` rewrites them without touching the data version."""
+    from nlp import flag_thresholds
+    from nlp.status import MODEL_FILE as STATUS_FILE
+    from nlp.themes import MODEL_FILE as THEME_FILE
+
+    paths = [db_dir / STATUS_FILE, db_dir / THEME_FILE, db_dir / flag_thresholds.THRESHOLDS_FILE]
+    return max((p.stat().st_mtime for p in paths if p.exists()), default=0.0)
+
+
 def sidebar(store: Store | None) -> str:
     with st.sidebar:
         st.title("Kommunrapporter")
@@ -860,6 +884,9 @@ def sidebar(store: Store | None) -> str:
             st.caption(f"{store.count('reports')} rapporter · {store.count('units')} poster · "
                        f"{store.count('flags')} flaggor · {store.count('decisions')} beslut")
             st.caption(f"Data: {store.dir}")
+            with st.expander("Modeller och vad de tränats på"):
+                for line in model_lines(store, str(store.dir), version(store), models_mtime(Path(store.dir))):
+                    caption(line)
         st.caption("Kortkommandon i Granska: A godkänn · S hoppa över · B bekräfta · D avfärda · "
                    "N nästa · P föregående")
     return page

@@ -38,7 +38,9 @@ def run_eval(db_dir: Path | str | None = None, gold_dir: Path | str | None = Non
 
             raise UnknownChoice("--only", name, SECTIONS)
     store = ensure_corpus(db_dir, gold_dir)
-    yield f"# Evaluation against {gold_dir}"
+    yield f"# Utvärdering mot analytikeretiketterna i {gold_dir}"
+    yield ("Varje siffra står bredvid sin baslinje och säger hur den hölls utanför: status, teman och flaggor "
+           "lämna-en-rapport-utanför, sökningens fusionsparameter lämna-en-fråga-utanför.")
     for name in only or SECTIONS:
         started = time.perf_counter()
         module = importlib.import_module(f"evaluation.{name}")

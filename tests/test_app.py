@@ -71,6 +71,16 @@ def test_first_page_lists_the_ingested_reports(app_data_dir):
     assert errors(at) == []
 
 
+def test_sidebar_says_what_the_models_were_trained_on(app_data_dir):
+    at = start()
+    shown = [e.value for e in at.sidebar.get("html")]
+    assert ('<div class="kr-caption">statusmodell: ingen sparad – vid inläsning tränas en modell på databasens '
+            'angivna statusar, granskarbeslut och tydliga fraser</div>') in shown
+    assert ('<div class="kr-caption">temamodell: ingen sparad – teman sätts utan träning (nollskott) från '
+            'nlp/themes.toml</div>') in shown
+    assert '<div class="kr-caption">flaggtrösklar: inga – alla flaggor visas, ordnade efter poäng</div>' in shown
+
+
 def test_search_groups_hits_by_kommun_and_highlights_matches(app_data_dir):
     at = search(start(), "hyrsjuksköterskor")
     groups = [s.value for s in at.subheader]

@@ -74,9 +74,11 @@ def test_status_words_parent_is_the_goal_not_the_section_label():
 
 
 def test_symbol_column_and_result_blocks():
+    # The tick is kept verbatim; with no legend in the report it has no canonical value (a tick is "done" in one
+    # template and "expected by year end" in another).
     assert summary(units_of("eskilstuna-symbol-2023-08.txt")) == [
         (16, 21, "åtagande", "1. Barnrättsperspektivet ska synliggöras och barnkonsekvensanalyser ska genomföras "
-         "när barn berörs.", "✓", "symbol", "genomförd"),
+         "när barn berörs.", "✓", "symbol", None),
         (23, 27, "åtagande", "2. Minska beroendet av inhyrda sjuksköterskor från bemanningsföretag.", None, None, None),
     ]
 
