@@ -30,10 +30,17 @@ class Document:
     clean: list[str]
     sha256: str
     fmt: str  # txt, md, pdf, docx
+    pages: list[int | None] = field(default_factory=list)  # page of each line (PDF, Word); empty for text files
+    colour_cells: dict[int, list[str]] = field(default_factory=dict)  # line -> colour words read from colours
+    furniture: list[str] = field(default_factory=list)  # page headers and footers, kept out of the lines
 
     def line(self, number: int) -> str:
         """Clean text of a 1-based line number."""
         return self.clean[number - 1]
+
+    def page_of(self, number: int) -> int | None:
+        """The page a 1-based line stands on, or None (text files)."""
+        return self.pages[number - 1] if 0 < number <= len(self.pages) else None
 
 
 @dataclass
@@ -49,6 +56,8 @@ class Passage:
     line_end: int
     unit_id: str | None = None
     themes: list[dict[str, Any]] = field(default_factory=list)
+    page_start: int | None = None  # 1-based pages for PDF and Word; None for text files (lines are the citation)
+    page_end: int | None = None
 
 
 @dataclass
@@ -77,6 +86,8 @@ class Unit:
     status_note: str | None = None
     themes: list[dict[str, Any]] = field(default_factory=list)
     title_line: int | None = None
+    page_start: int | None = None  # 1-based pages for PDF and Word; None for text files
+    page_end: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,6 +125,8 @@ class Hit:
     status: str | None = None
     suggested_status: str | None = None
     themes: list[str] = field(default_factory=list)
+    page_start: int | None = None
+    page_end: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -93,6 +93,9 @@ def attach_statuses(document: Document, seg: Segmentation) -> None:
             u.explicit_status, u.explicit_status_source, u.explicit_status_line = phrase, "summary", line
     for u in seg.units:
         u.status = canonical_status(u.explicit_status, seg.legend) if u.explicit_status else None
+        colours = document.colour_cells.get(u.explicit_status_line or 0, [])
+        if u.explicit_status and u.explicit_status.strip().lower() in colours:
+            u.explicit_status_source = "colour"  # a shaded cell, a coloured symbol or an icon, read as its colour
 
 
 def ingest_paths(paths: Iterable[Path | str], db_dir: Path | str | None = None,

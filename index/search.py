@@ -310,7 +310,8 @@ def _hit(row, score: float, lexical_rank: int | None, dense_rank: int | None, an
                namnd=row["namnd"], year=row["year"], title=row["unit_title"] or row["heading"],
                line_start=row["line_start"], line_end=row["line_end"], snippet=snippet, score=round(float(score), 6),
                lexical_rank=lexical_rank, dense_rank=dense_rank, matched_terms=matched, level=row["level"],
-               status=row["status"], suggested_status=row["suggested_status"], themes=list(dict.fromkeys(themes)))
+               status=row["status"], suggested_status=row["suggested_status"], themes=list(dict.fromkeys(themes)),
+               page_start=row["page_start"], page_end=row["page_end"])
 
 
 def make_snippet(text: str, analyzer, query_terms: dict[str, Any],

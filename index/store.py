@@ -27,11 +27,12 @@ CREATE TABLE IF NOT EXISTS reports (
     period TEXT, report_date TEXT, source TEXT, n_lines INTEGER, legend TEXT, ingested_at TEXT
 );
 CREATE TABLE IF NOT EXISTS lines (
-    doc TEXT, line INTEGER, raw TEXT, clean TEXT, PRIMARY KEY (doc, line)
+    doc TEXT, line INTEGER, raw TEXT, clean TEXT, page INTEGER, PRIMARY KEY (doc, line)
 );
 CREATE TABLE IF NOT EXISTS passages (
     pid INTEGER PRIMARY KEY, id TEXT UNIQUE, doc TEXT, seq INTEGER, heading TEXT, text TEXT,
-    line_start INTEGER, line_end INTEGER, unit_id TEXT, themes TEXT DEFAULT '[]'
+    line_start INTEGER, line_end INTEGER, unit_id TEXT, themes TEXT DEFAULT '[]', page_start INTEGER,
+    page_end INTEGER
 );
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc);
 CREATE TABLE IF NOT EXISTS units (
@@ -39,7 +40,7 @@ CREATE TABLE IF NOT EXISTS units (
     text TEXT, line_start INTEGER, line_end INTEGER, title_line INTEGER, explicit_status TEXT,
     explicit_status_source TEXT, explicit_status_line INTEGER, status TEXT, linked_unit_id TEXT,
     suggested_status TEXT, status_confidence REAL, status_probs TEXT, status_evidence TEXT DEFAULT '[]',
-    status_note TEXT, themes TEXT DEFAULT '[]'
+    status_note TEXT, themes TEXT DEFAULT '[]', page_start INTEGER, page_end INTEGER
 );
 CREATE INDEX IF NOT EXISTS units_doc ON units(doc);
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -59,6 +60,17 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
 UNIT_JSON_FIELDS = ("status_probs", "status_evidence", "themes")
+# Columns added after the first release: a store made before them gets them on open (NULL for old rows).
+ADDED_COLUMNS = (("lines", "page", "INTEGER"), ("passages", "page_start", "INTEGER"),
+                 ("passages", "page_end", "INTEGER"), ("units", "page_start", "INTEGER"),
+                 ("units", "page_end", "INTEGER"))
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    for table, column, kind in ADDED_COLUMNS:
+        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 def passage_int_id(passage_id: str) -> int:
@@ -90,6 +102,7 @@ class Store:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=30000")
         conn.executescript(SCHEMA)
+        migrate(conn)
         return cls(db_dir, conn)
 
     def close(self) -> None:
@@ -156,22 +169,23 @@ class Store:
                  now_iso()),
             )
             c.executemany(
-                "INSERT INTO lines VALUES (?,?,?,?)",
-                [(meta.file, i + 1, r, cl) for i, (r, cl) in enumerate(zip(document.raw, document.clean))],
+                "INSERT INTO lines(doc,line,raw,clean,page) VALUES (?,?,?,?,?)",
+                [(meta.file, i + 1, r, cl, document.page_of(i + 1))
+                 for i, (r, cl) in enumerate(zip(document.raw, document.clean))],
             )
             c.executemany(
-                "INSERT INTO passages(pid,id,doc,seq,heading,text,line_start,line_end,unit_id,themes) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO passages(pid,id,doc,seq,heading,text,line_start,line_end,unit_id,themes,page_start,"
+                "page_end) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(passage_int_id(p.id), p.id, p.doc, p.seq, p.heading, p.text, p.line_start, p.line_end, p.unit_id,
-                  json.dumps(p.themes, ensure_ascii=False)) for p in seg.passages],
+                  json.dumps(p.themes, ensure_ascii=False), p.page_start, p.page_end) for p in seg.passages],
             )
             c.executemany(
                 "INSERT INTO units(id,doc,seq,level,parent,parent_id,title,text,line_start,line_end,title_line,"
-                "explicit_status,explicit_status_source,explicit_status_line,status,linked_unit_id) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "explicit_status,explicit_status_source,explicit_status_line,status,linked_unit_id,page_start,"
+                "page_end) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(u.id, u.doc, u.seq, u.level, u.parent, u.parent_id, u.title, u.text, u.line_start, u.line_end,
                   u.title_line, u.explicit_status, u.explicit_status_source, u.explicit_status_line, u.status,
-                  u.linked_unit_id) for u in seg.units],
+                  u.linked_unit_id, u.page_start, u.page_end) for u in seg.units],
             )
 
     def remove_report(self, doc: str) -> bool:
@@ -241,7 +255,7 @@ class Store:
     def _passage(r: sqlite3.Row) -> Passage:
         return Passage(id=r["id"], doc=r["doc"], seq=r["seq"], heading=r["heading"], text=r["text"],
                        line_start=r["line_start"], line_end=r["line_end"], unit_id=r["unit_id"],
-                       themes=json.loads(r["themes"] or "[]"))
+                       themes=json.loads(r["themes"] or "[]"), page_start=r["page_start"], page_end=r["page_end"])
 
     def set_passage_themes(self, themes: dict[str, list[dict[str, Any]]]) -> None:
         with self.transaction() as c:
@@ -373,7 +387,7 @@ def unit_to_json(u: Unit, report: dict[str, Any] | None) -> dict[str, Any]:
         "id": u.id, "doc": u.doc, "kommun": report.get("kommun"), "namnd": report.get("namnd"),
         "year": report.get("year"), "period": report.get("period"), "level": u.level, "parent": u.parent,
         "title": u.title, "text": u.text, "line_start": u.line_start, "line_end": u.line_end,
-        "explicit_status": u.explicit_status, "explicit_status_source": u.explicit_status_source,
+        "page_start": u.page_start, "page_end": u.page_end, "explicit_status": u.explicit_status, "explicit_status_source": u.explicit_status_source,
         "status": u.status, "suggested_status": u.suggested_status, "status_confidence": u.status_confidence,
         "status_evidence": u.status_evidence or [], "themes": u.themes or [],
     }

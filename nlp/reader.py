@@ -1,4 +1,9 @@
-"""Read a report file (.txt, .md, .pdf, .docx) into lines, keeping a 1:1 map from clean lines to source lines."""
+"""Read a report file (.txt, .md, .pdf, .docx) into the numbered lines the segmenter reads.
+
+Text files keep their own lines (a 1:1 map from clean lines to source lines). PDF and Word files are read into the
+document model (nlp/pdf_reader.py, nlp/docx_reader.py) and laid out as lines by nlp.document.linearize, each line
+knowing its page; page headers and footers stay out.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -6,9 +11,13 @@ import html
 import re
 import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from errors import UnreadableReport
 from records import Document
+
+if TYPE_CHECKING:
+    from nlp.document import DocModel
 
 MAX_BYTES = 25 * 1024 * 1024  # larger files are almost certainly not a single nämnd's report
 MAX_LINE_CHARS = 200_000
@@ -30,8 +39,10 @@ def check_name(path: Path) -> None:
         raise UnreadableReport(repr(name), "filnamnet saknar namn före filändelsen")
 
 
-def read_report(path: Path | str, encoding: str | None = None) -> Document:
-    """Read and clean one report; raises UnreadableReport with a one-line cause."""
+def read_report(path: Path | str, encoding: str | None = None,
+                progress: Callable[[int, int], None] | None = None) -> Document:
+    """Read and clean one report; raises UnreadableReport with a one-line cause. `progress(page, pages)` is called
+    while a PDF is read."""
     path = Path(path)
     check_name(path)
     name = path.name
@@ -46,14 +57,30 @@ def read_report(path: Path | str, encoding: str | None = None) -> Document:
     if size > MAX_BYTES:
         raise UnreadableReport(name, f"filen är för stor ({size / 1e6:.0f} MB, högst {MAX_BYTES / 1e6:.0f} MB)")
     data = path.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
     if suffix in TEXT_SUFFIXES:
-        text = decode_text(name, data, encoding)
-        fmt = suffix[1:]
-    elif suffix == ".pdf":
-        text, fmt = pdf_text(name, path), "pdf"
+        return make_document(name, decode_text(name, data, encoding), suffix[1:], sha)
+    if suffix == ".pdf":
+        from nlp.pdf_reader import read_pdf
+
+        model = read_pdf(path, name, progress)
     else:
-        text, fmt = docx_text(name, path), "docx"
-    return make_document(name, text, fmt, hashlib.sha256(data).hexdigest())
+        from nlp.docx_reader import read_docx
+
+        model = read_docx(path, name)
+    return model_document(model, sha)
+
+
+def model_document(model: "DocModel", sha256: str) -> Document:
+    """The segmenter's lines for a PDF or Word model, with each line's page and the cells read from colours."""
+    from nlp.document import linearize
+
+    lines = linearize(model)
+    document = make_document(model.file, "\n".join(lines.raw), model.fmt, sha256)
+    document.pages = lines.pages if any(p is not None for p in lines.pages) else []
+    document.colour_cells = lines.colour_cells
+    document.furniture = [b.text for b in model.furniture]
+    return document
 
 
 def make_document(name: str, text: str, fmt: str, sha256: str) -> Document:
@@ -128,52 +155,57 @@ def clean_cell(cell: str) -> str:
     return re.sub(r"[ \u00a0]+", " ", cell).strip()
 
 
-def pdf_text(name: str, path: Path) -> str:
-    import pdfplumber
+# -- text files as a document model ----------------------------------------------------------------------------------
 
-    try:
-        with pdfplumber.open(path) as pdf:
-            pages = [page.extract_text() or "" for page in pdf.pages]
-    except Exception as e:  # pdfminer raises many unrelated types for broken files
-        raise UnreadableReport(name, f"PDF:en kunde inte läsas ({e.__class__.__name__})") from None
-    if sum(len(p.strip()) for p in pages) < 20:
-        raise UnreadableReport(name, "PDF:en saknar textlager (skannad bild?); OCR stöds inte")
-    return "\n\n".join(pages)
+MD_ROW_RE = re.compile(r"^\s*\|.*\|\s*$")
+MD_RULE_RE = re.compile(r"^\s*\|?[\s:\-|]+\|?\s*$")
+HTML_PARA_RE = re.compile(r"</p>\s*<p>", re.I)
+BULLET_RE = re.compile(r"^\s*[-•▪–*]\s+")
 
 
-def docx_text(name: str, path: Path) -> str:
-    """Paragraphs and tables in body order; table cells joined by tabs like the text exports."""
-    import zipfile
+def text_model(name: str, raw_lines: list[str], fmt: str = "txt") -> "DocModel":
+    """Headings, paragraphs, list items and tables of a text file, each with its line range.
 
-    import docx
-    from docx.table import Table
-    from docx.text.paragraph import Paragraph
+    Consecutive tab rows (or markdown table rows) form one table; every other non-blank line is a block of its own,
+    since a text export's line breaks carry meaning (a status word on its own line, a label above its value)."""
+    from nlp.document import HEADING, LIST_ITEM, PARAGRAPH, TABLE, Block, Cell, DocModel, Prov, Row
 
-    try:
-        with zipfile.ZipFile(path) as z:
-            unpacked = sum(i.file_size for i in z.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError):
-        raise UnreadableReport(name, "Word-filen kunde inte läsas (ingen giltig .docx)") from None
-    if unpacked > MAX_UNPACKED_BYTES:
-        raise UnreadableReport(name, f"Word-filen packas upp till {unpacked / 1e6:.0f} MB (högst "
-                                     f"{MAX_UNPACKED_BYTES / 1e6:.0f} MB); den ser inte ut som en rapport")
-    try:
-        document = docx.Document(str(path))
-    except Exception as e:
-        raise UnreadableReport(name, f"Word-filen kunde inte läsas ({e.__class__.__name__})") from None
-    lines: list[str] = []
-    for block in document.element.body.iterchildren():
-        tag = block.tag.rsplit("}", 1)[-1]
-        if tag == "p":
-            para = Paragraph(block, document)
-            style = (para.style.name or "").lower() if para.style is not None else ""
-            text = para.text
-            if style.startswith("heading") and text.strip():
-                level = next((int(ch) for ch in style if ch.isdigit()), 1)
-                text = "#" * level + " " + text
-            lines.extend([text, ""])
-        elif tag == "tbl":
-            for row in Table(block, document).rows:
-                lines.append("\t".join(cell.text.replace("\n", " ") for cell in row.cells))
-            lines.append("")
-    return "\n".join(lines)
+    model = DocModel(file=name, fmt=fmt)
+    table: Block | None = None
+    for number, raw in enumerate(raw_lines, start=1):
+        is_row = "\t" in raw.strip("\n") or MD_ROW_RE.match(raw)
+        if is_row and not (MD_ROW_RE.match(raw) and MD_RULE_RE.match(raw)):
+            if table is None:
+                table = Block(TABLE, prov=Prov(line_start=number, line_end=number))
+                model.blocks.append(table)
+            cells = [Cell(_split_cell(p)) for p in _raw_cells(raw)]
+            table.rows.append(Row(cells))
+            table.prov.line_end = number
+            continue
+        if is_row:
+            continue  # a markdown rule row inside a table
+        table = None
+        text = clean_line(raw)
+        if not text.strip():
+            continue
+        prov = Prov(line_start=number, line_end=number)
+        if raw.lstrip().startswith("#"):
+            model.blocks.append(Block(HEADING, text, level=len(raw.lstrip()) - len(raw.lstrip().lstrip("#")),
+                                      prov=prov))
+        elif BULLET_RE.match(raw):
+            model.blocks.append(Block(LIST_ITEM, BULLET_RE.sub("", text), prov=prov))
+        else:
+            model.blocks.append(Block(PARAGRAPH, text, prov=prov))
+    return model
+
+
+def _raw_cells(raw: str) -> list[str]:
+    if MD_ROW_RE.match(raw):
+        return raw.strip().strip("|").split("|")
+    return raw.split("\t")
+
+
+def _split_cell(raw_cell: str) -> str:
+    """A cell's clean text; HTML paragraphs (<p>..</p><p>..</p>) stay separate lines of the cell."""
+    parts = HTML_PARA_RE.split(raw_cell)
+    return "\n".join(t for t in (clean_cell(clean_line(p)) for p in parts) if t)

@@ -51,7 +51,20 @@ def segment(doc: Document) -> Segmentation:
     units = build_units(lines, anchors, doc.file, stem)
     link_units(units)
     passages = make_passages(lines, units, doc.file, stem)
+    attach_pages(doc, units, passages)
     return Segmentation(passages=passages, units=units)
+
+
+def attach_pages(doc: Document, units: list[Unit], passages: list[Passage]) -> None:
+    """Pages of PDF and Word files: a unit starts on its title's page and ends on its last line's."""
+    if not doc.pages:
+        return
+    for u in units:
+        u.page_start = doc.page_of(u.title_line or u.line_start)
+        u.page_end = max(filter(None, (doc.page_of(k) for k in range(u.line_start, u.line_end + 1))),
+                         default=u.page_start)
+    for p in passages:
+        p.page_start, p.page_end = doc.page_of(p.line_start), doc.page_of(p.line_end)
 
 
 # -- anchors -----------------------------------------------------------------------------------------

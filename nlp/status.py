@@ -184,7 +184,7 @@ def _same_line_pairs(line: str) -> dict[str, str]:
         rest = line[m.end():end]
         sep = re.match(_SEP, rest)
         # Only a colour that *starts* an entry and is followed by a separator defines something ("grönt ljus" does not).
-        if not sep or not (m.start() == 0 or re.search(r"[,;.\t]\s*$|^\s*$", line[:m.start()])):
+        if not sep or not (m.start() == 0 or re.search(r"[,;:.\t]\s*$|^\s*$", line[:m.start()])):
             continue
         meaning = rest[sep.end():].strip(" ,;.")
         status = canonical_status(meaning) if len(norm(meaning).split()) >= 1 else None
