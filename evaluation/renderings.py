@@ -14,7 +14,6 @@ than these three renderings of these five reports, and scanned or unusual PDFs.
 """
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,13 +68,14 @@ def match(text_units: list[Unit], units: list[Unit]) -> list[Unit | None]:
     return out
 
 
-def page_texts(path: Path) -> list[str]:
+def page_words(path: Path) -> list[set[str]]:
+    """The words of each page (a title wrapped inside a table cell is not one run of text on the page)."""
     import pdfplumber
 
     with pdfplumber.open(path) as pdf:
         out = []
         for page in pdf.pages:
-            out.append(norm_title(page.extract_text() or ""))
+            out.append(set(norm_title(" ".join(w["text"] for w in page.extract_words())).split()))
             page.close()
     return out
 
@@ -87,14 +87,14 @@ def compare(text_units: list[Unit], path: Path, fmt: str) -> Compared:
     twins = match(text_units, units)
     found = [(t, u) for t, u in zip(text_units, twins) if u is not None]
     matched_ids = {u.id for _, u in found}
-    pages = page_texts(path) if fmt == "pdf" else []
+    pages = page_words(path) if fmt == "pdf" else []
     checked = right = 0
     for _, u in found:
         if u.page_start is None or not pages:
             continue
         checked += 1
-        head = norm_title(u.title)[:40]
-        right += bool(head) and 0 < u.page_start <= len(pages) and head in pages[u.page_start - 1]
+        head = set(norm_title(u.title).split()[:8])
+        right += bool(head) and 0 < u.page_start <= len(pages) and head <= pages[u.page_start - 1]
     stated = [(t, u) for t, u in found if t.explicit_status_source == "column" and t.status]
     furniture = [norm_title(f) for f in document.furniture if len(norm_title(f)) >= 6]
     leaks = sum(1 for u in units if any(f in norm_title(u.title) or f in norm_title(u.text) for f in furniture))

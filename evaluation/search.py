@@ -145,7 +145,7 @@ def report_lines(store: Store, doc: str) -> list[str]:
 
 # -- run ----------------------------------------------------------------------------------------------------------
 def evaluate(store: Store, gold_dir: Path | str | None = None) -> list[str]:
-    from index.indexes import check_indexes, embed_passages, get_embedder, repair_indexes
+    from index.indexes import check_indexes, get_embedder, repair_indexes
     from index.embeddings import embed_with_cache
     from index.search import SearchFilters, search
     from nlp.themes import store_cache

@@ -17,6 +17,7 @@ from sklearn.metrics import precision_recall_fscore_support
 from evaluation.gold import load_gold, match_units
 from evaluation.heldout import held_out_status
 from nlp import status as S
+from nlp.status_vocab import norm
 
 TARGET_MACRO_F1 = 0.75
 TARGET_RECALL = 0.6
@@ -53,7 +54,7 @@ def meets_target(s: dict[str, Any]) -> bool:
 
 
 def contains_normalised(a: str | None, b: str | None) -> bool:
-    na, nb = S.norm(a), S.norm(b)
+    na, nb = norm(a), norm(b)
     return bool(na and nb) and (na in nb or nb in na)
 
 

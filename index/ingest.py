@@ -22,7 +22,8 @@ from records import Document, ReportMeta, Segmentation
 MANIFEST = "manifest.csv"
 READER_KEY = "reader_version"  # meta key per report: which reading and segmenting code built its rows
 # The code and tables that decide a report's rows; when they change, an unchanged file is read again.
-READER_SOURCES = ("nlp/reader.py", "nlp/layout.py", "nlp/segmenter.py", "nlp/metadata.py", "nlp/status.py",
+READER_SOURCES = ("nlp/reader.py", "nlp/document.py", "nlp/pdf_reader.py", "nlp/docx_reader.py", "nlp/layout.py",
+                  "nlp/segmenter.py", "nlp/metadata.py", "nlp/status.py", "nlp/status_vocab.py",
                   "nlp/status_map.toml")
 
 
@@ -77,7 +78,8 @@ def prepare(path: Path, overrides: dict[str, object], manifest: dict[str, dict[s
 
 def attach_statuses(document: Document, seg: Segmentation) -> None:
     """Stated statuses the layout did not carry (inline and summary sentences), then canonical values."""
-    from nlp.status import canonical_status, find_inline_status, find_summary_statuses, read_legend
+    from nlp.status import find_inline_status, find_summary_statuses
+    from nlp.status_vocab import canonical_status, read_legend
 
     seg.legend = read_legend(document.clean)
     for u in seg.units:

@@ -171,7 +171,7 @@ def resolve_filters(store: Store, f: SearchFilters) -> dict[str, Any]:
 
 def _status_choices(store: Store) -> list[str]:
     try:
-        from nlp.status import CANONICAL
+        from nlp.status_vocab import CANONICAL
     except ImportError:  # the status module is optional for search
         CANONICAL = ()
     stored = [r[0] for r in store.conn.execute(

@@ -21,7 +21,8 @@ from difflib import SequenceMatcher
 from functools import cached_property
 from typing import Any, Callable, Iterable
 
-from nlp.status import CANONICAL, Sentence, canonical_status, cue_matches, load_map, norm, split_sentences
+from nlp.status import Sentence, cue_matches, split_sentences
+from nlp.status_vocab import CANONICAL, canonical_status, load_map, norm
 from records import Flag, Unit
 
 DONE, ON_PLAN, DELAYED, NOT_STARTED, STOPPED = CANONICAL

@@ -116,6 +116,17 @@ def is_status_value(text: str) -> bool:
     return bool(STATUS_VALUE_RE.match(text.strip().strip("*").strip()))
 
 
+def is_status_cell(text: str) -> bool:
+    """A cell beside an item's title that states its status: the strict values above, a colour word (a shaded
+    cell or coloured icon read as its colour), or a short value the status vocabulary knows ("Planerad",
+    "Ej aktuell", "Delvis uppnått"). Only for cells after the first: a title may well start with such words."""
+    from nlp.status_vocab import canonical_status, load_map, norm
+
+    value = text.strip().strip("*").strip()
+    if is_status_value(value) or norm(value) in load_map().colours:
+        return True
+    return 1 <= len(value.split()) <= 4 and not value.endswith(".") and canonical_status(value) is not None
+
 def level_for(text: str, default: str | None = None) -> str | None:
     low = text.lower()
     for key, level in LEVEL_KEYWORDS:

@@ -166,7 +166,7 @@ def row_status(cells: list[str], header: list[str] | None) -> tuple[str | None, 
             if k and re.match(r"^(status|bedömning)$", name.strip(), re.I) and k < len(cells) and cells[k]:
                 return cells[k], k
     for k in range(len(cells) - 1, 0, -1):
-        if cells[k] and L.is_status_value(cells[k]):
+        if cells[k] and L.is_status_cell(cells[k]):
             return cells[k], k
     return None, None
 

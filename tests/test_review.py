@@ -14,7 +14,7 @@ def ids(items) -> list[str]:
 
 
 def test_status_choices_match_the_status_module():
-    from nlp.status import CANONICAL
+    from nlp.status_vocab import CANONICAL
 
     assert review.STATUS_CHOICES == CANONICAL
 

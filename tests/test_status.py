@@ -16,6 +16,7 @@ from evaluation import status as E
 from evaluation.gold import GoldReport
 from index.store import Store
 from nlp import status as S
+from nlp import status_vocab as V
 from records import Decision, Document, ReportMeta, Segmentation, Unit
 
 
@@ -46,25 +47,25 @@ from records import Decision, Document, ReportMeta, Segmentation, Unit
     ("Uppdraget genomförs inte", "stoppad"), ("Åtgärden kommer inte att genomföras", "stoppad"),
 ])
 def test_canonical_status_maps_stated_words(stated, expected):
-    assert S.canonical_status(stated) == expected
+    assert V.canonical_status(stated) == expected
 
 
 @pytest.mark.parametrize("stated", [None, "", "   ", "<script>alert(1)</script>", "och att det som", "12 345",
                                     "Budget 2024", "x" * 10_000, "Riktlinjen utgår från planen"])
 def test_canonical_status_unknown_or_hostile_is_none(stated):
-    assert S.canonical_status(stated) is None
+    assert V.canonical_status(stated) is None
 
 
 def test_report_legend_overrides_the_general_table():
     legend = {"gul": "ej påbörjad", "✪": "genomförd", "klart avslutat": "genomförd"}
-    assert S.canonical_status("Gult", legend) == "ej påbörjad"
-    assert S.canonical_status("gula", legend) == "ej påbörjad"
-    assert S.canonical_status("✪", legend) == "genomförd"
-    assert S.canonical_status("Grönt", legend) == "enligt plan"  # not in the legend: the table answers
+    assert V.canonical_status("Gult", legend) == "ej påbörjad"
+    assert V.canonical_status("gula", legend) == "ej påbörjad"
+    assert V.canonical_status("✪", legend) == "genomförd"
+    assert V.canonical_status("Grönt", legend) == "enligt plan"  # not in the legend: the table answers
 
 
 def test_mapping_table_only_uses_canonical_values():
-    table = S.load_map()
+    table = V.load_map()
     values = set(table.exact.values()) | set(table.symbols.values()) | {s for _, s in table.phrases}
     assert values <= set(S.CANONICAL)
 
@@ -86,20 +87,20 @@ FOUR = {"blå": "genomförd", "grön": "enligt plan", "gul": "försenad", "röd"
      "Uppdrag 1: Frigöra tid", "Arbetet pågår.", "Det går bra.", "", "Blått", "", "Grönt", "", "Gult", "", "Röd"],
 ])
 def test_read_legend_layouts(lines):
-    assert S.read_legend(lines) == FOUR
+    assert V.read_legend(lines) == FOUR
 
 
 def test_read_legend_symbol_table_with_lost_symbols_keys_on_the_words():
     lines = ["Symbol\tInnebörd", "\tEj påbörjad", "\tPågår", "\tKlart, avslutat", "\tFörsenat", "",
              "Symbol\tInnebörd", "↗\tBättre än föregående år"]
-    assert S.read_legend(lines) == {"ej påbörjad": "ej påbörjad", "pågår": "enligt plan",
+    assert V.read_legend(lines) == {"ej påbörjad": "ej påbörjad", "pågår": "enligt plan",
                                     "klart avslutat": "genomförd", "försenat": "försenad"}
 
 
 @pytest.mark.parametrize("lines", [[], [""], ["Grönt ljus för projektet gavs i maj."], ["<script>Blått</script>"],
                                    ["Blått", "Grönt"], ["x" * 10_000]])
 def test_read_legend_finds_nothing_where_there_is_no_legend(lines):
-    assert S.read_legend(lines) == {}
+    assert V.read_legend(lines) == {}
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -277,7 +278,7 @@ def _report(doc: str, year: int, items: list[tuple[str, str, str | None]]) -> tu
                           line_start=start, line_end=start + 3, title_line=start,
                           explicit_status=stated, explicit_status_source="column" if stated else None,
                           explicit_status_line=start + 2 if stated else None,
-                          status=S.canonical_status(stated) if stated else None))
+                          status=V.canonical_status(stated) if stated else None))
     document = Document(file=doc, raw=lines, clean=lines, sha256=hashlib.sha256(doc.encode()).hexdigest(), fmt="txt")
     meta = ReportMeta(doc, "Testkommun", "Testnämnden", year, "augusti", f"{year}-08-31")
     return meta, document, Segmentation(passages=[], units=units)
