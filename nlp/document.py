@@ -165,7 +165,7 @@ def linearize(model: DocModel) -> Lines:
                     texts.append(text)
                     if colour:
                         colours.setdefault(len(raw) + 1, []).append(colour)
-                add("\t".join(texts).rstrip("\t") if not row.group else texts[0], row.page or page)
+                add("\t".join(texts) if not row.group else texts[0], row.page or page)
         elif block.kind == HEADING:
             add("#" * max(1, min(block.level, 6)) + " " + " ".join(block.text.split()), page)
         else:

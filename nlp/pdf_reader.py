@@ -59,6 +59,7 @@ class PageItems:
     width: float
     height: float
     lines: list[TextLine] = field(default_factory=list)
+    columns: int = 1
     tables: list[tuple[Box, list[Row], list[float]]] = field(default_factory=list)  # bbox, rows, column x edges
 
 
@@ -124,7 +125,7 @@ def read_page(page: Any, number: int) -> PageItems:
         boxes.append(box)
         items.tables.append((box, rows, column_edges(t)))
     free = [w for w in words if not any(inside(w, b) for b in boxes)]
-    items.lines = text_lines(free, number, float(page.width))
+    items.lines, items.columns = text_lines(free, number, float(page.width))
     return items
 
 
@@ -233,8 +234,8 @@ def image_colour(page: Any, im: dict[str, Any]) -> str | None:
 
 # -- text lines outside tables ----------------------------------------------------------------------------------
 
-def text_lines(words: list[dict[str, Any]], page: int, width: float) -> list[TextLine]:
-    """Lines of words in reading order, column by column on a two-column page."""
+def text_lines(words: list[dict[str, Any]], page: int, width: float) -> tuple[list[TextLine], int]:
+    """Lines of words in reading order, column by column on a two-column page; and the number of columns."""
     columns = split_columns(words, width)
     out: list[TextLine] = []
     for column in columns:
@@ -243,7 +244,7 @@ def text_lines(words: list[dict[str, Any]], page: int, width: float) -> list[Tex
         for ln in lines:
             ln.column_right = right
         out += lines
-    return out
+    return out, len(columns)
 
 
 def split_columns(words: list[dict[str, Any]], width: float) -> list[list[dict[str, Any]]]:
@@ -307,8 +308,23 @@ def is_furniture(line: TextLine, page: PageItems, keys: set[str]) -> bool:
             or bool(PAGE_REF_RE.search(text)))
 
 
+def set_text_width(pages: list[PageItems]) -> None:
+    """One right margin for the single-column pages of a document (its usual text width), so that a page whose
+    lines are all short does not read its longest line as running to the margin."""
+    rights = sorted(max(ln.x1 for ln in p.lines) for p in pages if p.lines and p.columns == 1)
+    if not rights:
+        return
+    right = rights[int(0.9 * (len(rights) - 1))]
+    for p in pages:
+        if p.columns == 1:
+            for ln in p.lines:
+                ln.column_right = max(right, ln.x1) if ln.x1 > right + 1 else right
+
+
 def build_model(name: str, pages: list[PageItems]) -> DocModel:
     keys = furniture_keys(pages)
+    set_text_width([PageItems(p.number, p.width, p.height, [ln for ln in p.lines if not is_furniture(ln, p, keys)],
+                              p.columns) for p in pages])
     body = Counter(round(ln.size) for p in pages for ln in p.lines if not in_band(ln, p))
     body_size = body.most_common(1)[0][0] if body else 10
     model = DocModel(file=name, fmt="pdf", pages=len(pages))
@@ -322,7 +338,8 @@ def build_model(name: str, pages: list[PageItems]) -> DocModel:
                 flow.append((ln.top, k, ln))
         for box, rows, edges in p.tables:
             flow.append((box.top, -1, (box, rows, edges)))
-        flow.sort(key=lambda t: (t[0], t[1]) if len(set(ln.column_right for ln in p.lines)) < 2 else (0, 0))
+        if p.columns == 1:  # on a two-column page the lines already come column by column, tables last
+            flow.sort(key=lambda t: (t[0], t[1]))
         for _, _, item in flow:
             if isinstance(item, TextLine):
                 if pending and not continues(pending[-1], item, body_size):
@@ -354,8 +371,8 @@ def continues(prev: TextLine, line: TextLine, body_size: float) -> bool:
     goes on in lower case."""
     if abs(line.size - prev.size) > 0.6 or line.bold != prev.bold or BULLET_RE.match(line.text):
         return False
-    if line.page == prev.page + 1:
-        return wrapped(prev, line) and line.text[:1].islower()
+    if line.page == prev.page + 1:  # the page break cut the block: it goes on in lower case
+        return line.text[:1].islower()
     gap = line.top - prev.bottom
     return line.page == prev.page and -0.5 * prev.size <= gap <= 0.55 * prev.size
 
