@@ -267,14 +267,22 @@ def split_columns(words: list[dict[str, Any]], width: float) -> list[list[dict[s
     return [left, right]
 
 
+def char_widths(words: list[dict[str, Any]]) -> list[float]:
+    return [(float(w["x1"]) - float(w["x0"])) / len(w["text"]) for w in words if len(w["text"]) >= 3]
+
+
 def make_line(words: list[dict[str, Any]], page: int) -> TextLine:
-    """Words joined by spaces, or by a tab where the gap is wide enough to separate columns of a table."""
+    """Words joined by spaces, or by a tab where the gap is wide enough to separate columns of a table: in a
+    monospaced line (text printed as it was typed) two character widths, else 1.6 em."""
     sizes = [float(w.get("size") or 10) for w in words]
     size = median(sizes)
+    widths = char_widths(words)
+    mono = len(widths) >= 2 and max(widths) - min(widths) < 0.04 * median(widths)
+    tab_gap = 1.5 * median(widths) if mono else 1.6 * size
     parts = [words[0]["text"]]
     for prev, w in zip(words, words[1:]):
         gap = float(w["x0"]) - float(prev["x1"])
-        parts.append(("\t" if gap > 1.6 * size else " ") + w["text"])
+        parts.append(("\t" if gap > tab_gap else " ") + w["text"])
     return TextLine("".join(parts), float(words[0]["x0"]), float(words[-1]["x1"]),
                     min(float(w["top"]) for w in words), max(float(w["bottom"]) for w in words), size,
                     sum(is_bold(w.get("fontname")) for w in words) > len(words) / 2, page,
@@ -361,8 +369,11 @@ def line_box(ln: TextLine) -> Box:
 
 
 def wrapped(prev: TextLine, line: TextLine) -> bool:
-    """`prev` ran on to the right margin: the next line's first word would not have fitted after it."""
-    return prev.x1 + 0.25 * prev.size + line.first_word_width > prev.column_right - 1.0
+    """`prev` ran on to the right margin: the next line's first word would not have fitted after it, and the
+    space left is no more than a word's (a rule of dashes or a long code starting the next line does not count)."""
+    left = prev.column_right - prev.x1
+    return (left < line.first_word_width + 0.25 * prev.size + 1.0
+            and left < 0.25 * max(1.0, prev.column_right - min(prev.x0, line.x0)))
 
 
 def continues(prev: TextLine, line: TextLine, body_size: float) -> bool:
