@@ -372,6 +372,8 @@ def wrapped(prev: TextLine, line: TextLine) -> bool:
     """`prev` ran on to the right margin: the next line's first word would not have fitted after it, and the
     space left is no more than a word's (a rule of dashes or a long code starting the next line does not count)."""
     left = prev.column_right - prev.x1
+    if "\t" in prev.text and line.text[:1].isupper():
+        return False  # a table row printed as text ends where it ends; the next capitalised line is the next row
     return (left < line.first_word_width + 0.25 * prev.size + 1.0
             and left < 0.25 * max(1.0, prev.column_right - min(prev.x0, line.x0)))
 

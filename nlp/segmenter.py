@@ -114,7 +114,9 @@ def table_anchors(lines: list[Line]) -> list[Anchor]:
     header: list[str] | None = None
     level = "åtgärd"
     after_header = False
+    previous: Line | None = None  # the line just above, blank or not
     for line in lines:
+        above, previous = previous, line
         if line.is_blank:
             continue
         if L.is_table_header(line):
@@ -123,6 +125,9 @@ def table_anchors(lines: list[Line]) -> list[Anchor]:
         if L.is_toc(line) or L.is_label_row(line):
             header = None  # another kind of table (amounts, indicators) begins
             continue
+        if not line.is_row and header is not None and above is not None and above.is_row and not ends_table(line):
+            # A row whose other cells are empty: printed or exported as text, trailing empty cells leave no tab.
+            line = Line(line.number, line.raw + "\t", line.clean + "\t")
         if not line.is_row:
             if header is not None and ends_table(line):
                 header = None
