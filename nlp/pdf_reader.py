@@ -49,6 +49,7 @@ class TextLine:
     page: int
     first_word_width: float = 0.0
     column_right: float = 0.0  # right edge of the text column the line stands in
+    column: int = 0  # 0: the left (or only) column, 1: the right column
 
 
 @dataclass
@@ -85,7 +86,7 @@ def read_pdf(path: Path, name: str, progress: Callable[[int, int], None] | None 
             page = pdf.pages[i]
             try:
                 pages.append(read_page(page, i + 1))
-                annotations += len(page.annots or [])
+                annotations += count_annotations(page)
             except Exception as e:  # a damaged page: say which
                 raise UnreadableReport(name, f"sidan {i + 1} kunde inte läsas ({e.__class__.__name__})") from None
             finally:
@@ -102,8 +103,19 @@ def read_pdf(path: Path, name: str, progress: Callable[[int, int], None] | None 
     return build_model(name, pages)
 
 
+def count_annotations(page: Any) -> int:
+    """Comments and form fields on a page (the raw objects: pdfplumber cannot parse some without a Rect)."""
+    from pdfminer.pdftypes import resolve1
+
+    try:
+        annots = resolve1(page.page_obj.annots)
+    except Exception:  # an annotation list we cannot even resolve is still no running text
+        return 0
+    return len(annots) if isinstance(annots, list) else 0
+
+
 def _open_error(e: Exception) -> str:
-    kind = e.__class__.__name__ + " " + str(e)
+    kind = " ".join(repr(x) for x in (e, *e.args, e.__cause__, e.__context__))
     if re.search(r"password|encrypt", kind, re.I):
         return "PDF:en är krypterad eller lösenordsskyddad; spara en kopia utan skydd och läs in den"
     return f"PDF:en kunde inte läsas ({e.__class__.__name__})"
@@ -146,11 +158,17 @@ def table_rows(page: Any, table: Any, words: list[dict[str, Any]]) -> list[Row]:
     shapes = [c for c in page.curves if c.get("fill") and colour_name(_rgb(c.get("non_stroking_color")))]
     images = page.images
     for r in table.rows:
-        cells = []
+        cells: list[Cell] = []
         present = [c for c in r.cells if c]
-        for c in r.cells:
+        covered = -1.0  # right edge of the last cell in this row: a None cell left of it is a horizontal merge
+        for j, c in enumerate(r.cells):
             if c is None:
-                continue  # merged into the cell before it
+                if not cells or _column_x0(table, j) >= covered - 1:
+                    cells.append(Cell(""))  # merged with the cell above it: an empty cell keeps the columns
+                elif cells:
+                    cells[-1].span += 1
+                continue
+            covered = float(c[2])
             box = Box(*c)
             own = [w for w in words if inside(w, box)]
             text = cell_text(own)
@@ -162,6 +180,11 @@ def table_rows(page: Any, table: Any, words: list[dict[str, Any]]) -> list[Row]:
     if rows and len(rows) > 1 and all(c.bold or not c.text for c in rows[0].cells) and any(c.text for c in rows[0].cells):
         rows[0].header = True
     return rows
+
+
+def _column_x0(table: Any, j: int) -> float:
+    xs = [float(c[0]) for r in table.rows if j < len(r.cells) and (c := r.cells[j]) is not None]
+    return min(xs) if xs else float("inf")
 
 
 def _rgb(colour: Any) -> Any:
@@ -238,11 +261,11 @@ def text_lines(words: list[dict[str, Any]], page: int, width: float) -> tuple[li
     """Lines of words in reading order, column by column on a two-column page; and the number of columns."""
     columns = split_columns(words, width)
     out: list[TextLine] = []
-    for column in columns:
+    for k, column in enumerate(columns):
         lines = [make_line(ln, page) for ln in group_lines(column)]
         right = max((ln.x1 for ln in lines), default=0.0)
         for ln in lines:
-            ln.column_right = right
+            ln.column_right, ln.column = right, k
         out += lines
     return out, len(columns)
 
@@ -369,13 +392,13 @@ def line_box(ln: TextLine) -> Box:
 
 
 def wrapped(prev: TextLine, line: TextLine) -> bool:
-    """`prev` ran on to the right margin: the next line's first word would not have fitted after it, and the
-    space left is no more than a word's (a rule of dashes or a long code starting the next line does not count)."""
+    """`prev` ran on to the right margin: the next line's first word would not have fitted after it (a rule of
+    dashes starting the next line is no word that wrapped)."""
     left = prev.column_right - prev.x1
     if "\t" in prev.text and line.text[:1].isupper():
         return False  # a table row printed as text ends where it ends; the next capitalised line is the next row
-    return (left < line.first_word_width + 0.25 * prev.size + 1.0
-            and left < 0.25 * max(1.0, prev.column_right - min(prev.x0, line.x0)))
+    first = line.text.split(maxsplit=1)[0] if line.text.split() else ""
+    return left < line.first_word_width + 0.25 * prev.size + 1.0 and any(ch.isalnum() for ch in first)
 
 
 def continues(prev: TextLine, line: TextLine, body_size: float) -> bool:
@@ -384,8 +407,8 @@ def continues(prev: TextLine, line: TextLine, body_size: float) -> bool:
     goes on in lower case."""
     if abs(line.size - prev.size) > 0.6 or line.bold != prev.bold or BULLET_RE.match(line.text):
         return False
-    if line.page == prev.page + 1:  # the page break cut the block: it goes on in lower case
-        return line.text[:1].islower()
+    if line.page == prev.page + 1 or (line.page == prev.page and line.column > prev.column):
+        return line.text[:1].islower()  # a page or column break cut the block: it goes on in lower case
     gap = line.top - prev.bottom
     return line.page == prev.page and -0.5 * prev.size <= gap <= 0.55 * prev.size
 
@@ -395,7 +418,7 @@ def paragraph_block(lines: list[TextLine], body_size: float) -> Block:
     text = lines[0].text.strip()
     line_pages = [lines[0].page]
     for prev, ln in zip(lines, lines[1:]):
-        joined = wrapped(prev, ln)
+        joined = wrapped(prev, ln) or (ln.page, ln.column) != (prev.page, prev.column)
         text += (" " if joined else "\n") + ln.text.strip()
         if not joined:
             line_pages.append(ln.page)
