@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from errors import NoUnitsFound, UnreadableReport
 from index.store import Store
@@ -65,9 +65,11 @@ def report_files(paths: Iterable[Path | str]) -> list[Path]:
 
 
 def prepare(path: Path, overrides: dict[str, object], manifest: dict[str, dict[str, str]],
-            encoding: str | None = None) -> tuple[ReportMeta, Document, Segmentation]:
-    """Everything up to the store, with no side effects: errors here leave the store untouched."""
-    document = read_report(path, encoding=encoding)
+            encoding: str | None = None, progress: Callable[[int, int], None] | None = None
+            ) -> tuple[ReportMeta, Document, Segmentation]:
+    """Everything up to the store, with no side effects: errors here leave the store untouched. `progress(page,
+    pages)` follows a PDF's pages."""
+    document = read_report(path, encoding=encoding, progress=progress)
     seg = segment(document)
     if not seg.units:
         raise NoUnitsFound(document.file, "inga uppföljda poster (åtgärder, uppdrag, mål) hittades i texten")
@@ -120,7 +122,8 @@ def ingest_paths(paths: Iterable[Path | str], db_dir: Path | str | None = None,
                 summary.unchanged.append(path.name)
                 continue
             # Read and segment in a worker under a time and memory limit: a hostile file cannot hang ingest.
-            meta, document, seg = prepare_limited(path, overrides or {}, manifest, encoding)
+            meta, document, seg = prepare_limited(path, overrides or {}, manifest, encoding,
+                                                  progress=page_progress(path.name) if progress else None)
             mark_pending(store, [document.file])
             store.replace_report(meta, document, seg, str(path))
             store.set_meta(f"{READER_KEY}/{document.file}", reader_version())
@@ -214,6 +217,17 @@ def train_all(db_dir: Path | str | None = None, labels_dir: Path | str | None = 
     lines += describe_status(store) + describe_themes(store) + flag_thresholds.describe(store)
     store.close()
     return lines
+
+
+def page_progress(name: str) -> Callable[[int, int], None]:
+    """Pages read of a long PDF, on one line of stderr (shown from 50 pages on)."""
+    import sys
+
+    def show(done: int, total: int) -> None:
+        if total >= 50 and (done % 10 == 0 or done == total):
+            sys.stderr.write(f"\r{name}: sida {done} av {total}" + ("\n" if done == total else ""))
+            sys.stderr.flush()
+    return show
 
 
 def _progress(items: list[Path], enabled: bool, label: str):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -31,6 +32,7 @@ from records import Decision
 TIME_LIMIT_ENV = "RAPPORT_TIME_LIMIT_S"  # 0 turns the worker off
 MEMORY_LIMIT_ENV = "RAPPORT_MEMORY_LIMIT_MB"
 DEFAULT_TIME_LIMIT_S = 120.0  # an 80 kB report takes about 2 s; 60x that is no report, it is a hang
+PER_PAGE_S = 0.5  # a long PDF earns more time as it reports its pages (about 0.1 s a page is usual)
 DEFAULT_MEMORY_LIMIT_MB = 2048  # on top of what the worker holds when it starts
 PENDING_KEY = "pending_derive"
 
@@ -80,7 +82,10 @@ def _worker(conn, fn: Callable[..., Any], args: tuple, memory_mb: int) -> None:
     except (ImportError, ValueError, OSError):
         pass
     try:
-        result = fn(*args)
+        if _takes_progress(fn):
+            result = fn(*args, progress=lambda done, total: conn.send(("progress", done, total)))
+        else:
+            result = fn(*args)
         conn.send(("ok", result))
     except NoUnitsFound as e:
         conn.send(("nounits", e.file, e.cause))
@@ -96,10 +101,21 @@ def _worker(conn, fn: Callable[..., Any], args: tuple, memory_mb: int) -> None:
         conn.close()
 
 
+def _takes_progress(fn: Callable[..., Any]) -> bool:
+    import inspect
+
+    try:
+        return "progress" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return False
+
+
 def run_limited(fn: Callable[..., Any], args: tuple, name: str, timeout: float | None = None,
-                memory_mb: int | None = None) -> Any:
+                memory_mb: int | None = None, progress: Callable[[int, int], None] | None = None) -> Any:
     """fn(*args) in a worker process; UnreadableReport(name, ...) if it runs past `timeout` seconds, needs more
-    than `memory_mb` MB beyond its start, or fails. `fn` must be importable (a module-level function)."""
+    than `memory_mb` MB beyond its start, or fails. `fn` must be importable (a module-level function). When fn
+    takes a `progress` argument, its (done, total) reports reach `progress` here, and a long file earns
+    PER_PAGE_S seconds per page beyond the limit."""
     timeout = time_limit_s() if timeout is None else timeout
     memory_mb = memory_limit_mb() if memory_mb is None else memory_mb
     ctx = _context() if timeout > 0 else None  # a limit of 0 runs fn here, unguarded (debugging, profiling)
@@ -107,16 +123,24 @@ def run_limited(fn: Callable[..., Any], args: tuple, name: str, timeout: float |
         return fn(*args)
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_worker, args=(child, fn, args, memory_mb), daemon=True)
+    started = time.monotonic()
+    deadline = started + timeout
     proc.start()
     child.close()
     try:
-        if not parent.poll(timeout):
-            raise UnreadableReport(name, f"inläsningen tog längre än {timeout:g} s och avbröts; filen är för stor "
-                                         "eller har ett format som inte går att tolka")
-        try:
-            msg = parent.recv()
-        except EOFError:
-            raise UnreadableReport(name, _died_message(proc, memory_mb)) from None
+        while True:
+            if not parent.poll(max(0.0, deadline - time.monotonic())):
+                raise UnreadableReport(name, f"inläsningen tog längre än {deadline - started:.0f} s och avbröts; "
+                                             "filen är för stor eller har ett format som inte går att tolka")
+            try:
+                msg = parent.recv()
+            except EOFError:
+                raise UnreadableReport(name, _died_message(proc, memory_mb)) from None
+            if msg[0] != "progress":
+                break
+            deadline = max(deadline, started + PER_PAGE_S * msg[2])
+            if progress is not None:
+                progress(msg[1], msg[2])
     finally:
         if proc.is_alive():
             proc.kill()
@@ -148,11 +172,13 @@ def _unpack(msg: tuple, name: str, memory_mb: int) -> Any:
 
 
 def prepare_limited(path: Path, overrides: dict[str, object], manifest: dict[str, dict[str, str]],
-                    encoding: str | None = None, timeout: float | None = None, memory_mb: int | None = None):
+                    encoding: str | None = None, timeout: float | None = None, memory_mb: int | None = None,
+                    progress: Callable[[int, int], None] | None = None):
     """index.ingest.prepare under the time and memory limits: (meta, document, segmentation)."""
     from index.ingest import prepare
 
-    return run_limited(prepare, (Path(path), overrides, manifest, encoding), Path(path).name, timeout, memory_mb)
+    return run_limited(prepare, (Path(path), overrides, manifest, encoding), Path(path).name, timeout, memory_mb,
+                       progress)
 
 
 # -- pending derived work --------------------------------------------------------------------------------------

@@ -133,3 +133,18 @@ def test_pdfs_that_cannot_be_read_say_why_and_store_nothing(tmp_path, capsys, na
     assert cli.main(["ingest", str(CASES / name), "--db", str(db), "--quiet"]) == 1
     assert capsys.readouterr().err.strip() == f"fel: {message}"
     assert Store.open(db).count("reports") == 0
+
+
+def count_pages(n: int, progress=None) -> int:
+    """A stand-in for a long PDF: reports each of its n pages."""
+    for page in range(1, n + 1):
+        progress(page, n)
+    return n
+
+
+def test_a_worker_reports_progress_and_long_files_earn_time():
+    from index.integrity import run_limited
+
+    seen: list[tuple[int, int]] = []
+    assert run_limited(count_pages, (3,), "lång.pdf", timeout=30, progress=lambda d, t: seen.append((d, t))) == 3
+    assert seen == [(1, 3), (2, 3), (3, 3)]
