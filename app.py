@@ -27,6 +27,7 @@ import streamlit as st  # noqa: E402
 
 from errors import StoreNotFound, ToolError  # noqa: E402
 from index import review  # noqa: E402
+from index.cite import at_line, where  # noqa: E402
 from index.store import Store  # noqa: E402
 from records import Decision, Flag, Hit, Unit  # noqa: E402
 
@@ -98,6 +99,11 @@ def md_plain(text: Any) -> str:
     """Text for Streamlit's Markdown elements (st.error, st.warning ...) with Markdown escaped, so a file name or a
     message quoting a report cannot become a link, an image or a formula."""
     return _MARKDOWN_CHARS.sub(r"\\\1", "" if text is None else str(text))
+
+
+def cite(item: Any) -> str:
+    """Where a unit or hit stands: 's. 27' in a PDF or Word file, 'rad 639–645' in a text file."""
+    return where(item.page_start, item.page_end, item.line_start, item.line_end)
 
 
 def caption(text: str) -> None:
@@ -309,7 +315,7 @@ def render_unit_detail(store: Store, unit: Unit, decision: Decision | None) -> N
     labels = [t.get("label") or t.get("id") for t in unit.themes or [] if isinstance(t, dict)]
     stated = f"I rapporten: »{unit.explicit_status}«" if unit.explicit_status else "Ingen angiven status"
     st.html(f'<div class="kr-meta">{meta_line(report.get("kommun"), report.get("namnd"), report.get("year"))}'
-            f' · {esc(unit.level)} · {esc(unit.doc)} rad {unit.line_start}–{unit.line_end}</div>'
+            f' · {esc(unit.level)} · {esc(unit.doc)} {cite(unit)}</div>'
             f'<div class="kr-badges">{status_badge(view)}<span class="kr-note">{esc(stated)}</span>'
             f'{theme_chips(labels)}</div>'
             + (f'<div class="kr-note">{esc(unit.status_note)}</div>' if unit.status_note else "")
@@ -321,7 +327,7 @@ def render_unit_detail(store: Store, unit: Unit, decision: Decision | None) -> N
     if pos is not None:
         near = [("Föregående post", siblings[pos - 1] if pos > 0 else None),
                 ("Nästa post", siblings[pos + 1] if pos + 1 < len(siblings) else None)]
-        st.html("".join(f'<div class="kr-meta">{label}: rad {u.line_start}–{u.line_end} · {esc(u.title)}</div>'
+        st.html("".join(f'<div class="kr-meta">{label}: {cite(u)} · {esc(u.title)}</div>'
                         for label, u in near if u is not None))
     history = store.decisions(review.UNIT_STATUS, unit.id)
     if history:
@@ -474,7 +480,7 @@ def render_hit(store: Store, h: Hit, themes: dict[str, str], decisions: dict[str
         note = "Betydelseträff" if h.matched_terms else "Betydelseträff – sökorden står inte i texten"
         badges.append(f'<span class="kr-badge kr-semantic" title="Hittad via textens betydelse">{note}</span>')
     badges.append(theme_chips([themes.get(t, t) for t in h.themes]))
-    where = f"{h.level + ' · ' if h.level else ''}{h.doc} rad {h.line_start}–{h.line_end}"
+    where = f"{h.level + ' · ' if h.level else ''}{h.doc} {cite(h)}"
     with st.container(border=True):
         st.html(f'<div class="kr-meta">{meta_line(h.kommun, h.namnd, h.year, where)}</div>'
                 f'<div class="kr-title">{esc(h.title or "(utan rubrik)")}</div>'
@@ -582,6 +588,7 @@ def _decide_status(store: Store, unit_id: str, action: str, value_key: str | Non
 
 def render_status_item(store: Store, unit: Unit) -> None:
     report = store.report(unit.doc) or {}
+    pages = store.page_map(unit.doc)
     decision = store.current_decisions(review.UNIT_STATUS).get(unit.id)
     view = review.status_view(unit, None)
     probs = " · ".join(f"{review.status_label(k)} {v:.0%}".replace("%", " %")
@@ -589,7 +596,7 @@ def render_status_item(store: Store, unit: Unit) -> None:
     evidence = [e for e in unit.status_evidence or [] if isinstance(e, dict) and e.get("text")]
     body = unit.text or ""
     st.html(f'<div class="kr-meta">{meta_line(report.get("kommun"), report.get("namnd"), report.get("year"))}'
-            f' · {esc(unit.level)} · {esc(unit.doc)} rad {unit.line_start}–{unit.line_end}</div>'
+            f' · {esc(unit.level)} · {esc(unit.doc)} {cite(unit)}</div>'
             f'<div class="kr-title">{esc(unit.title)}</div>'
             f'<div class="kr-badges">{status_badge(view)}'
             + (f'<span class="kr-note">{esc(probs)}</span>' if probs else "") + "</div>"
@@ -599,7 +606,7 @@ def render_status_item(store: Store, unit: Unit) -> None:
             + f'<div class="kr-text kr-snippet">{highlight_phrases(body, [e["text"] for e in evidence])}</div>')
     if evidence:
         st.caption("Belägg för förslaget (markerade ovan): " + "; ".join(
-            f"rad {e.get('line')}" + (f" (vikt {e['weight']:.0%})".replace("%", " %") if e.get("weight") else "")
+            at_line(pages, e.get("line")) + (f" (vikt {e['weight']:.0%})".replace("%", " %") if e.get("weight") else "")
             for e in evidence))
     if unit.explicit_status:
         caption(f"Rapporten skriver »{unit.explicit_status}« men det kunde inte tolkas som en status.")
@@ -631,12 +638,13 @@ def _decide_flag(store: Store, flag_id: str, action: str, comment_key: str) -> N
 
 def render_flag_item(store: Store, flag: Flag) -> None:
     report = store.report(flag.doc) or {}
+    pages = store.page_map(flag.doc)
     decision = store.current_decisions(review.FLAG).get(flag.id)
     sev = flag.severity if flag.severity in ("hög", "medel", "låg") else "låg"
     status = (f'<span class="kr-badge kr-none">{esc(review.ACTION_LABELS.get(decision.action))} av '
               f'{esc(decision.reviewer)}</span>' if decision else "")
     st.html(f'<div class="kr-meta">{meta_line(report.get("kommun"), report.get("namnd"), report.get("year"))}'
-            f' · {esc(flag.doc)}' + (f" rad {flag.line}" if flag.line else "") + "</div>"
+            f' · {esc(flag.doc)}' + (f" {at_line(pages, flag.line)}" if flag.line else "") + "</div>"
             f'<div class="kr-badges"><span class="kr-badge kr-s-onplan">{esc(review.kind_label(flag.kind))}</span>'
             f'<span class="kr-badge kr-sev-{sev}">Allvar: {esc(flag.severity)}</span>'
             f'<span class="kr-note">poäng {flag.score:.2f}</span>{status}</div>'
@@ -644,14 +652,14 @@ def render_flag_item(store: Store, flag: Flag) -> None:
     quotes = [e for e in flag.evidence or [] if isinstance(e, dict)]
     if quotes:
         for col, e in zip(st.columns(min(len(quotes), 3)), quotes):
-            col.html(f'<div class="kr-meta">Rad {esc(e.get("line"))}</div>'
+            col.html(f'<div class="kr-meta">{esc(at_line(pages, e.get("line")))}</div>'
                      f'<div class="kr-quote">{esc(e.get("quote") or e.get("text"))}</div>')
         for e in quotes[3:]:
-            st.html(f'<div class="kr-meta">Rad {esc(e.get("line"))}</div>'
+            st.html(f'<div class="kr-meta">{esc(at_line(pages, e.get("line")))}</div>'
                     f'<div class="kr-quote">{esc(e.get("quote") or e.get("text"))}</div>')
     units = [u for u in (store.unit(uid) for uid in flag.unit_ids) if u is not None]
     if units:
-        caption("Gäller: " + "; ".join(f"{u.title[:90]} (rad {u.line_start})" for u in units))
+        caption("Gäller: " + "; ".join(f"{u.title[:90]} ({cite(u)})" for u in units))
     disabled = not reviewer()
     comment_key = f"fc_{flag.id}"
     st.text_area("Kommentar (valfri)", key=comment_key, height=70, max_chars=5000)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from errors import ToolError, UnknownChoice
+from index.cite import at_line
 from index.review import ACTION_LABELS, FLAG, UNIT_STATUS, kind_label, status_view
 from index.store import Store
 from records import Hit
@@ -32,14 +33,15 @@ def _themes(themes: list[dict[str, Any]] | None) -> str:
     return ", ".join(t.get("label") or t.get("id", "") for t in themes or [])
 
 
-def _evidence(items: list[dict[str, Any]] | None) -> str:
-    return " | ".join(f"rad {e.get('line')}: {e.get('quote') or e.get('text') or ''}" for e in items or [])
+def _evidence(items: list[dict[str, Any]] | None, pages: dict[int, int]) -> str:
+    return " | ".join(f"{at_line(pages, e.get('line'))}: {e.get('quote') or e.get('text') or ''}" for e in items or [])
 
 
 def unit_rows(store: Store) -> list[dict[str, Any]]:
     reports = store.reports_by_doc()
     decided = store.current_decisions(UNIT_STATUS)
     rows = []
+    pages = {doc: store.page_map(doc) for doc in reports}
     for u in store.units():
         r = reports.get(u.doc, {})
         d = decided.get(u.id)
@@ -47,10 +49,11 @@ def unit_rows(store: Store) -> list[dict[str, Any]]:
         rows.append({
             "id": u.id, "fil": u.doc, "kommun": r.get("kommun"), "nämnd": r.get("namnd"), "år": r.get("year"),
             "period": r.get("period"), "nivå": u.level, "överordnad": u.parent, "titel": u.title,
-            "rad_från": u.line_start, "rad_till": u.line_end, "angiven_status_ordagrant": u.explicit_status,
+            "rad_från": u.line_start, "rad_till": u.line_end, "sida_från": u.page_start, "sida_till": u.page_end,
+            "angiven_status_ordagrant": u.explicit_status,
             "angiven_status_källa": u.explicit_status_source, "angiven_status": u.status,
             "föreslagen_status": u.suggested_status, "säkerhet": u.status_confidence,
-            "belägg": _evidence(u.status_evidence), "granskad_status": d.new_value if d and d.action != "skip" else None,
+            "belägg": _evidence(u.status_evidence, pages.get(u.doc, {})), "granskad_status": d.new_value if d and d.action != "skip" else None,
             "granskare": d.reviewer if d else None, "granskad_tid": d.created_at if d else None,
             "gällande_status": view.value, "gällande_status_källa": view.source,
             "teman": _themes(u.themes), "text": u.text,
@@ -62,13 +65,15 @@ def flag_rows(store: Store) -> list[dict[str, Any]]:
     reports = store.reports_by_doc()
     decided = store.current_decisions(FLAG)
     rows = []
+    pages = {doc: store.page_map(doc) for doc in reports}
     for f in store.flags():
         r = reports.get(f.doc, {})
         d = decided.get(f.id)
         rows.append({
             "id": f.id, "typ": f.kind, "typ_namn": kind_label(f.kind), "fil": f.doc, "kommun": r.get("kommun"),
-            "nämnd": r.get("namnd"), "år": r.get("year"), "rad": f.line, "allvar": f.severity, "poäng": f.score,
-            "meddelande": f.message, "belägg": _evidence(f.evidence), "poster": ", ".join(f.unit_ids),
+            "nämnd": r.get("namnd"), "år": r.get("year"), "rad": f.line,
+            "sida": pages.get(f.doc, {}).get(f.line) if f.line else None, "allvar": f.severity, "poäng": f.score,
+            "meddelande": f.message, "belägg": _evidence(f.evidence, pages.get(f.doc, {})), "poster": ", ".join(f.unit_ids),
             "beslut": ACTION_LABELS.get(d.action) if d else None, "granskare": d.reviewer if d else None,
             "kommentar": d.comment if d else None, "beslutstid": d.created_at if d else None,
         })
@@ -90,7 +95,7 @@ def decision_rows(store: Store) -> list[dict[str, Any]]:
 def hit_rows(hits: Iterable[Hit]) -> list[dict[str, Any]]:
     return [{
         "rang": i, "kommun": h.kommun, "nämnd": h.namnd, "år": h.year, "fil": h.doc, "rad_från": h.line_start,
-        "rad_till": h.line_end, "nivå": h.level, "titel": h.title, "utdrag": h.snippet, "poäng": round(h.score, 6),
+        "rad_till": h.line_end, "sida_från": h.page_start, "sida_till": h.page_end, "nivå": h.level, "titel": h.title, "utdrag": h.snippet, "poäng": round(h.score, 6),
         "ordträff": "ja" if h.lexical_rank is not None else "nej",
         "betydelseträff": "ja" if h.dense_rank is not None else "nej", "angiven_status": h.status,
         "föreslagen_status": h.suggested_status, "teman": ", ".join(h.themes), "post_id": h.unit_id,
@@ -101,15 +106,15 @@ def hit_rows(hits: Iterable[Hit]) -> list[dict[str, Any]]:
 # Column order of each table, so an empty table still exports its header (the row builders use the same order).
 COLUMNS = {
     "units": ["id", "fil", "kommun", "nämnd", "år", "period", "nivå", "överordnad", "titel", "rad_från", "rad_till",
-              "angiven_status_ordagrant", "angiven_status_källa", "angiven_status", "föreslagen_status", "säkerhet",
-              "belägg", "granskad_status", "granskare", "granskad_tid", "gällande_status", "gällande_status_källa",
+              "sida_från", "sida_till", "angiven_status_ordagrant", "angiven_status_källa", "angiven_status",
+              "föreslagen_status", "säkerhet", "belägg", "granskad_status", "granskare", "granskad_tid", "gällande_status", "gällande_status_källa",
               "teman", "text"],
-    "flags": ["id", "typ", "typ_namn", "fil", "kommun", "nämnd", "år", "rad", "allvar", "poäng", "meddelande",
+    "flags": ["id", "typ", "typ_namn", "fil", "kommun", "nämnd", "år", "rad", "sida", "allvar", "poäng", "meddelande",
               "belägg", "poster", "beslut", "granskare", "kommentar", "beslutstid"],
     "decisions": ["id", "tid", "granskare", "typ", "mål_id", "fil", "kommun", "nämnd", "beslut", "beslut_namn",
                   "gammalt_värde", "nytt_värde", "kommentar", "ångrat"],
-    "hits": ["rang", "kommun", "nämnd", "år", "fil", "rad_från", "rad_till", "nivå", "titel", "utdrag", "poäng",
-             "ordträff", "betydelseträff", "angiven_status", "föreslagen_status", "teman", "post_id", "passage_id"],
+    "hits": ["rang", "kommun", "nämnd", "år", "fil", "rad_från", "rad_till", "sida_från", "sida_till", "nivå", "titel",
+             "utdrag", "poäng", "ordträff", "betydelseträff", "angiven_status", "föreslagen_status", "teman", "post_id", "passage_id"],
 }
 
 

@@ -219,6 +219,11 @@ class Store:
         ).fetchall()
         return [(r[0], r[1]) for r in rows]
 
+    def page_map(self, doc: str) -> dict[int, int]:
+        """Line -> page for a PDF or Word report; empty for text files."""
+        rows = self.conn.execute("SELECT line, page FROM lines WHERE doc=? AND page IS NOT NULL", (doc,))
+        return {r[0]: r[1] for r in rows.fetchall()}
+
     # -- passages --------------------------------------------------------------------------------
     def passages(self, doc: str | None = None) -> list[Passage]:
         sql = "SELECT * FROM passages" + (" WHERE doc=?" if doc else "") + " ORDER BY doc, seq"

@@ -148,3 +148,20 @@ def test_a_worker_reports_progress_and_long_files_earn_time():
     seen: list[tuple[int, int]] = []
     assert run_limited(count_pages, (3,), "lång.pdf", timeout=30, progress=lambda d, t: seen.append((d, t))) == 3
     assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_cli_units_and_search_cite_pages_of_a_pdf(tmp_path, capsys):
+    import json
+
+    db = tmp_path / "data"
+    assert cli.main(["ingest", str(CASES / "aktiviteter.pdf"), "--db", str(db), "--quiet"]) == 0
+    capsys.readouterr()
+    assert cli.main(["units", "--db", str(db), "--jsonl"]) == 0
+    units = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(u["title"], u["page_start"], u["page_end"]) for u in (units[0], units[-1])] == [
+        ("Öppna fritidsgården i Norrby på lördagar", 1, 1), ("Utöka biblioteksfilialens öppettider", 2, 2)]
+    assert cli.main(["search", "offentlig konst", "--db", str(db), "--mode", "bm25", "--jsonl"]) == 0
+    hits = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {h["title"] for h in hits} == {"Ta fram en plan för offentlig konst"}
+    assert sorted((h["line_start"], h["page_start"], h["page_end"]) for h in hits) == [
+        (17, 1, 1), (21, 1, 1), (25, 1, 1), (29, 2, 2), (33, 2, 2), (37, 2, 2)]

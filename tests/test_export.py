@@ -31,7 +31,7 @@ def test_unit_rows_carry_report_meta_status_sources_and_decisions(review_store):
     assert rows["a#u2"] == {
         "id": "a#u2", "fil": "a.txt", "kommun": "Uppsala", "nämnd": "Omsorgsnämnden", "år": 2024,
         "period": "augusti", "nivå": "uppdrag", "överordnad": None, "titel": "2. Införa nytt larmsystem",
-        "rad_från": 6, "rad_till": 8, "angiven_status_ordagrant": None, "angiven_status_källa": None,
+        "rad_från": 6, "rad_till": 8, "sida_från": None, "sida_till": None, "angiven_status_ordagrant": None, "angiven_status_källa": None,
         "angiven_status": None, "föreslagen_status": "försenad", "säkerhet": 0.81,
         "belägg": "rad 7: Upphandlingen är försenad och beräknas klar 2025.", "granskad_status": "genomförd",
         "granskare": "Anna", "granskad_tid": rows["a#u2"]["granskad_tid"], "gällande_status": "genomförd",
@@ -47,7 +47,7 @@ def test_flag_rows_with_decision_and_evidence(review_store):
     rows = {r["id"]: r for r in export.flag_rows(review_store)}
     assert rows["fl-b1"] == {
         "id": "fl-b1", "typ": "overdue", "typ_namn": "Passerat slutdatum", "fil": "b.txt", "kommun": "Hudiksvall",
-        "nämnd": "Socialnämnden", "år": 2023, "rad": 9, "allvar": "medel", "poäng": 0.6,
+        "nämnd": "Socialnämnden", "år": 2023, "rad": 9, "sida": None, "allvar": "medel", "poäng": 0.6,
         "meddelande": "Slutdatum passerat", "belägg": "rad 10: Processen har startat men ligger efter.",
         "poster": "b#u3", "beslut": "avfärdad", "granskare": "Bo", "kommentar": "inte ett problem",
         "beslutstid": rows["fl-b1"]["beslutstid"],
@@ -76,7 +76,7 @@ def hit(**kw) -> Hit:
 def test_hit_rows():
     rows = export.hit_rows([hit(), hit(passage_id="p2", lexical_rank=None, dense_rank=3, kommun="Hudiksvall")])
     assert rows[0] == {"rang": 1, "kommun": "Uppsala", "nämnd": "Omsorgsnämnden", "år": 2024, "fil": "a.txt",
-                       "rad_från": 6, "rad_till": 8, "nivå": "uppdrag", "titel": "2. Införa nytt larmsystem",
+                       "rad_från": 6, "rad_till": 8, "sida_från": None, "sida_till": None, "nivå": "uppdrag", "titel": "2. Införa nytt larmsystem",
                        "utdrag": "…försenad…", "poäng": 0.0328, "ordträff": "ja", "betydelseträff": "nej",
                        "angiven_status": None, "föreslagen_status": "försenad",
                        "teman": "trygghet, digitalisering", "post_id": "a#u2", "passage_id": "p1"}
