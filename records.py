@@ -88,6 +88,7 @@ class Unit:
     title_line: int | None = None
     page_start: int | None = None  # 1-based pages for PDF and Word; None for text files
     page_end: int | None = None
+    progress: int | None = None  # stated färdiggrad in percent (a progress column, cell or bar)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -24,7 +24,7 @@ READER_KEY = "reader_version"  # meta key per report: which reading and segmenti
 # The code and tables that decide a report's rows; when they change, an unchanged file is read again.
 READER_SOURCES = ("nlp/reader.py", "nlp/document.py", "nlp/pdf_reader.py", "nlp/docx_reader.py", "nlp/layout.py",
                   "nlp/segmenter.py", "nlp/metadata.py", "nlp/status.py", "nlp/status_vocab.py",
-                  "nlp/status_map.toml")
+                  "nlp/status_map.toml", "nlp/report_vocab.toml")
 
 
 @lru_cache(maxsize=1)

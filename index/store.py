@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS units (
     text TEXT, line_start INTEGER, line_end INTEGER, title_line INTEGER, explicit_status TEXT,
     explicit_status_source TEXT, explicit_status_line INTEGER, status TEXT, linked_unit_id TEXT,
     suggested_status TEXT, status_confidence REAL, status_probs TEXT, status_evidence TEXT DEFAULT '[]',
-    status_note TEXT, themes TEXT DEFAULT '[]', page_start INTEGER, page_end INTEGER
+    status_note TEXT, themes TEXT DEFAULT '[]', page_start INTEGER, page_end INTEGER, progress INTEGER
 );
 CREATE INDEX IF NOT EXISTS units_doc ON units(doc);
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -63,7 +63,7 @@ UNIT_JSON_FIELDS = ("status_probs", "status_evidence", "themes")
 # Columns added after the first release: a store made before them gets them on open (NULL for old rows).
 ADDED_COLUMNS = (("lines", "page", "INTEGER"), ("passages", "page_start", "INTEGER"),
                  ("passages", "page_end", "INTEGER"), ("units", "page_start", "INTEGER"),
-                 ("units", "page_end", "INTEGER"))
+                 ("units", "page_end", "INTEGER"), ("units", "progress", "INTEGER"))
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -182,10 +182,10 @@ class Store:
             c.executemany(
                 "INSERT INTO units(id,doc,seq,level,parent,parent_id,title,text,line_start,line_end,title_line,"
                 "explicit_status,explicit_status_source,explicit_status_line,status,linked_unit_id,page_start,"
-                "page_end) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "page_end,progress) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(u.id, u.doc, u.seq, u.level, u.parent, u.parent_id, u.title, u.text, u.line_start, u.line_end,
                   u.title_line, u.explicit_status, u.explicit_status_source, u.explicit_status_line, u.status,
-                  u.linked_unit_id, u.page_start, u.page_end) for u in seg.units],
+                  u.linked_unit_id, u.page_start, u.page_end, u.progress) for u in seg.units],
             )
 
     def remove_report(self, doc: str) -> bool:
@@ -392,7 +392,7 @@ def unit_to_json(u: Unit, report: dict[str, Any] | None) -> dict[str, Any]:
         "id": u.id, "doc": u.doc, "kommun": report.get("kommun"), "namnd": report.get("namnd"),
         "year": report.get("year"), "period": report.get("period"), "level": u.level, "parent": u.parent,
         "title": u.title, "text": u.text, "line_start": u.line_start, "line_end": u.line_end,
-        "page_start": u.page_start, "page_end": u.page_end, "explicit_status": u.explicit_status, "explicit_status_source": u.explicit_status_source,
+        "page_start": u.page_start, "page_end": u.page_end, "progress": u.progress, "explicit_status": u.explicit_status, "explicit_status_source": u.explicit_status_source,
         "status": u.status, "suggested_status": u.suggested_status, "status_confidence": u.status_confidence,
         "status_evidence": u.status_evidence or [], "themes": u.themes or [],
     }

@@ -6,7 +6,10 @@ particular reports, so the same rules serve kommuner nobody has seen.
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 # Values that fill a status or bedömning column (the word alone on its line or in its cell).
 STATUS_VALUE_RE = re.compile(
@@ -21,33 +24,28 @@ STATUS_VALUE_RE = re.compile(
     r")[.!]?$",
     re.IGNORECASE,
 )
-STATUS_LABEL_RE = re.compile(r"^(?:status|bedömning|måluppfyllelse|prognos(?: för måluppfyllelse)?)[:.]?$", re.I)
+VOCAB_PATH = Path(__file__).resolve().parent / "report_vocab.toml"
+
+
+@lru_cache(maxsize=1)
+def vocab() -> dict:
+    with open(VOCAB_PATH, "rb") as f:
+        return tomllib.load(f)
+
+
+def _alternation(words: list[str]) -> str:
+    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+
+
+_V = vocab()
+STATUS_LABEL_RE = re.compile(rf"^(?:{_alternation(_V['labels']['status'])})[:.]?$", re.I)
+# "Status: Pågår", "Aktivitetsstatus – Klar": a status label and its value on one line.
+STATUS_LINE_RE = re.compile(rf"^(?P<label>{_alternation(_V['labels']['status'])})\s*[:–\-]\s*(?P<value>\S.{{0,60}})$",
+                            re.I)
 TRAILING_LABEL_RE = re.compile(r"\s+(?:status|bedömning)[:.]?$", re.I)
 
 # Goal and item keywords -> the level a unit gets. Longest keys first so "nämndens verksamhetsmål" wins.
-LEVEL_KEYWORDS: list[tuple[str, str]] = [
-    ("kommunfullmäktiges verksamhetsmål", "verksamhetsmål"),
-    ("kommunfullmäktiges inriktningsmål", "inriktningsmål"),
-    ("nämndens verksamhetsmål", "nämndmål"),
-    ("särskilda uppdrag", "särskilt uppdrag"),
-    ("särskilt uppdrag", "särskilt uppdrag"),
-    ("uppdrag från nämnd", "uppdrag från nämnd"),  # an assignment the nämnd gave its förvaltning: a level in many templates
-    ("resultatförstärkande åtgärder", "åtgärd"),
-    ("övergripande mål", "inriktningsmål"),
-    ("inriktningsmål", "inriktningsmål"),
-    ("verksamhetsmål", "verksamhetsmål"),
-    ("fokusmål", "inriktningsmål"),
-    ("nämndmål", "nämndmål"),
-    ("nämndens åtgärd", "åtgärd"),
-    ("1-åriga åtaganden", "åtagande"),
-    ("1-årigt åtagande", "åtagande"),
-    ("åtaganden", "åtagande"),
-    ("åtagande", "åtagande"),
-    ("åtgärder", "åtgärd"),
-    ("åtgärd", "åtgärd"),
-    ("uppdrag", "uppdrag"),
-    ("ks-beslut", "ks-beslut"),
-]
+LEVEL_KEYWORDS: list[tuple[str, str]] = sorted(_V["levels"].items(), key=lambda kv: -len(kv[0]))
 GOAL_LEVELS = {"inriktningsmål", "verksamhetsmål", "nämndmål"}
 
 # "Fokusmål 1", "Inriktningsmål 2: Kommunen ska ...", "Kommunfullmäktiges verksamhetsmål: <goal>".
@@ -57,20 +55,26 @@ GOAL_HEADER_RE = re.compile(
     re.IGNORECASE,
 )
 # "Uppdrag 1: ...", "Uppdrag: 35: ...", "Nämndmål 1: ..." introducing a table of åtgärder.
-GROUP_HEADER_RE = re.compile(r"^(?P<kw>uppdrag|nämndmål|mål)\s*:?\s*(?P<num>\d+)\s*[:.]\s*(?P<title>\S.*)$", re.I)
+GROUP_HEADER_RE = re.compile(r"^(?P<kw>uppdrag|nämndmål|mål|delmål)\s*:?\s*(?P<num>\d+)\s*[:.]\s*(?P<title>\S.*)$",
+                             re.I)
 NUMBERED_ITEM_RE = re.compile(r"^(?:[A-ZÅÄÖ ]{3,}(?:\d{4})?:?\s*)?(?P<num>\d{1,2}(?:\.\d{1,2}){0,2})[.:]?\s+(?P<title>[A-ZÅÄÖ\"«].*)$")
-COMMENT_RE = re.compile(r"^(?:kommentar|resultat|utvärdering|analys|aktiviteter)\s*:", re.I)
+COMMENT_RE = re.compile(rf"^(?:{_alternation(_V['labels']['comment'])})\s*:", re.I)
 KS_DECISION_RE = re.compile(r"^ks[- ]beslut\s*:", re.I)
-COLOUR_RE = re.compile(r"^(?:blått|blå|grönt|grön|gult|gul|rött|röd|rod|orange|grått|grå)$", re.I)
 ALLCAPS_LABEL_RE = re.compile(r"^[A-ZÅÄÖ][A-ZÅÄÖ \-]{3,40}$")
-ITEM_COLUMN_RE = re.compile(
-    r"(?:^|\b)(?:åtgärd|åtgärder|uppdrag|åtagande|åtaganden|nämndmål|verksamhetsmål|särskilda uppdrag)\b", re.I
-)
+ITEM_COLUMN_RE = re.compile(rf"(?:^|\b)(?:{_alternation(_V['items']['words'])})\b", re.I)
 COLUMN_LABEL_RE = re.compile(
-    r"^(?:status|bedömning|startdatum|slutdatum|färdiggrad|kommentar|aktiviteter på förvaltningen|aktiviteter|"
-    r"ansvarig|trend|prognos|utfall|beslutat.*|avvikelse.*|\d{4}.*|.*\(mnkr\)|.*\(tkr\))$",
+    rf"^(?:{_alternation([w for ws in _V['columns'].values() for w in ws])}|beslutat.*|avvikelse.*|\d{{4}}.*|"
+    r".*\(mnkr\)|.*\(tkr\))$",
     re.I,
 )
+
+
+def colour_word(text: str) -> bool:
+    """A colour word alone ("Grönt", "röd"): a status shown as a colour."""
+    from nlp.status_vocab import load_map, norm
+
+    value = norm(text)
+    return bool(value) and value in load_map().colours
 
 
 @dataclass
@@ -148,7 +152,7 @@ def is_label_row(line: Line) -> bool:
     cells = [c for c in line.cells if c]
     return (line.is_row and len(cells) >= 2 and not is_toc(line)
             and all(len(c.split()) <= 6 and any(ch.isalpha() for ch in c) and not c.endswith(".") for c in cells)
-            and not any(is_status_value(c) for c in cells[1:]))
+            and not any(is_status_cell(c) for c in cells[1:]))
 
 
 def is_table_header(line: Line) -> bool:

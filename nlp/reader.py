@@ -26,6 +26,8 @@ TEXT_SUFFIXES = {".txt", ".md"}
 SUFFIXES = TEXT_SUFFIXES | {".pdf", ".docx"}
 
 TAG_RE = re.compile(r"<[^>\n]{0,400}>")
+# A progress bar exported as HTML (<div style="width: 75%; background-color: ...">): its width is the percentage.
+HTML_BAR_RE = re.compile(r"<div\b[^>\n]{0,200}?\bwidth:\s*(\d{1,3}(?:[.,]\d+)?)\s*%[^>\n]{0,200}>", re.I)
 MD_EMPHASIS_RE = re.compile(r"(\*\*|__|(?<!\w)\*(?=\S)|(?<=\S)\*(?!\w))")
 SEPARATOR_RE = re.compile(r"^[\s\-|:=\t]*$")
 
@@ -133,6 +135,7 @@ def clean_line(line: str) -> str:
 
     Cells stay tab-separated (a leading empty cell marks a continuation row, so it is kept)."""
     if "<" in line:
+        line = HTML_BAR_RE.sub(lambda m: f" {round(float(m.group(1).replace(',', '.')))} % ", line)
         line = TAG_RE.sub(" ", line)
     line = html.unescape(line)
     line = "".join(ch for ch in line if ch == "\t" or unicodedata.category(ch) not in {"Cc", "Cf"})

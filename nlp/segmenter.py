@@ -21,8 +21,9 @@ from records import Document, Passage, Segmentation, Unit
 
 MAX_TITLE_WORDS = 60
 PASSAGE_MAX_WORDS = 160
-RANKS = {"inriktningsmål": 1, "verksamhetsmål": 2, "nämndmål": 3, "uppdrag": 4, "särskilt uppdrag": 4,
-         "uppdrag från nämnd": 4, "åtagande": 4, "åtgärd": 5, "ks-beslut": 4, "mål": 3}
+RANKS = {"inriktningsmål": 1, "verksamhetsmål": 2, "nämndmål": 3, "mål": 3, "delmål": 4, "uppdrag": 4,
+         "särskilt uppdrag": 4, "uppdrag från nämnd": 4, "åtagande": 4, "ks-beslut": 4, "projekt": 4, "åtgärd": 5,
+         "aktivitet": 5, "insats": 5}
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Anchor:
     title_end_line: int | None = None  # last line of a title wrapped over several lines
     extra_text: str = ""  # commentary that shares the title's line
     kind: str = ""
+    progress: int | None = None
 
 
 def segment(doc: Document) -> Segmentation:
@@ -135,7 +137,7 @@ def table_anchors(lines: list[Line]) -> list[Anchor]:
         directly_under_header, after_header = after_header, False
         cells = line.cells
         first = cells[0]
-        if not first or L.COMMENT_RE.match(first) or L.COLOUR_RE.match(first) or first[0] in "•-–*·":
+        if not first or L.COMMENT_RE.match(first) or L.colour_word(first) or first[0] in "•-–*·":
             continue  # continuation rows, comment rows, bullets and legends belong to what came before
         status, status_col = row_status(cells, header)
         if header is None and status is None:
@@ -147,12 +149,14 @@ def table_anchors(lines: list[Line]) -> list[Anchor]:
         title, rest = split_title_cell(raw_first, first)
         if not is_title_text(title):
             continue
-        others = [c for k, c in enumerate(cells[1:], 1) if c and k != status_col and not looks_like_date(c)]
+        progress, progress_col = row_progress(cells, header)
+        others = [c for k, c in enumerate(cells[1:], 1)
+                  if c and k not in (status_col, progress_col) and not looks_like_date(c)]
         extra = " ".join([rest] + others).strip()
         row_level = level if header is not None else (L.level_for(title) or level)
         source = ("symbol" if not status[0].isalnum() else "column") if status else None
         out.append(Anchor(line.number, line.number, title, row_level, status, source,
-                          line.number if status else None, extra_text=extra, kind="row"))
+                          line.number if status else None, extra_text=extra, kind="row", progress=progress))
     return out
 
 
@@ -173,6 +177,21 @@ def row_status(cells: list[str], header: list[str] | None) -> tuple[str | None, 
     for k in range(len(cells) - 1, 0, -1):
         if cells[k] and L.is_status_cell(cells[k]):
             return cells[k], k
+    return None, None
+
+
+PROGRESS_COLUMN_RE = re.compile(r"^(?:färdiggrad|genomförandegrad|grad av genomförande|andel (?:klart|genomfört)|"
+                                r"progress|uppfyllelsegrad)\b", re.I)
+PERCENT_RE = re.compile(r"^(\d{1,3})\s*%$")
+
+
+def row_progress(cells: list[str], header: list[str] | None) -> tuple[int | None, int | None]:
+    """The percentage in a progress column (Färdiggrad, Genomförandegrad ...), as read from a cell or a bar."""
+    for k, name in enumerate(header or []):
+        if k and PROGRESS_COLUMN_RE.match(name.strip()) and k < len(cells):
+            m = PERCENT_RE.match(cells[k].strip())
+            if m and int(m.group(1)) <= 100:
+                return int(m.group(1)), k
     return None, None
 
 
@@ -469,7 +488,7 @@ def build_units(lines: list[Line], anchors: list[Anchor], doc: str, stem: str) -
             id=unit_id(stem, a.level, a.title, seen), doc=doc, seq=n, level=a.level, title=a.title, text=text,
             line_start=a.first_line, line_end=max(end, a.title_line, a.status_line or 0), parent=a.parent,
             explicit_status=a.status, explicit_status_source=a.status_source, explicit_status_line=a.status_line,
-            title_line=a.title_line,
+            title_line=a.title_line, progress=a.progress,
         ))
     return units
 
@@ -522,7 +541,7 @@ def is_structural(line: Line, alone: bool = True) -> bool:
         return True
     if L.goal_header(text) or L.GROUP_HEADER_RE.match(text):
         return True
-    if line.is_row and L.COLOUR_RE.match(line.cells[0]):
+    if line.is_row and L.colour_word(line.cells[0]):
         return True
     if re.match(r"^bilaga\s+\d+\b", text, re.I):
         return True

@@ -165,3 +165,15 @@ def test_cli_units_and_search_cite_pages_of_a_pdf(tmp_path, capsys):
     assert {h["title"] for h in hits} == {"Ta fram en plan för offentlig konst"}
     assert sorted((h["line_start"], h["page_start"], h["page_end"]) for h in hits) == [
         (17, 1, 1), (21, 1, 1), (25, 1, 1), (29, 2, 2), (33, 2, 2), (37, 2, 2)]
+
+
+def test_progress_is_read_from_a_progress_column_cell_or_an_html_bar(tmp_path):
+    path = tmp_path / "kultur.txt"
+    path.write_text("Verksamhetsuppföljning\n\nAktivitet\tStatus\tGenomförandegrad\n"
+                    "Läsfrämjande insatser för unga\tPågår\t<div style=\"width: 40%; background-color: #92d050\"></div>\n"
+                    "Bokbuss till byarna\tKlar\t100 %\nSommarlovsaktiviteter\tPlanerad\t\n", encoding="utf-8")
+    meta, document, seg = prepare(path, {}, {})
+    assert [(u.title, u.explicit_status, u.status, u.progress) for u in seg.units] == [
+        ("Läsfrämjande insatser för unga", "Pågår", "enligt plan", 40),
+        ("Bokbuss till byarna", "Klar", "genomförd", 100),
+        ("Sommarlovsaktiviteter", "Planerad", "ej påbörjad", None)]
