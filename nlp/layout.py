@@ -155,15 +155,36 @@ def is_label_row(line: Line) -> bool:
             and not any(is_status_cell(c) for c in cells[1:]))
 
 
+def item_column(cells: list[str]) -> int | None:
+    """The column of a header row that names the items (Uppdrag, Nämndens åtgärd, Aktivitet ...): the first or,
+    after a short number column ("Nr", "Id"), the second."""
+    for k, cell in enumerate(cells[:2]):
+        if ITEM_COLUMN_RE.search(cell) and len(cell.split()) <= 6:
+            return k
+        if not cell or len(cell.split()) > 2:
+            return None
+    return None
+
+
 def is_table_header(line: Line) -> bool:
-    """A tab row of short column labels whose first column names items (Uppdrag, Nämndens åtgärd ...)."""
+    """A tab row of short column labels, one of the first two naming the items."""
     cells = [c for c in line.cells if c]
-    if not line.is_row or len(cells) < 2 or not ITEM_COLUMN_RE.search(cells[0]) or is_toc(line):
+    if not line.is_row or len(cells) < 2 or is_toc(line):
         return False
-    if len(cells[0].split()) > 6:
+    col = item_column(line.cells)
+    if col is None:
         return False
     return all((COLUMN_LABEL_RE.match(c) or len(c.split()) <= 4) and any(ch.isalpha() for ch in c)
-               for c in cells[1:])
+               for k, c in enumerate(line.cells) if k != col and c)
+
+
+def column_role(label: str) -> str | None:
+    """What a header cell says its column holds: status, progress, dates, responsible, comment (report_vocab)."""
+    text = label.strip().lower().rstrip(":")
+    for role in ("status", "progress", "dates", "responsible", "comment"):
+        if any(text == w or text.startswith(w + " ") for w in _V["columns"][role]):
+            return role
+    return None
 
 
 def spaced_header(line: Line) -> list[str] | None:

@@ -74,7 +74,7 @@ def find_anchors(lines: list[Line]) -> list[Anchor]:
     found: dict[int, Anchor] = {}
     skipped: set[int] = set()  # every found anchor's skip_lines, kept as one set so this stays linear
     for finder in (table_anchors, spaced_table_anchors, status_value_anchors, commented_item_anchors,
-                   goal_anchors, ks_anchors):
+                   goal_anchors, ks_anchors, record_anchors):
         for a in finder(lines):
             # Earlier finders know more (table columns) than later ones; keep the first claim on a line.
             if a.title_line not in found and a.title_line not in skipped:
@@ -122,7 +122,8 @@ def table_anchors(lines: list[Line]) -> list[Anchor]:
         if line.is_blank:
             continue
         if L.is_table_header(line):
-            header, level, after_header = line.cells, L.level_for(line.cells[0], "åtgärd") or "åtgärd", True
+            col = L.item_column(line.cells) or 0
+            header, level, after_header = line.cells, L.level_for(line.cells[col], "åtgärd") or "åtgärd", True
             continue
         if L.is_toc(line) or L.is_label_row(line):
             header = None  # another kind of table (amounts, indicators) begins
@@ -136,7 +137,8 @@ def table_anchors(lines: list[Line]) -> list[Anchor]:
             continue
         directly_under_header, after_header = after_header, False
         cells = line.cells
-        first = cells[0]
+        col = (L.item_column(header) or 0) if header else 0
+        first = cells[col] if col < len(cells) else ""
         if not first or L.COMMENT_RE.match(first) or L.colour_word(first) or first[0] in "•-–*·":
             continue  # continuation rows, comment rows, bullets and legends belong to what came before
         status, status_col = row_status(cells, header)
@@ -145,13 +147,14 @@ def table_anchors(lines: list[Line]) -> list[Anchor]:
         if L.GROUP_HEADER_RE.match(first) and not any(cells[1:]) and not directly_under_header:
             header = None  # 'Uppdrag 1: ...' above a table of åtgärder is a parent, not an item
             continue
-        raw_first = line.raw.split("\t")[0]
-        title, rest = split_title_cell(raw_first, first)
+        raw_cells = line.raw.split("\t")
+        title, rest = split_title_cell(raw_cells[col] if col < len(raw_cells) else first, first)
         if not is_title_text(title):
             continue
         progress, progress_col = row_progress(cells, header)
-        others = [c for k, c in enumerate(cells[1:], 1)
-                  if c and k not in (status_col, progress_col) and not looks_like_date(c)]
+        roles = [L.column_role(h) for h in header] if header else []
+        others = [c for k, c in enumerate(cells) if c and k > col and k not in (status_col, progress_col)
+                  and not looks_like_date(c) and (k >= len(roles) or roles[k] not in ("responsible", "dates"))]
         extra = " ".join([rest] + others).strip()
         row_level = level if header is not None else (L.level_for(title) or level)
         source = ("symbol" if not status[0].isalnum() else "column") if status else None
@@ -411,6 +414,115 @@ def goal_anchors(lines: list[Line]) -> list[Anchor]:
     return out
 
 
+# -- records: headings of one kind that repeat with a status or comment under them --------------------------------
+HEADING_NUMBER_RE = re.compile(r"^(?P<num>\d{1,2}(?:\.\d{1,2}){0,3})\.?\s+(?P<title>\S.*)$")
+MIN_RECORDS = 2  # a record template is a heading kind seen with evidence at least this often
+
+
+@dataclass
+class Heading:
+    index: int
+    key: str  # md1..md6 (a heading style), bold, num1..num4 (numbering depth)
+    title: str
+    status: str | None = None
+    status_line: int | None = None
+    skip: set[int] = field(default_factory=set)
+    evidence: str | None = None  # "status" or "comment": what makes it look like an item
+
+
+def heading_key(line: Line) -> str | None:
+    text = line.clean.strip()
+    if not text or line.is_row or len(text.split()) > MAX_TITLE_WORDS or L.STATUS_LABEL_RE.match(text) \
+            or L.COMMENT_RE.match(text) or L.STATUS_LINE_RE.match(text):
+        return None
+    number = HEADING_NUMBER_RE.match(text)
+    if line.is_md_heading:
+        if number:
+            return f"num{number.group('num').count('.') + 1}"
+        return f"md{len(line.raw.lstrip()) - len(line.raw.lstrip().lstrip('#'))}"
+    if line.is_bold_line or L.goal_header(text) or re.match(r"^(?:mål|delmål|nämndmål)\s*\d*\s*:", text, re.I):
+        return "bold"
+    return None
+
+
+def evidence_under(lines: list[Line], i: int, h: Heading) -> None:
+    """A status line ("Status: Pågår", or the label alone and the value below) or a comment label within the
+    next few lines, before the next heading."""
+    k = i
+    for _ in range(3):
+        k = next_nonblank(lines, k, 4)
+        if k is None or heading_key(lines[k]):
+            return
+        text = lines[k].clean.strip()
+        m = L.STATUS_LINE_RE.match(text)
+        if m and L.is_status_cell(m.group("value").rstrip(".")):
+            h.status, h.status_line, h.evidence = m.group("value").rstrip(".").strip(), lines[k].number, "status"
+            h.skip.add(lines[k].number)
+            return
+        if L.STATUS_LABEL_RE.match(text):
+            v = next_nonblank(lines, k, 3)
+            if v is not None and L.is_status_cell(lines[v].clean.strip()):
+                h.status, h.status_line, h.evidence = lines[v].clean.strip(), lines[v].number, "status"
+                h.skip |= {lines[k].number, lines[v].number}
+            return
+        if L.COMMENT_RE.match(text):
+            h.evidence = "comment"
+            return
+
+
+def record_anchors(lines: list[Line]) -> list[Anchor]:
+    """Items as repeated records: a kind of heading (a style level, a numbering depth, bold lines) that is
+    followed by a status line or a comment label is a record template when that happens at least twice; then
+    every heading of that kind (for a numbering depth, every sibling) is an item. Parents are the records of a
+    higher kind above."""
+    heads: list[Heading] = []
+    for i, line in enumerate(lines):
+        key = heading_key(line)
+        if key is None:
+            continue
+        h = Heading(i, key, line.clean.strip())
+        evidence_under(lines, i, h)
+        heads.append(h)
+    by_key: dict[str, list[Heading]] = {}
+    for h in heads:
+        by_key.setdefault(h.key, []).append(h)
+    chosen: set[int] = set()
+    for key, group in by_key.items():
+        evidenced = [h for h in group if h.evidence]
+        numbered = key.startswith("num") and len(group) >= 3
+        if numbered or (len(evidenced) >= MIN_RECORDS and len(evidenced) >= 0.5 * len(group)):
+            chosen |= {h.index for h in group}
+        elif len(evidenced) >= MIN_RECORDS:
+            chosen |= {h.index for h in evidenced}
+    order = ["md1", "num1", "md2", "num2", "bold", "md3", "num3", "md4", "num4", "md5", "md6"]
+    out: list[Anchor] = []
+    open_records: list[tuple[int, str]] = []  # (rank of the key, title) of records above
+    for h in heads:
+        if h.index not in chosen:
+            continue
+        rank = order.index(h.key) if h.key in order else len(order)
+        open_records = [r for r in open_records if r[0] < rank]
+        title = strip_prefix(h.title)
+        if not is_record_title(title):
+            continue
+        has_children = any(o.index in chosen and o.index > h.index and order.index(o.key) > rank
+                           for o in heads[heads.index(h) + 1:heads.index(h) + 40] if o.key in order)
+        level = L.level_for(title) or ("mål" if has_children else section_context(lines, h.index) or "åtgärd")
+        parent = open_records[-1][1] if open_records else None
+        out.append(Anchor(lines[h.index].number, lines[h.index].number, title, level, h.status,
+                          "column" if h.status else None, h.status_line, parent=parent, skip_lines=h.skip,
+                          kind="record"))
+        open_records.append((rank, title))
+    return out
+
+
+def is_record_title(title: str) -> bool:
+    """A record's title: some letters, not too long; unlike a table cell it may start in lower case
+    ("a) ...")."""
+    words = title.split()
+    return 1 <= len(words) <= MAX_TITLE_WORDS and sum(ch.isalpha() for ch in title) >= 3
+
+
 def ks_anchors(lines: list[Line]) -> list[Anchor]:
     return [Anchor(line.number, line.number, line.clean.strip(), "ks-beslut", kind="ks")
             for line in lines if L.KS_DECISION_RE.match(line.clean.strip()) and line.words <= MAX_TITLE_WORDS]
@@ -435,8 +547,11 @@ def assign_parents(lines: list[Line], anchors: list[Anchor]) -> None:
         if a is None:
             continue
         own = RANKS.get(a.level, 5)
-        candidates = [t for r, t in stack if r < own and L.norm(t) != L.norm(a.title)]
-        a.parent = candidates[-1] if candidates else None
+        if not (a.kind == "record" and a.parent):  # a record knows its parent from the heading kinds above it
+            candidates = [t for r, t in stack if r < own and L.norm(t) != L.norm(a.title)]
+            a.parent = candidates[-1] if candidates else None
+        if a.kind == "record" and own < RANKS["åtgärd"]:
+            stack = [s for s in stack if s[0] < own] + [(own, a.title)]  # a goal record heads what follows
 
 
 def resets_parents(line: Line) -> bool:
