@@ -82,6 +82,7 @@ class Block:
     prov: Prov = field(default_factory=Prov)
     bold: bool = False
     line_pages: list[int] = field(default_factory=list)  # page of each "\n"-separated line, when they differ
+    size: float = 0.0  # font size (PDF): how headings get their levels
 
 
 @dataclass

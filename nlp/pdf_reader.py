@@ -384,6 +384,7 @@ def build_model(name: str, pages: list[PageItems]) -> DocModel:
             add_table(model, p.number, *item)
     if pending:
         model.blocks.append(paragraph_block(pending, body_size))
+    heading_levels(model, body_size)
     return model
 
 
@@ -426,16 +427,26 @@ def paragraph_block(lines: list[TextLine], body_size: float) -> Block:
                                              lines[-1].bottom))
     size = lines[0].size
     words = len(text.split())
-    if words <= 18 and not text.rstrip().endswith((".", ",", ";")) and "\t" not in text and "\n" not in text:
-        if size >= body_size * 1.6:
-            return Block(HEADING, text, level=1, prov=prov, bold=lines[0].bold)
-        if size >= body_size * 1.25:
-            return Block(HEADING, text, level=2, prov=prov, bold=lines[0].bold)
-        if size >= body_size * 1.08 or (lines[0].bold and words <= 12 and len(lines) == 1):
-            return Block(HEADING, text, level=3, prov=prov, bold=lines[0].bold)
+    bold = all(ln.bold for ln in lines)
+    if words <= MAX_HEADING_WORDS and "\t" not in text and "\n" not in text and not text.rstrip().endswith((",", ";")) \
+            and (size >= body_size * 1.08 or (bold and (words <= 12 or not text.rstrip().endswith(".")))):
+        return Block(HEADING, text, level=0, prov=prov, bold=bold, size=size)  # levels: heading_levels()
     if BULLET_RE.match(text):
         return Block(LIST_ITEM, BULLET_RE.sub("", text), prov=prov, line_pages=line_pages)
     return Block(PARAGRAPH, text, prov=prov, bold=lines[0].bold, line_pages=line_pages)
+
+
+MAX_HEADING_WORDS = 60
+
+
+def heading_levels(model: DocModel, body_size: float) -> None:
+    """Heading levels from the document's own sizes: the largest heading size is level 1, the next 2 ...; bold
+    headings at body size come after the sized ones."""
+    sizes = sorted({round(b.size) for b in model.blocks if b.kind == HEADING and b.size >= body_size * 1.08},
+                   reverse=True)
+    for b in model.blocks:
+        if b.kind == HEADING and b.level == 0:
+            b.level = min(6, sizes.index(round(b.size)) + 1 if round(b.size) in sizes else len(sizes) + 1)
 
 
 def add_table(model: DocModel, page: int, box: Box, rows: list[Row], edges: list[float]) -> None:

@@ -139,7 +139,8 @@ def table_anchors(lines: list[Line]) -> list[Anchor]:
         cells = line.cells
         col = (L.item_column(header) or 0) if header else 0
         first = cells[col] if col < len(cells) else ""
-        if not first or L.COMMENT_RE.match(first) or L.colour_word(first) or first[0] in "•-–*·":
+        if not first or L.COMMENT_RE.match(first) or L.colour_word(cells[0]) or L.colour_word(first) \
+                or first[0] in "•-–*·":
             continue  # continuation rows, comment rows, bullets and legends belong to what came before
         status, status_col = row_status(cells, header)
         if header is None and status is None:
@@ -428,6 +429,7 @@ class Heading:
     status_line: int | None = None
     skip: set[int] = field(default_factory=set)
     evidence: str | None = None  # "status" or "comment": what makes it look like an item
+    body: bool = False  # running text of its own before the next heading or section label
 
 
 def heading_key(line: Line) -> str | None:
@@ -435,6 +437,9 @@ def heading_key(line: Line) -> str | None:
     if not text or line.is_row or len(text.split()) > MAX_TITLE_WORDS or L.STATUS_LABEL_RE.match(text) \
             or L.COMMENT_RE.match(text) or L.STATUS_LINE_RE.match(text):
         return None
+    goal = L.goal_header(text)
+    if goal and not goal.group("title").strip():
+        return None  # "Inriktningsmål 1:" alone: its title is the next line, and the goal finder joins them
     number = HEADING_NUMBER_RE.match(text)
     if line.is_md_heading:
         if number:
@@ -451,7 +456,7 @@ def evidence_under(lines: list[Line], i: int, h: Heading) -> None:
     k = i
     for _ in range(3):
         k = next_nonblank(lines, k, 4)
-        if k is None or heading_key(lines[k]):
+        if k is None or heading_key(lines[k]) or L.ALLCAPS_LABEL_RE.match(lines[k].clean.strip()):
             return
         text = lines[k].clean.strip()
         m = L.STATUS_LINE_RE.match(text)
@@ -482,6 +487,11 @@ def record_anchors(lines: list[Line]) -> list[Anchor]:
             continue
         h = Heading(i, key, line.clean.strip())
         evidence_under(lines, i, h)
+        k = next_nonblank(lines, i, 6)
+        while k is not None and lines[k].number in h.skip | {ln.number for ln in lines[i + 1:k]}:
+            k = next_nonblank(lines, k, 6)
+        h.body = k is not None and heading_key(lines[k]) is None and not L.ALLCAPS_LABEL_RE.match(
+            lines[k].clean.strip()) and not lines[k].is_row
         heads.append(h)
     by_key: dict[str, list[Heading]] = {}
     for h in heads:
@@ -498,8 +508,8 @@ def record_anchors(lines: list[Line]) -> list[Anchor]:
     out: list[Anchor] = []
     open_records: list[tuple[int, str]] = []  # (rank of the key, title) of records above
     for h in heads:
-        if h.index not in chosen:
-            continue
+        if h.index not in chosen or not (h.evidence or h.body):
+            continue  # a heading that only groups what follows (no status, no text of its own) is no item
         rank = order.index(h.key) if h.key in order else len(order)
         open_records = [r for r in open_records if r[0] < rank]
         title = strip_prefix(h.title)
@@ -517,9 +527,11 @@ def record_anchors(lines: list[Line]) -> list[Anchor]:
 
 
 def is_record_title(title: str) -> bool:
-    """A record's title: some letters, not too long; unlike a table cell it may start in lower case
-    ("a) ...")."""
+    """A record's title: some letters, not too long, and more than a section label that only names a level
+    ("Uppdrag från nämnd", "Särskilda uppdrag"); unlike a table cell it may start in lower case ("a) ...")."""
     words = title.split()
+    if L.norm(title) in {L.norm(k) for k, _ in L.LEVEL_KEYWORDS}:
+        return False
     return 1 <= len(words) <= MAX_TITLE_WORDS and sum(ch.isalpha() for ch in title) >= 3
 
 
