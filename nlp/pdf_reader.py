@@ -352,12 +352,23 @@ def set_text_width(pages: list[PageItems]) -> None:
                 ln.column_right = max(right, ln.x1) if ln.x1 > right + 1 else right
 
 
+def body_text_size(pages: list[PageItems]) -> float:
+    """The running text's font size: the size carrying most characters of regular (not bold) lines."""
+    counts: Counter[int] = Counter()
+    for p in pages:
+        for ln in p.lines:
+            if not in_band(ln, p) and not ln.bold:
+                counts[round(ln.size)] += len(ln.text)
+    if not counts:
+        counts.update(round(ln.size) for p in pages for ln in p.lines)
+    return counts.most_common(1)[0][0] if counts else 10
+
+
 def build_model(name: str, pages: list[PageItems]) -> DocModel:
     keys = furniture_keys(pages)
     set_text_width([PageItems(p.number, p.width, p.height, [ln for ln in p.lines if not is_furniture(ln, p, keys)],
                               p.columns) for p in pages])
-    body = Counter(round(ln.size) for p in pages for ln in p.lines if not in_band(ln, p))
-    body_size = body.most_common(1)[0][0] if body else 10
+    body_size = body_text_size(pages)
     model = DocModel(file=name, fmt="pdf", pages=len(pages))
     pending: list[TextLine] = []  # a paragraph being collected; it may go on over a page break
     for p in pages:
@@ -429,7 +440,7 @@ def paragraph_block(lines: list[TextLine], body_size: float) -> Block:
     words = len(text.split())
     bold = all(ln.bold for ln in lines)
     if words <= MAX_HEADING_WORDS and "\t" not in text and "\n" not in text and not text.rstrip().endswith((",", ";")) \
-            and (size >= body_size * 1.08 or (bold and (words <= 12 or not text.rstrip().endswith(".")))):
+            and (size >= body_size * 1.08 or (bold and words <= 40)):
         return Block(HEADING, text, level=0, prov=prov, bold=bold, size=size)  # levels: heading_levels()
     if BULLET_RE.match(text):
         return Block(LIST_ITEM, BULLET_RE.sub("", text), prov=prov, line_pages=line_pages)

@@ -503,7 +503,10 @@ def record_anchors(lines: list[Line]) -> list[Anchor]:
         if numbered or (len(evidenced) >= MIN_RECORDS and len(evidenced) >= 0.5 * len(group)):
             chosen |= {h.index for h in group}
         elif len(evidenced) >= MIN_RECORDS:
-            chosen |= {h.index for h in evidenced}
+            # Headings of an item kind that carry no status of their own still name an action when they start
+            # with a verb ("Utveckla ...", "Inför ..."); section headings are nouns ("Periodens avvikelse").
+            chosen |= {h.index for h in group if h.evidence or (
+                len(h.title.split()) >= 3 and L.starts_with_verb(L.strip_numbering(strip_prefix(h.title))))}
     order = ["md1", "num1", "md2", "num2", "bold", "md3", "num3", "md4", "num4", "md5", "md6"]
     out: list[Anchor] = []
     open_records: list[tuple[int, str]] = []  # (rank of the key, title) of records above
