@@ -508,6 +508,7 @@ def record_anchors(lines: list[Line]) -> list[Anchor]:
             chosen |= {h.index for h in group if h.evidence or (
                 len(h.title.split()) >= 3 and L.starts_with_verb(L.strip_numbering(strip_prefix(h.title))))}
     order = ["md1", "num1", "md2", "num2", "bold", "md3", "num3", "md4", "num4", "md5", "md6"]
+    chosen |= sibling_runs(heads, chosen, order)
     out: list[Anchor] = []
     open_records: list[tuple[int, str]] = []  # (rank of the key, title) of records above
     for h in heads:
@@ -526,6 +527,25 @@ def record_anchors(lines: list[Line]) -> list[Anchor]:
                           "column" if h.status else None, h.status_line, parent=parent, skip_lines=h.skip,
                           kind="record"))
         open_records.append((rank, title))
+    return out
+
+
+def sibling_runs(heads: list[Heading], chosen: set[int], order: list[str]) -> set[int]:
+    """Headings of one kind under the same parent heading form a run; when most of a run are items, all are."""
+    runs: list[list[Heading]] = []
+    for h in heads:
+        rank = order.index(h.key) if h.key in order else len(order)
+        if runs and runs[-1][0].key == h.key:
+            runs[-1].append(h)
+        elif runs and (order.index(runs[-1][0].key) if runs[-1][0].key in order else len(order)) < rank:
+            runs.append([h])  # a deeper heading kind: a new run under the last heading
+        else:
+            runs.append([h])
+    out: set[int] = set()
+    for run in runs:
+        picked = sum(h.index in chosen for h in run)
+        if len(run) >= 2 and picked >= 0.5 * len(run):
+            out |= {h.index for h in run if h.body or h.evidence}
     return out
 
 
