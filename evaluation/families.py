@@ -21,6 +21,9 @@ from records import Unit
 ROOT = Path(__file__).resolve().parent.parent
 FAMILIES_DIR = ROOT / "tests" / "fixtures" / "families"
 FAMILIES = ("stratsys", "hypergene", "tabell", "numrerad")
+# Rendered after the record mechanism was developed on the four above, and measured without changing it for them:
+# the only family figures here that are out of sample for that development.
+HELD_OUT = ("faktaruta", "bokstavslista")
 TARGETS = {"recall": 0.95, "status": 0.95, "parents": 0.90}
 
 
@@ -54,11 +57,13 @@ def score(items: list[Unit], path: Path) -> dict[str, Any]:
 
 
 def evaluate(store: Any = None, gold_dir: Path | str | None = None, verbose: bool = True) -> list[str]:
-    lines = ["## Mallfamiljer: de märkta rapporternas poster i fyra mallar som inte är provrapporternas (Word och PDF)",
+    lines = ["## Mallfamiljer: de märkta rapporternas poster i mallar som inte är provrapporternas (Word och PDF)",
+             "stratsys, hypergene, tabell, numrerad: mekanismen utvecklades med dem synliga (i urvalet för den "
+             "utvecklingen); faktaruta, bokstavslista: gjorda efteråt och mätta utan ändringar för dem",
              f"{'familj':10s} {'rapport':40s} {'fmt':4s} {'poster':>6s} {'recall':>6s} {'prec':>5s} "
              f"{'status':>9s} {'överordnad':>10s} {'s':>5s}"]
-    total = dict.fromkeys(("items", "found", "units", "extra", "stated", "status_right", "parented",
-                           "parent_right"), 0)
+    keys = ("items", "found", "units", "extra", "stated", "status_right", "parented", "parent_right")
+    totals = {"utvecklade": dict.fromkeys(keys, 0), "hållna utanför": dict.fromkeys(keys, 0)}
     below: list[str] = []
     for items_path in sorted(FAMILIES_DIR.glob("items_*.json")):
         name = items_path.stem[len("items_"):]
@@ -81,13 +86,14 @@ def evaluate(store: Any = None, gold_dir: Path | str | None = None, verbose: boo
                   and (not s["parented"] or s["parent_right"] / s["parented"] >= TARGETS["parents"]))
             if not ok:
                 below.append(f"{family}/{report}/{fmt}")
-            for key in total:
-                total[key] += s[key]
-    t = total
-    lines.append(f"totalt: recall {t['found'] / max(1, t['items']):.3f} (mål >= {TARGETS['recall']}), precision "
-                 f"{(t['units'] - t['extra']) / max(1, t['units']):.3f}, status "
-                 f"{t['status_right'] / max(1, t['stated']):.3f} (mål >= {TARGETS['status']}), överordnad "
-                 f"{t['parent_right'] / max(1, t['parented']):.3f} (mål >= {TARGETS['parents']})")
+            group = totals["hållna utanför" if family in HELD_OUT else "utvecklade"]
+            for key in keys:
+                group[key] += s[key]
+    for name, t in totals.items():
+        lines.append(f"totalt, {name} familjer: recall {t['found'] / max(1, t['items']):.3f} (mål >= "
+                     f"{TARGETS['recall']}), precision {(t['units'] - t['extra']) / max(1, t['units']):.3f}, status "
+                     f"{t['status_right'] / max(1, t['stated']):.3f} (mål >= {TARGETS['status']}), överordnad "
+                     f"{t['parent_right'] / max(1, t['parented']):.3f} (mål >= {TARGETS['parents']})")
     lines.append(f"under målen: {len(below)} av {len(list(FAMILIES_DIR.glob('items_*.json'))) * 2}"
                  + (": " + ", ".join(below) if below else ""))
     return lines
