@@ -175,6 +175,8 @@ def linearize(model: DocModel) -> Lines:
             line_pages = block.line_pages if len(block.line_pages) == len(parts) else [page] * len(parts)
             for k, (part, part_page) in enumerate(zip(parts, line_pages)):
                 text = "\t".join(" ".join(cell.split()) for cell in part.split("\t"))
+                if block.bold and len(parts) == 1 and block.kind == PARAGRAPH:
+                    text = f"**{text}**"  # a bold line on its own, as text exports mark it
                 add(("- " if block.kind == LIST_ITEM and k == 0 else "") + text, part_page)
         add("", page)
     return Lines(raw, pages, colours)

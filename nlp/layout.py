@@ -69,6 +69,14 @@ COLUMN_LABEL_RE = re.compile(
 )
 
 
+def is_label(text: str) -> bool:
+    """A cell or line that is only a label of the template: a status or comment label, a column name, or a bare
+    item word ("Aktivitet", "Status", "Kommentar:", "Ansvarig")."""
+    value = text.strip().rstrip(":").strip()
+    return bool(value) and bool(STATUS_LABEL_RE.match(value) or COMMENT_RE.match(value + ":")
+                                or ITEM_COLUMN_RE.fullmatch(value) or column_role(value))
+
+
 def colour_word(text: str) -> bool:
     """A colour word alone ("Grönt", "röd"): a status shown as a colour."""
     from nlp.status_vocab import load_map, norm

@@ -73,8 +73,8 @@ def attach_pages(doc: Document, units: list[Unit], passages: list[Passage]) -> N
 def find_anchors(lines: list[Line]) -> list[Anchor]:
     found: dict[int, Anchor] = {}
     skipped: set[int] = set()  # every found anchor's skip_lines, kept as one set so this stays linear
-    for finder in (table_anchors, spaced_table_anchors, status_value_anchors, commented_item_anchors,
-                   goal_anchors, ks_anchors, record_anchors):
+    for finder in (fact_box_anchors, table_anchors, spaced_table_anchors, status_value_anchors,
+                   commented_item_anchors, goal_anchors, ks_anchors, record_anchors, list_anchors):
         for a in finder(lines):
             # Earlier finders know more (table columns) than later ones; keep the first claim on a line.
             if a.title_line not in found and a.title_line not in skipped:
@@ -208,7 +208,8 @@ def is_title_text(text: str) -> bool:
     words = text.split()
     first_alnum = next((ch for ch in text if ch.isalnum()), "")
     return (1 <= len(words) <= MAX_TITLE_WORDS and any(ch.isalpha() for ch in text)
-            and (first_alnum.isupper() or first_alnum.isdigit()) and not L.is_status_value(text))
+            and (first_alnum.isupper() or first_alnum.isdigit()) and not L.is_status_value(text)
+            and not L.is_label(text))
 
 
 def spaced_table_anchors(lines: list[Line]) -> list[Anchor]:
@@ -556,6 +557,73 @@ def is_record_title(title: str) -> bool:
     if L.norm(title) in {L.norm(k) for k, _ in L.LEVEL_KEYWORDS}:
         return False
     return 1 <= len(words) <= MAX_TITLE_WORDS and sum(ch.isalpha() for ch in title) >= 3
+
+
+# -- records laid out as label/value rows, and as an enumerated list -------------------------------------------
+def fact_box_anchors(lines: list[Line]) -> list[Anchor]:
+    """An item as a small table of label/value rows ("Aktivitet | <title>", "Status | Pågår",
+    "Kommentar | ..."): a run of two-cell rows whose labels the vocabulary knows, one of them naming the item."""
+    out: list[Anchor] = []
+    i = 0
+    while i < len(lines):
+        run = []
+        while i < len(lines) and lines[i].is_row and len([c for c in lines[i].cells if c]) == 2 \
+                and L.is_label(lines[i].cells[0]):
+            run.append(lines[i])
+            i += 1
+        i += 1 if not run else 0
+        titles = [r for r in run if L.ITEM_COLUMN_RE.fullmatch(r.cells[0].strip().rstrip(":"))]
+        if len(run) < 2 or not titles:
+            continue
+        title_row = titles[0]
+        status_row = next((r for r in run if L.STATUS_LABEL_RE.match(r.cells[0].strip())
+                           and L.is_status_cell(r.cells[1])), None)
+        level = L.level_for(title_row.cells[0], "åtgärd") or "åtgärd"
+        out.append(Anchor(title_row.number, run[0].number, title_row.cells[1].strip(), level,
+                          status_row.cells[1].strip() if status_row else None, "column" if status_row else None,
+                          status_row.number if status_row else None,
+                          skip_lines={title_row.number} | ({status_row.number} if status_row else set()),
+                          kind="factbox"))
+    return out
+
+
+LIST_ITEM_RE = re.compile(r"^(?P<mark>[a-zåäö]|\d{1,2})\)\s+(?P<title>\S.*)$")
+TRAILING_STATUS_RE = re.compile(r"^(?P<title>.+?)\s*(?:\((?P<p>[^()]{2,40})\)|\s[–-]\s(?P<d>[^–-]{2,40}))$")
+
+
+def trailing_status(title: str) -> tuple[str, str | None]:
+    """'Title (pågår)' or 'Title – Klar' -> (title, status) when the tail is a status value."""
+    m = TRAILING_STATUS_RE.match(title.strip())
+    if m:
+        tail = (m.group("p") or m.group("d") or "").strip().rstrip(".")
+        if L.is_status_cell(tail):
+            return m.group("title").strip(), tail
+    return title.strip(), None
+
+
+def list_anchors(lines: list[Line]) -> list[Anchor]:
+    """An enumerated list of items ("a) ...", "b) ...", or "1) ...") where each entry has text of its own under
+    it: at least two such entries in a row make the list a record template."""
+    entries = []
+    for i, line in enumerate(lines):
+        m = LIST_ITEM_RE.match(line.clean.strip()) if not line.is_row else None
+        if not m:
+            continue
+        k = next_nonblank(lines, i, 3)
+        has_body = k is not None and not LIST_ITEM_RE.match(lines[k].clean.strip()) and not lines[k].is_row \
+            and lines[k].words >= 4
+        entries.append((i, m, has_body))
+    out: list[Anchor] = []
+    for n, (i, m, has_body) in enumerate(entries):
+        sibling = any(abs(entries[j][0] - i) <= 40 and entries[j][2] for j in (n - 1, n + 1) if 0 <= j < len(entries))
+        if not has_body or not sibling:
+            continue
+        title, status = trailing_status(m.group("title"))
+        if not is_record_title(title):
+            continue
+        out.append(Anchor(lines[i].number, lines[i].number, title, section_context(lines, i) or "åtgärd", status,
+                          "column" if status else None, lines[i].number if status else None, kind="list"))
+    return out
 
 
 def ks_anchors(lines: list[Line]) -> list[Anchor]:
