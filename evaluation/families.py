@@ -21,9 +21,12 @@ from records import Unit
 ROOT = Path(__file__).resolve().parent.parent
 FAMILIES_DIR = ROOT / "tests" / "fixtures" / "families"
 FAMILIES = ("stratsys", "hypergene", "tabell", "numrerad")
-# Rendered after the record mechanism was developed on the four above, and measured without changing it for them:
-# the only family figures here that are out of sample for that development.
-HELD_OUT = ("faktaruta", "bokstavslista")
+# Rendered after the record mechanism was developed on the four above and measured once untouched (recall 0.130),
+# then developed on (fact boxes, enumerated lists): in sample since.
+SECOND = ("faktaruta", "bokstavslista")
+# Rendered after that second round and measured without changing anything for them: the only family figures here
+# that are out of sample for the segmenter's development.
+HELD_OUT = ("matris", "stycken")
 TARGETS = {"recall": 0.95, "status": 0.95, "parents": 0.90}
 
 
@@ -58,8 +61,8 @@ def score(items: list[Unit], path: Path) -> dict[str, Any]:
 
 def evaluate(store: Any = None, gold_dir: Path | str | None = None, verbose: bool = True) -> list[str]:
     lines = ["## Mallfamiljer: de märkta rapporternas poster i mallar som inte är provrapporternas (Word och PDF)",
-             "stratsys, hypergene, tabell, numrerad: mekanismen utvecklades med dem synliga (i urvalet för den "
-             "utvecklingen); faktaruta, bokstavslista: gjorda efteråt och mätta utan ändringar för dem",
+             "stratsys, hypergene, tabell, numrerad, faktaruta, bokstavslista: mekanismen utvecklades med dem "
+             "synliga (i urvalet); matris, stycken: gjorda efteråt och mätta utan ändringar för dem (utanför)",
              f"{'familj':10s} {'rapport':40s} {'fmt':4s} {'poster':>6s} {'recall':>6s} {'prec':>5s} "
              f"{'status':>9s} {'överordnad':>10s} {'s':>5s}"]
     keys = ("items", "found", "units", "extra", "stated", "status_right", "parented", "parent_right")

@@ -572,19 +572,32 @@ def fact_box_anchors(lines: list[Line]) -> list[Anchor]:
             run.append(lines[i])
             i += 1
         i += 1 if not run else 0
-        titles = [r for r in run if L.ITEM_COLUMN_RE.fullmatch(r.cells[0].strip().rstrip(":"))]
-        if len(run) < 2 or not titles:
-            continue
-        title_row = titles[0]
-        status_row = next((r for r in run if L.STATUS_LABEL_RE.match(r.cells[0].strip())
-                           and L.is_status_cell(r.cells[1])), None)
-        level = L.level_for(title_row.cells[0], "åtgärd") or "åtgärd"
-        out.append(Anchor(title_row.number, run[0].number, title_row.cells[1].strip(), level,
-                          status_row.cells[1].strip() if status_row else None, "column" if status_row else None,
-                          status_row.number if status_row else None,
-                          skip_lines={title_row.number} | ({status_row.number} if status_row else set()),
-                          kind="factbox"))
+        for box in split_boxes(run):
+            titles = [r for r in box if L.ITEM_COLUMN_RE.fullmatch(r.cells[0].strip().rstrip(":"))]
+            if len(box) < 2 or not titles:
+                continue
+            title_row = titles[0]
+            status_row = next((r for r in box if L.STATUS_LABEL_RE.match(r.cells[0].strip())
+                               and L.is_status_cell(r.cells[1])), None)
+            level = L.level_for(title_row.cells[0], "åtgärd") or "åtgärd"
+            out.append(Anchor(title_row.number, box[0].number, title_row.cells[1].strip(), level,
+                              status_row.cells[1].strip() if status_row else None,
+                              "column" if status_row else None, status_row.number if status_row else None,
+                              skip_lines={title_row.number} | ({status_row.number} if status_row else set()),
+                              kind="factbox"))
     return out
+
+
+def split_boxes(run: list[Line]) -> list[list[Line]]:
+    """Fact boxes printed one under another can read as one table: a repeated first label starts a new box."""
+    boxes: list[list[Line]] = []
+    for row in run:
+        label = L.norm(row.cells[0])
+        if not boxes or label == L.norm(boxes[-1][0].cells[0]):
+            boxes.append([row])
+        else:
+            boxes[-1].append(row)
+    return boxes
 
 
 LIST_ITEM_RE = re.compile(r"^(?P<mark>[a-zåäö]|\d{1,2})\)\s+(?P<title>\S.*)$")
