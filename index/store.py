@@ -392,7 +392,8 @@ def unit_to_json(u: Unit, report: dict[str, Any] | None) -> dict[str, Any]:
         "id": u.id, "doc": u.doc, "kommun": report.get("kommun"), "namnd": report.get("namnd"),
         "year": report.get("year"), "period": report.get("period"), "level": u.level, "parent": u.parent,
         "title": u.title, "text": u.text, "line_start": u.line_start, "line_end": u.line_end,
-        "page_start": u.page_start, "page_end": u.page_end, "progress": u.progress, "explicit_status": u.explicit_status, "explicit_status_source": u.explicit_status_source,
+        "page_start": u.page_start, "page_end": u.page_end, "progress": u.progress,
+        "explicit_status": u.explicit_status, "explicit_status_source": u.explicit_status_source,
         "status": u.status, "suggested_status": u.suggested_status, "status_confidence": u.status_confidence,
         "status_evidence": u.status_evidence or [], "themes": u.themes or [],
     }

@@ -13,7 +13,7 @@ from a colour.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
 
 HEADING, PARAGRAPH, LIST_ITEM, TABLE = "heading", "paragraph", "list_item", "table"
 
@@ -125,6 +125,16 @@ def colour_name(rgb: Iterable[float] | None) -> str | None:
     if max(r, g, b) - min(r, g, b) < 25 and not 100 <= r <= 190:
         return None  # light or dark greys are table shading, not status
     return min(BASE_COLOURS, key=lambda c: sum((a - b) ** 2 for a, b in zip(c[1], (r, g, b))))[0]
+
+
+def picture_colour(picture: "Any") -> str | None:
+    """The most common status colour of a (small) RGB picture: an icon in a status column."""
+    from collections import Counter
+
+    pixels = picture.get_flattened_data() if hasattr(picture, "get_flattened_data") else picture.getdata()
+    counts = Counter(colour_name(px) for px in pixels)
+    counts.pop(None, None)
+    return counts.most_common(1)[0][0] if counts else None
 
 
 def hex_colour(value: str | None) -> str | None:

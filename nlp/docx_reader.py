@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from errors import UnreadableReport
-from nlp.document import (HEADING, LIST_ITEM, PARAGRAPH, TABLE, Block, Cell, DocModel, Prov, Row, colour_name,
-                          hex_colour)
+from nlp.document import HEADING, LIST_ITEM, PARAGRAPH, TABLE, Block, Cell, DocModel, Prov, Row, hex_colour, picture_colour
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 HEADING_STYLES = ("heading", "rubrik", "title")
@@ -154,7 +152,7 @@ class DocxWalker:
             rid = blip.get("{http://schemas.openxmlformats.org/officeDocument/2006/relationships}embed")
             part = self.document.part.related_parts.get(rid) if rid else None
             if part is not None:
-                return picture_colour(part.blob)
+                return blob_colour(part.blob)
         return None
 
     # -- furniture --------------------------------------------------------------------------------
@@ -268,7 +266,7 @@ def _shading(tc: Any) -> str | None:
     return hex_colour(shd.get(f"{W}fill")) if shd is not None else None
 
 
-def picture_colour(blob: bytes) -> str | None:
+def blob_colour(blob: bytes) -> str | None:
     """The most common status colour of a small picture (an icon in a status column)."""
     try:
         from PIL import Image
@@ -277,6 +275,4 @@ def picture_colour(blob: bytes) -> str | None:
         picture.thumbnail((32, 32))
     except Exception:  # not a raster picture we can open (EMF, SVG ...)
         return None
-    counts = Counter(colour_name(px) for px in picture.getdata())
-    counts.pop(None, None)
-    return counts.most_common(1)[0][0] if counts else None
+    return picture_colour(picture)

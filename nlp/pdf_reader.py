@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from errors import UnreadableReport
 from nlp.document import (HEADING, LIST_ITEM, PARAGRAPH, TABLE, Block, Box, Cell, DocModel, Prov, Row,
-                          colour_name)
+                          colour_name, picture_colour)
 
 MAX_PAGES = 3000
 BAND = 0.085  # top and bottom share of the page where running headers and footers live
@@ -250,9 +250,7 @@ def image_colour(page: Any, im: dict[str, Any]) -> str | None:
         picture = page.crop(bbox).to_image(resolution=36).original.convert("RGB")
     except Exception:  # an image we cannot render says nothing about status
         return None
-    counts = Counter(colour_name(px) for px in picture.getdata())
-    counts.pop(None, None)
-    return counts.most_common(1)[0][0] if counts else None
+    return picture_colour(picture)
 
 
 # -- text lines outside tables ----------------------------------------------------------------------------------

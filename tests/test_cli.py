@@ -14,7 +14,7 @@ from nlp.metadata import read_manifest
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "reports"
 UNIT_KEYS = ["id", "doc", "kommun", "namnd", "year", "period", "level", "parent", "title", "text", "line_start",
-             "line_end", "explicit_status", "explicit_status_source", "status", "suggested_status",
+             "line_end", "page_start", "page_end", "progress", "explicit_status", "explicit_status_source", "status", "suggested_status",
              "status_confidence", "status_evidence", "themes"]
 
 
@@ -53,7 +53,7 @@ def test_units_jsonl_contract(tmp_path, capsys):
         "namnd": "Social- och omsorgsnämnden", "year": 2023, "period": "augusti", "level": "verksamhetsmål",
         "parent": "Övergripande mål: Samhällstjänster av högsta kvalitet",
         "title": "Kommunfullmäktiges verksamhetsmål: Minska sjukskrivningarna", "line_start": 14, "line_end": 24,
-        "explicit_status": "Delvis uppfyllt", "explicit_status_source": "column", "status": "försenad",
+        "page_start": None, "page_end": None, "progress": None, "explicit_status": "Delvis uppfyllt", "explicit_status_source": "column", "status": "försenad",
         "suggested_status": None, "status_confidence": None, "status_evidence": [], "themes": [],
     }
 

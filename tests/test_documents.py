@@ -114,7 +114,7 @@ def test_two_columns_are_read_one_after_the_other():
             "jämfört med samma period föregående år. ") * 12
     right = ("Högerspalten handlar om föreningsbidragen och hur de fördelats mellan idrott och kultur under året som "
              "gått. ") * 12
-    assert [line for line in doc.raw if line] == ["## Nämndens analys", left.strip(), right.strip()]
+    assert [line for line in doc.raw if line] == ["# Nämndens analys", left.strip(), right.strip()]
 
 
 @pytest.mark.parametrize("name, message", [

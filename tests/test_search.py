@@ -143,6 +143,7 @@ def test_whole_hit_record(search_store):
         "lexical_rank": 1, "dense_rank": 2,
         "matched_terms": [{"term": "hyrsjuksköterskor", "form": "hyrsjuksköterskor", "start": 45, "end": 62}],
         "level": "åtgärd", "status": None, "suggested_status": "försenad", "themes": ["kompetensforsorjning"],
+        "page_start": None, "page_end": None,  # a text file: cited by its lines
     }
 
 
