@@ -28,12 +28,19 @@ def _print_jsonl(records: list[dict[str, Any]]) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from index.ingest import ingest_paths
+    from index.ingest import explain, ingest_paths
 
+    if args.explain:
+        for path in args.paths or []:
+            for line in explain(Path(path), layout=args.layout):
+                print(line)
+        if not args.paths:
+            raise ToolError("ange filen att förklara: python cli.py ingest --explain FIL")
+        return 0
     overrides = {k: v for k, v in {"kommun": args.kommun, "namnd": args.namnd, "year": args.year,
                                    "period": args.period}.items() if v is not None}
     summary = ingest_paths(args.paths or [ROOT / "corpus"], db_dir=args.db, overrides=overrides,
-                           reindex=args.reindex, progress=not args.quiet)
+                           reindex=args.reindex, progress=not args.quiet, layout=args.layout)
     for err in summary.errors:
         print(f"fel: {err}", file=sys.stderr)
     for line in summary.warnings:
@@ -175,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--period")
     p.add_argument("--reindex", action="store_true", help="bygg om alla index och förslag även om inget ändrats")
     p.add_argument("--quiet", action="store_true", help="ingen förloppsindikator")
+    p.add_argument("--explain", action="store_true", help="visa vilka postmallar som hittas i filen, utan att spara")
+    p.add_argument("--layout", metavar="FIL", help="layoutprofil (TOML) för en mall som läses fel; se layouts/")
     _db(p)
     p.set_defaults(func=cmd_ingest)
 

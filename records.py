@@ -102,6 +102,7 @@ class Segmentation:
     units: list[Unit]
     legend: dict[str, str] = field(default_factory=dict)  # colour/word -> canonical status, read from the report
     notes: list[str] = field(default_factory=list)
+    templates: dict[str, list[int]] = field(default_factory=dict)  # record template -> title lines of its items
 
 
 @dataclass

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evaluation.renderings import match, units_of
+from evaluation.renderings import match
+from nlp.segmenter import COVERAGE_SHARE
 from nlp.labels import titles_match
 from records import Unit
 
@@ -41,17 +42,21 @@ def score(items: list[Unit], path: Path) -> dict[str, Any]:
     from errors import UnreadableReport
 
     started = time.perf_counter()
+    from index.ingest import prepare
+
     try:
-        units, _ = units_of(path)
-    except UnreadableReport:  # no items found at all: every item missed
-        units = []
+        _, _, seg = prepare(path, {}, {})
+        units = seg.units
+    except UnreadableReport:  # no items found at all: every item missed (and the user told so)
+        units, seg = [], None
     seconds = time.perf_counter() - started
     twins = match(items, units)
     found = [(e, u) for e, u in zip(items, twins) if u is not None]
     matched = {u.id for _, u in found}
     stated = [(e, u) for e, u in found if e.status]
     parented = [(e, u) for e, u in found if e.parent and e.parent != "?"]
-    return {"items": len(items), "found": len(found), "units": len(units),
+    warned = seg is None or any(n.startswith("obs: ") for n in seg.notes)
+    return {"items": len(items), "found": len(found), "units": len(units), "warned": warned,
             "extra": sum(1 for u in units if u.id not in matched),
             "stated": len(stated), "status_right": sum(u.status == e.status for e, u in stated),
             "parented": len(parented),
@@ -64,7 +69,8 @@ def evaluate(store: Any = None, gold_dir: Path | str | None = None, verbose: boo
              "stratsys, hypergene, tabell, numrerad, faktaruta, bokstavslista: mekanismen utvecklades med dem "
              "synliga (i urvalet); matris, stycken: gjorda efteråt och mätta utan ändringar för dem (utanför)",
              f"{'familj':10s} {'rapport':40s} {'fmt':4s} {'poster':>6s} {'recall':>6s} {'prec':>5s} "
-             f"{'status':>9s} {'överordnad':>10s} {'s':>5s}"]
+             f"{'status':>9s} {'överordnad':>10s} {'varning':>7s} {'s':>5s}"]
+    warnings: list[tuple[float, bool]] = []
     keys = ("items", "found", "units", "extra", "stated", "status_right", "parented", "parent_right")
     totals = {"utvecklade": dict.fromkeys(keys, 0), "hållna utanför": dict.fromkeys(keys, 0)}
     below: list[str] = []
@@ -82,7 +88,8 @@ def evaluate(store: Any = None, gold_dir: Path | str | None = None, verbose: boo
             status = f"{s['status_right']}/{s['stated']}" if s["stated"] else "–"
             parents = f"{s['parent_right']}/{s['parented']}" if s["parented"] else "–"
             lines.append(f"{family:10s} {report[:40]:40s} {fmt:4s} {s['items']:6d} {recall:6.3f} {precision:5.3f} "
-                         f"{status:>9s} {parents:>10s} {s['seconds']:5.1f}")
+                         f"{status:>9s} {parents:>10s} {'ja' if s['warned'] else 'nej':>7s} {s['seconds']:5.1f}")
+            warnings.append((recall, s["warned"]))
             if verbose and s["misses"]:
                 lines += [f"      saknas: {t[:80]!r}" for t in s["misses"][:5]]
             ok = (recall >= TARGETS["recall"] and (not s["stated"] or s["status_right"] / s["stated"] >= TARGETS["status"])
@@ -97,6 +104,10 @@ def evaluate(store: Any = None, gold_dir: Path | str | None = None, verbose: boo
                      f"{TARGETS['recall']}), precision {(t['units'] - t['extra']) / max(1, t['units']):.3f}, status "
                      f"{t['status_right'] / max(1, t['stated']):.3f} (mål >= {TARGETS['status']}), överordnad "
                      f"{t['parent_right'] / max(1, t['parented']):.3f} (mål >= {TARGETS['parents']})")
+    low = [w for r, w in warnings if r < 0.8]
+    good = [w for r, w in warnings if r >= 0.95]
+    lines.append(f"varningen (färre poster än {COVERAGE_SHARE:.0%} av angivna statusar): {sum(low)} av {len(low)} filer "
+                 f"med recall < 0.8 varnade; {sum(good)} av {len(good)} filer med recall >= 0.95 varnade i onödan")
     lines.append(f"under målen: {len(below)} av {len(list(FAMILIES_DIR.glob('items_*.json'))) * 2}"
                  + (": " + ", ".join(below) if below else ""))
     return lines

@@ -16,7 +16,7 @@ from errors import NoUnitsFound, UnreadableReport
 from index.store import Store
 from nlp.metadata import detect_meta, read_manifest, resolve_meta
 from nlp.reader import SUFFIXES, read_report
-from nlp.segmenter import segment
+from nlp.segmenter import TEMPLATE_NAMES, segment, stated_statuses, text_places
 from records import Document, ReportMeta, Segmentation
 
 MANIFEST = "manifest.csv"
@@ -65,14 +65,22 @@ def report_files(paths: Iterable[Path | str]) -> list[Path]:
 
 
 def prepare(path: Path, overrides: dict[str, object], manifest: dict[str, dict[str, str]],
-            encoding: str | None = None, progress: Callable[[int, int], None] | None = None
-            ) -> tuple[ReportMeta, Document, Segmentation]:
+            encoding: str | None = None, layout: str | None = None,
+            progress: Callable[[int, int], None] | None = None) -> tuple[ReportMeta, Document, Segmentation]:
     """Everything up to the store, with no side effects: errors here leave the store untouched. `progress(page,
-    pages)` follows a PDF's pages."""
+    pages)` follows a PDF's pages; `layout` names a layout profile (else one in layouts/ may match the text)."""
+    from nlp.profile import PROJECT_PROFILES, find_profile, load_profile
+
     document = read_report(path, encoding=encoding, progress=progress)
-    seg = segment(document)
+    profile = load_profile(layout) if layout else find_profile(document.clean, [PROJECT_PROFILES])
+    seg = segment(document, profile)
     if not seg.units:
-        raise NoUnitsFound(document.file, "inga uppföljda poster (åtgärder, uppdrag, mål) hittades i texten")
+        places = text_places(document, [])
+        where = (f"text finns på sidorna {', '.join(places[:12])}" + (" …" if len(places) > 12 else "")
+                 if document.pages else f"texten har {len(document.clean)} rader")
+        raise NoUnitsFound(document.file, f"inga uppföljda poster (åtgärder, uppdrag, mål) hittades; {where}; pröva "
+                                          f"`python cli.py ingest --explain {document.file}` eller en layoutprofil "
+                                          "(--layout FIL, se layouts/exempel.toml)")
     meta = resolve_meta(detect_meta(document), manifest.get(document.file), overrides)
     attach_statuses(document, seg)
     return meta, document, seg
@@ -104,7 +112,7 @@ def attach_statuses(document: Document, seg: Segmentation) -> None:
 
 def ingest_paths(paths: Iterable[Path | str], db_dir: Path | str | None = None,
                  overrides: dict[str, object] | None = None, reindex: bool = False, progress: bool = True,
-                 encoding: str | None = None) -> IngestSummary:
+                 encoding: str | None = None, layout: str | None = None) -> IngestSummary:
     started = time.perf_counter()
     summary = IngestSummary()
     from index.integrity import (clear_pending, mark_pending, open_store, orphan_decisions, orphan_lines,
@@ -118,12 +126,14 @@ def ingest_paths(paths: Iterable[Path | str], db_dir: Path | str | None = None,
     for path in _progress(files, progress, "Läser in"):
         manifest = manifests.setdefault(path.parent, read_manifest(path.parent / MANIFEST))
         try:
-            if not reindex and _unchanged(store, path, manifest.get(path.name), overrides or {}):
+            if not reindex and not layout and _unchanged(store, path, manifest.get(path.name), overrides or {}):
                 summary.unchanged.append(path.name)
                 continue
             # Read and segment in a worker under a time and memory limit: a hostile file cannot hang ingest.
             meta, document, seg = prepare_limited(path, overrides or {}, manifest, encoding,
-                                                  progress=page_progress(path.name) if progress else None)
+                                                  progress=page_progress(path.name) if progress else None,
+                                                  layout=layout)
+            summary.warnings += [f"{document.file}: {n[5:]}" for n in seg.notes if n.startswith("obs: ")]
             mark_pending(store, [document.file])
             store.replace_report(meta, document, seg, str(path))
             store.set_meta(f"{READER_KEY}/{document.file}", reader_version())
@@ -216,6 +226,27 @@ def train_all(db_dir: Path | str | None = None, labels_dir: Path | str | None = 
     apply_flags(store, None)
     lines += describe_status(store) + describe_themes(store) + flag_thresholds.describe(store)
     store.close()
+    return lines
+
+
+def explain(path: Path, layout: str | None = None) -> list[str]:
+    """What the segmenter makes of one file, without storing it (`cli.py ingest --explain FILE`): the record
+    templates found (count and first example of each), the places with running text but no items, and the
+    coverage warning."""
+    meta, document, seg = prepare(Path(path), {}, read_manifest(Path(path).parent / MANIFEST), layout=layout)
+    by_line = {u.title_line or u.line_start: u for u in seg.units}
+    lines = [f"{document.file}: {len(seg.units)} poster ({document.fmt}, {len(document.clean)} rader"
+             + (f", {max(p for p in document.pages if p)} sidor" if document.pages else "") + ")"]
+    lines += [f"  {n}" for n in seg.notes]
+    lines.append("  postmallar:")
+    for kind, title_lines in sorted(seg.templates.items(), key=lambda kv: -len(kv[1])):
+        first = by_line.get(title_lines[0])
+        where = (f"s. {first.page_start}" if first and first.page_start else f"rad {title_lines[0]}")
+        lines.append(f"    {TEMPLATE_NAMES.get(kind, kind)}: {len(title_lines)} st, t.ex. {where}: "
+                     f"{(first.title if first else '')[:70]!r}")
+    places = text_places(document, seg.units)
+    lines.append("  sidor med löptext men utan poster: " + (", ".join(places) if places else "inga"))
+    lines.append(f"  angivna statusar i texten: {stated_statuses(document)}")
     return lines
 
 

@@ -173,12 +173,12 @@ def _unpack(msg: tuple, name: str, memory_mb: int) -> Any:
 
 def prepare_limited(path: Path, overrides: dict[str, object], manifest: dict[str, dict[str, str]],
                     encoding: str | None = None, timeout: float | None = None, memory_mb: int | None = None,
-                    progress: Callable[[int, int], None] | None = None):
+                    progress: Callable[[int, int], None] | None = None, layout: str | None = None):
     """index.ingest.prepare under the time and memory limits: (meta, document, segmentation)."""
     from index.ingest import prepare
 
-    return run_limited(prepare, (Path(path), overrides, manifest, encoding), Path(path).name, timeout, memory_mb,
-                       progress)
+    return run_limited(prepare, (Path(path), overrides, manifest, encoding, layout), Path(path).name, timeout,
+                       memory_mb, progress)
 
 
 # -- pending derived work --------------------------------------------------------------------------------------

@@ -37,15 +37,33 @@ def _alternation(words: list[str]) -> str:
     return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
 
 
-_V = vocab()
-STATUS_LABEL_RE = re.compile(rf"^(?:{_alternation(_V['labels']['status'])})[:.]?$", re.I)
-# "Status: Pågår", "Aktivitetsstatus – Klar": a status label and its value on one line.
-STATUS_LINE_RE = re.compile(rf"^(?P<label>{_alternation(_V['labels']['status'])})\s*[:–\-]\s*(?P<value>\S.{{0,60}})$",
-                            re.I)
-TRAILING_LABEL_RE = re.compile(r"\s+(?:status|bedömning)[:.]?$", re.I)
+def compile_vocab(v: dict) -> None:
+    """(Re)build the patterns that come from the vocabulary: at import from report_vocab.toml, and again when a
+    layout profile adds a template's own words (nlp/profile.py)."""
+    global _V, STATUS_LABEL_RE, STATUS_LINE_RE, STATUS_IN_TEXT_RE, LEVEL_KEYWORDS, COMMENT_RE, ITEM_COLUMN_RE
+    global COLUMN_LABEL_RE
+    _V = v
+    STATUS_LABEL_RE = re.compile(rf"^(?:{_alternation(v['labels']['status'])})[:.]?$", re.I)
+    # "Status: Pågår", "Aktivitetsstatus – Klar": a status label and its value on one line.
+    STATUS_LINE_RE = re.compile(
+        rf"^(?P<label>{_alternation(v['labels']['status'])})\s*[:–\-]\s*(?P<value>\S.{{0,60}})$", re.I)
+    # The same inside running text: "... Status: klar." closing a paragraph.
+    STATUS_IN_TEXT_RE = re.compile(
+        rf"(?:^|[.!?]\s+)(?:{_alternation(v['labels']['status'])})\s*:\s*(?P<value>[^.;:!?]{{2,40}})(?=[.;!?]|$)", re.I)
+    # Goal and item keywords -> the level a unit gets. Longest keys first so "nämndens verksamhetsmål" wins.
+    LEVEL_KEYWORDS = sorted(v["levels"].items(), key=lambda kv: -len(kv[0]))
+    COMMENT_RE = re.compile(rf"^(?:{_alternation(v['labels']['comment'])})\s*:", re.I)
+    ITEM_COLUMN_RE = re.compile(rf"(?:^|\b)(?:{_alternation(v['items']['words'])})\b", re.I)
+    COLUMN_LABEL_RE = re.compile(
+        rf"^(?:{_alternation([w for ws in v['columns'].values() for w in ws])}|beslutat.*|avvikelse.*|\d{{4}}.*|"
+        r".*\(mnkr\)|.*\(tkr\))$", re.I)
 
-# Goal and item keywords -> the level a unit gets. Longest keys first so "nämndens verksamhetsmål" wins.
-LEVEL_KEYWORDS: list[tuple[str, str]] = sorted(_V["levels"].items(), key=lambda kv: -len(kv[0]))
+
+_V: dict = {}
+STATUS_LABEL_RE = STATUS_LINE_RE = STATUS_IN_TEXT_RE = COMMENT_RE = ITEM_COLUMN_RE = COLUMN_LABEL_RE = re.compile("$^")
+LEVEL_KEYWORDS: list[tuple[str, str]] = []
+compile_vocab(vocab())
+TRAILING_LABEL_RE = re.compile(r"\s+(?:status|bedömning)[:.]?$", re.I)
 GOAL_LEVELS = {"inriktningsmål", "verksamhetsmål", "nämndmål"}
 
 # "Fokusmål 1", "Inriktningsmål 2: Kommunen ska ...", "Kommunfullmäktiges verksamhetsmål: <goal>".
@@ -58,15 +76,8 @@ GOAL_HEADER_RE = re.compile(
 GROUP_HEADER_RE = re.compile(r"^(?P<kw>uppdrag|nämndmål|mål|delmål)\s*:?\s*(?P<num>\d+)\s*[:.]\s*(?P<title>\S.*)$",
                              re.I)
 NUMBERED_ITEM_RE = re.compile(r"^(?:[A-ZÅÄÖ ]{3,}(?:\d{4})?:?\s*)?(?P<num>\d{1,2}(?:\.\d{1,2}){0,2})[.:]?\s+(?P<title>[A-ZÅÄÖ\"«].*)$")
-COMMENT_RE = re.compile(rf"^(?:{_alternation(_V['labels']['comment'])})\s*:", re.I)
 KS_DECISION_RE = re.compile(r"^ks[- ]beslut\s*:", re.I)
 ALLCAPS_LABEL_RE = re.compile(r"^[A-ZÅÄÖ][A-ZÅÄÖ \-]{3,40}$")
-ITEM_COLUMN_RE = re.compile(rf"(?:^|\b)(?:{_alternation(_V['items']['words'])})\b", re.I)
-COLUMN_LABEL_RE = re.compile(
-    rf"^(?:{_alternation([w for ws in _V['columns'].values() for w in ws])}|beslutat.*|avvikelse.*|\d{{4}}.*|"
-    r".*\(mnkr\)|.*\(tkr\))$",
-    re.I,
-)
 
 
 def is_label(text: str) -> bool:

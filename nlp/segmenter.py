@@ -14,10 +14,14 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nlp import layout as L
 from nlp.layout import Line
 from records import Document, Passage, Segmentation, Unit
+
+if TYPE_CHECKING:
+    from nlp.profile import Profile
 
 MAX_TITLE_WORDS = 60
 PASSAGE_MAX_WORDS = 160
@@ -45,16 +49,84 @@ class Anchor:
     progress: int | None = None
 
 
-def segment(doc: Document) -> Segmentation:
+def segment(doc: Document, profile: "Profile | None" = None) -> Segmentation:
+    """Units and passages of a document; a layout profile (nlp/profile.py) adds its template's words."""
+    from nlp.profile import applied
+
+    with applied(profile):
+        return _segment(doc, profile)
+
+
+def _segment(doc: Document, profile: "Profile | None") -> Segmentation:
     lines = [Line(i + 1, raw, clean) for i, (raw, clean) in enumerate(zip(doc.raw, doc.clean))]
-    anchors = find_anchors(lines)
+    anchors = find_anchors(lines, profile)
     assign_parents(lines, anchors)
     stem = Path(doc.file).stem
     units = build_units(lines, anchors, doc.file, stem)
     link_units(units)
     passages = make_passages(lines, units, doc.file, stem)
     attach_pages(doc, units, passages)
-    return Segmentation(passages=passages, units=units)
+    templates: dict[str, list[int]] = {}
+    for a in anchors:
+        templates.setdefault(a.kind or "annat", []).append(a.title_line)
+    notes = [f"layoutprofil: {profile.name} ({profile.path})"] if profile else []
+    warning = coverage_note(doc, units) if units else None
+    return Segmentation(passages=passages, units=units, templates=templates,
+                        notes=notes + ([f"obs: {warning}"] if warning else []))
+
+
+TEMPLATE_NAMES = {
+    "row": "tabellrader", "factbox": "faktarutor (etikett | värde)", "record": "rubriker med status eller kommentar",
+    "list": "uppräknade punkter med text", "assessed": "titel följd av status eller bedömning",
+    "assessed+label": "titel med statusetikett", "commented": "numrerade poster med kommentar",
+    "goal": "mål med egen text", "ks": "KS-beslut", "spaced": "tabellrader utan tabbar (PDF-text)",
+    "profil": "layoutprofilens rubriker",
+}
+COVERAGE_SHARE = 0.6  # warn when fewer items than this share of the report's stated statuses were found
+
+
+def stated_statuses(doc: Document) -> int:
+    """How many times the report states a status: a status cell beside a title, a "Status: Pågår" line, a value
+    under a status label (legends left out). Each usually belongs to one item, so it bounds how many to expect."""
+    lines = [Line(i + 1, raw, clean) for i, (raw, clean) in enumerate(zip(doc.raw, doc.clean))]
+    count = 0
+    for i, line in enumerate(lines):
+        text = line.clean.strip()
+        if not text:
+            continue
+        if line.is_row:
+            cells = line.cells
+            status = [k for k, c in enumerate(cells) if k and c and L.is_status_cell(c)]
+            named = [c for k, c in enumerate(cells) if c and k not in status and len(c.split()) >= 2
+                     and not L.is_label(c)]
+            count += bool(status) and bool(named) and not L.colour_word(cells[0])
+        elif L.STATUS_LABEL_RE.match(text):
+            k = next_nonblank(lines, i, 3)
+            count += k is not None and L.is_status_cell(lines[k].clean.strip())
+        else:  # "Status: Pågår" on its own line or closing a paragraph ("... Status: klar.")
+            count += sum(1 for m in L.STATUS_IN_TEXT_RE.finditer(text) if L.is_status_cell(m.group("value")))
+    return count
+
+
+def coverage_note(doc: Document, units: list[Unit]) -> str | None:
+    """A warning when far fewer items were found than the report states statuses."""
+    expected = stated_statuses(doc)
+    if expected >= 5 and len(units) < COVERAGE_SHARE * expected:
+        return (f"bara {len(units)} poster hittades men rapporten anger status {expected} gånger; kontrollera "
+                f"med `python cli.py ingest --explain {doc.file}` eller skriv en layoutprofil (se layouts/)")
+    return None
+
+
+def text_places(doc: Document, units: list[Unit]) -> list[str]:
+    """Pages (or, for text files, line ranges) with running text that no item covers."""
+    covered = {k for u in units for k in range(u.line_start, u.line_end + 1)}
+    if doc.pages:
+        words: dict[int, int] = {}
+        for k, (text, page) in enumerate(zip(doc.clean, doc.pages), start=1):
+            if page and k not in covered:
+                words[page] = words.get(page, 0) + len(text.split())
+        return [str(p) for p, n in sorted(words.items()) if n >= 40]
+    return [] if not doc.clean else [f"rad 1–{len(doc.clean)}"] if not covered else []
 
 
 def attach_pages(doc: Document, units: list[Unit], passages: list[Passage]) -> None:
@@ -70,11 +142,14 @@ def attach_pages(doc: Document, units: list[Unit], passages: list[Passage]) -> N
 
 
 # -- anchors -----------------------------------------------------------------------------------------
-def find_anchors(lines: list[Line]) -> list[Anchor]:
+def find_anchors(lines: list[Line], profile: "Profile | None" = None) -> list[Anchor]:
     found: dict[int, Anchor] = {}
     skipped: set[int] = set()  # every found anchor's skip_lines, kept as one set so this stays linear
-    for finder in (fact_box_anchors, table_anchors, spaced_table_anchors, status_value_anchors,
-                   commented_item_anchors, goal_anchors, ks_anchors, record_anchors, list_anchors):
+    finders = [fact_box_anchors, table_anchors, spaced_table_anchors, status_value_anchors, commented_item_anchors,
+               goal_anchors, ks_anchors, record_anchors, list_anchors]
+    if profile is not None and profile.heading is not None:
+        finders.insert(0, lambda ls: profile_anchors(ls, profile))
+    for finder in finders:
         for a in finder(lines):
             # Earlier finders know more (table columns) than later ones; keep the first claim on a line.
             if a.title_line not in found and a.title_line not in skipped:
@@ -636,6 +711,19 @@ def list_anchors(lines: list[Line]) -> list[Anchor]:
             continue
         out.append(Anchor(lines[i].number, lines[i].number, title, section_context(lines, i) or "åtgärd", status,
                           "column" if status else None, lines[i].number if status else None, kind="list"))
+    return out
+
+
+def profile_anchors(lines: list[Line], profile: "Profile") -> list[Anchor]:
+    """Lines a layout profile names as item titles (its `heading` pattern), with a status on the line after."""
+    out: list[Anchor] = []
+    for i, line in enumerate(lines):
+        if line.is_row or not profile.heading.search(line.clean.strip()):
+            continue
+        h = Heading(i, "profile", line.clean.strip())
+        evidence_under(lines, i, h)
+        out.append(Anchor(line.number, line.number, line.clean.strip(), profile.level, h.status,
+                          "column" if h.status else None, h.status_line, skip_lines=h.skip, kind="profil"))
     return out
 
 
