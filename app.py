@@ -812,12 +812,14 @@ def page_upload(store: Store) -> None:
             st.error(md_plain(e.user_message()))
             return
         try:
-            meta = upload.detect(path)
+            found = upload.preview(path)
         except ToolError as e:
             upload.discard(path)
             st.error(md_plain(e.user_message()))
             return
-        pending = {"token": token, "path": str(path), "meta": meta, "done": None}
+        meta = found.meta
+        pending = {"token": token, "path": str(path), "meta": meta, "done": None, "items": found.items,
+                   "warnings": found.warnings}
         st.session_state["_pending"] = pending
         # Prefill through session state: keyed widgets keep their old value when only `value=` changes.
         st.session_state.update({
@@ -829,6 +831,14 @@ def page_upload(store: Store) -> None:
     if store.report_sha(Path(pending["path"]).name) is not None:
         st.warning(md_plain(f"En rapport med filnamnet {Path(pending['path']).name} finns redan; den ersätts. "
                             "Granskares beslut finns kvar."))
+    items = pending.get("items") or []
+    st.subheader(f"Poster som hittades ({len(items)})")
+    for warning in pending.get("warnings") or []:
+        st.warning(md_plain(warning))
+    if items:
+        import pandas as pd
+
+        st.dataframe(pd.DataFrame(items), hide_index=True, width="stretch", key="up_items")
     with st.form("upload_form"):
         st.markdown(f"**Fil:** {esc(Path(pending['path']).name)}")
         c = st.columns(4)

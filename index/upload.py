@@ -62,12 +62,29 @@ def discard(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def detect(path: Path) -> ReportMeta:
-    """Kommun, nämnd, year and period as detected from the text, to prefill the upload form."""
-    from nlp.metadata import detect_meta
-    from nlp.reader import read_report
+@dataclass
+class Preview:
+    """What a pending upload will give, shown before the user accepts it."""
 
-    return detect_meta(read_report(path))
+    meta: ReportMeta
+    items: list[dict[str, object]]  # title, level, where (page or line), stated status
+    warnings: list[str]
+
+
+def preview(path: Path) -> Preview:
+    """Read and segment a pending upload in the limited worker (never in the app's own process): detected
+    kommun, nämnd, year and period to prefill the form, the items found and the coverage warning."""
+    from index.cite import where
+    from index.integrity import prepare_limited
+
+    try:
+        meta, document, seg = prepare_limited(path, {}, {})
+    except UnreadableReport:
+        discard(path)
+        raise
+    items = [{"Titel": u.title, "Nivå": u.level, "Var": where(u.page_start, u.page_end, u.title_line or u.line_start),
+              "Angiven status": u.explicit_status or "", "Överordnad": u.parent or ""} for u in seg.units]
+    return Preview(meta, items, [n[5:] for n in seg.notes if n.startswith("obs: ")])
 
 
 @dataclass
@@ -84,13 +101,14 @@ def ingest_upload(store: Store, pending: Path, overrides: dict[str, object],
                   progress: Progress | None = None) -> UploadResult:
     """Read, segment, store and derive one pending upload. On any error nothing stays behind: the new rows are
     removed again, a replaced report's file is restored, and the error is raised as a ToolError."""
-    from index.ingest import derive, prepare
+    from index.ingest import derive
+    from index.integrity import prepare_limited
 
     report = progress or (lambda fraction, text: None)
     overrides = {k: v for k, v in overrides.items() if v not in (None, "")}
     report(0.1, "Läser och delar upp rapporten …")
     try:
-        meta, document, seg = prepare(pending, overrides, manifest={})
+        meta, document, seg = prepare_limited(pending, overrides, {})
     except UnreadableReport:
         discard(pending)
         raise

@@ -271,6 +271,10 @@ def upload(at: AppTest, name: str, data: bytes, mime: str = "text/markdown") -> 
 def test_upload_prefills_detected_meta_and_ingests(app_data_dir):
     data = (ROOT / "tests/fixtures/reports/hudiksvall-markdown-2023-08.txt").read_bytes()
     at = upload(start("Läs in"), "../Hudiksvall delår 2025.md", data)
+    assert [s.value for s in at.subheader] == ["Poster som hittades (4)"]
+    previewed = [d.value for d in at.dataframe if "Angiven status" in d.value.columns]
+    assert list(previewed[0]["Titel"])[-2:] == ["Revidering av värdighetsgarantierna",
+                                                 "Utvärdera de sociala träffpunkterna"]
     assert at.text_input(key="up_kommun").value == "Hudiksvall"
     assert at.text_input(key="up_namnd").value == "Social- och omsorgsnämnden"
     assert at.number_input(key="up_year").value == 2023

@@ -57,11 +57,18 @@ def test_discard_only_removes_pending_files(tmp_path):
     assert not pending.exists()
 
 
-def test_detect_reads_meta_for_the_form(tmp_path):
+def test_preview_reads_meta_and_items_for_the_form(tmp_path):
     path = upload.save_pending(tmp_path, "h.md", (FIXTURES / "hudiksvall-markdown-2023-08.txt").read_bytes())
-    meta = upload.detect(path)
+    found = upload.preview(path)
+    meta = found.meta
     assert (meta.file, meta.kommun, meta.namnd, meta.year, meta.period) == (
         "h.md", "Hudiksvall", "Social- och omsorgsnämnden", 2023, None)
+    assert [(i["Titel"][:40], i["Var"], i["Angiven status"]) for i in found.items] == [
+        ("Kommunfullmäktiges verksamhetsmål: Minsk", "rad 14", "Delvis uppfyllt"),
+        ("Kunderna ska känna trygghet och förtroen", "rad 27", "I hög grad uppfyllt"),
+        ("Revidering av värdighetsgarantierna", "rad 34", "Ej påbörjad"),
+        ("Utvärdera de sociala träffpunkterna", "rad 38", "Klar")]
+    assert found.warnings == []
 
 
 def test_unreadable_upload_leaves_nothing(tmp_path):
