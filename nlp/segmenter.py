@@ -585,15 +585,18 @@ def record_anchors(lines: list[Line]) -> list[Anchor]:
                 len(h.title.split()) >= 3 and L.starts_with_verb(L.strip_numbering(strip_prefix(h.title))))}
     order = ["md1", "num1", "md2", "num2", "bold", "md3", "num3", "md4", "num4", "md5", "md6"]
     chosen |= sibling_runs(heads, chosen, order)
+    chosen |= parents_of_records(heads, chosen, order)
     out: list[Anchor] = []
-    open_records: list[tuple[int, str]] = []  # (rank of the key, title) of records above
+    open_records: list[tuple[int, str]] = []  # (rank of the key, title) of the headings above
     for h in heads:
-        if h.index not in chosen or not (h.evidence or h.body):
-            continue  # a heading that only groups what follows (no status, no text of its own) is no item
         rank = order.index(h.key) if h.key in order else len(order)
         open_records = [r for r in open_records if r[0] < rank]
         title = strip_prefix(h.title)
-        if not is_record_title(title):
+        # A heading that only groups what follows (no status, no text of its own) is no item, but a heading
+        # over records is their parent, item or not.
+        if h.index not in chosen or not (h.evidence or h.body) or not is_record_title(title):
+            if h.key in order and (h.body or h.evidence):
+                open_records.append((rank, title))
             continue
         has_children = any(o.index in chosen and o.index > h.index and order.index(o.key) > rank
                            for o in heads[heads.index(h) + 1:heads.index(h) + 40] if o.key in order)
@@ -603,6 +606,19 @@ def record_anchors(lines: list[Line]) -> list[Anchor]:
                           "column" if h.status else None, h.status_line, parent=parent, skip_lines=h.skip,
                           kind="record"))
         open_records.append((rank, title))
+    return out
+
+
+def parents_of_records(heads: list[Heading], chosen: set[int], order: list[str]) -> set[int]:
+    """A heading right above records of a deeper kind (the next heading is one of them), with a status or text of
+    its own, is a goal record."""
+    out: set[int] = set()
+    for n, h in enumerate(heads):
+        if h.index in chosen or h.key not in order or not (h.evidence or h.body) or n + 1 >= len(heads):
+            continue
+        nxt = heads[n + 1]
+        if nxt.index in chosen and nxt.key in order and order.index(nxt.key) > order.index(h.key):
+            out.add(h.index)
     return out
 
 
