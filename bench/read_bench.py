@@ -45,6 +45,28 @@ def read_and_segment(path: Path) -> tuple[int, float, float, int]:
     return pages, read_s, seg_s, len(seg.units)
 
 
+def thousand_items() -> tuple[float, int, float, int]:
+    """A whole kommun's plan: 1,000 items as table rows and 1,000 as headings with status lines; seconds to
+    segment each and the units found."""
+    from nlp.reader import make_document
+    from nlp.segmenter import segment
+
+    rows = ["Åtgärd\tAnsvarig\tStatus\tKommentar"] + [
+        f"Åtgärd nummer {k} för bättre service\tEnhet {k % 9}\t{('Pågår', 'Klar', 'Försenad')[k % 3]}\t"
+        f"Arbetet med åtgärd {k} följs upp varje månad." for k in range(1000)]
+    heads = []
+    for k in range(1000):
+        heads += [f"## Utveckla tjänst {k} för invånarna", "", f"Status: {('Pågår', 'Klar')[k % 2]}", "",
+                  f"Tjänst {k} utvecklas tillsammans med brukarna.", ""]
+    out = []
+    for lines in (rows, heads):
+        document = make_document("plan.md", "\n".join(lines), "md", "x")
+        started = time.perf_counter()
+        units = len(segment(document).units)
+        out += [time.perf_counter() - started, units]
+    return out[0], out[1], out[2], out[3]
+
+
 def long_child() -> None:
     """Run in a child process: read the long PDF, printing progress every 50 pages."""
     from nlp.reader import read_report
@@ -74,6 +96,9 @@ def main() -> None:
             print(f"| {folder}/{path.name} | {pages or '–'} | {read_s:.2f} | {per_page:.3f} | {seg_s:.3f} | {units} |")
     print(f"40 sidor PDF, långsammaste takten ovan: {worst_40:.1f} s (mål <= 10 s på en kärna)")
     print(f"segmentering, långsammaste rapporten: {worst_seg:.2f} s (mål <= 1 s)")
+    t_rows, n_rows, t_heads, n_heads = thousand_items()
+    print(f"1 000 poster som tabellrader: {n_rows} poster på {t_rows:.2f} s; som rubriker med statusrad: "
+          f"{n_heads} poster på {t_heads:.2f} s (mål: begränsad tid)")
     print(f"{LONG.name}:")
     started = time.perf_counter()
     subprocess.run([sys.executable, __file__, "--long-child"], check=True)

@@ -52,6 +52,7 @@ def compile_vocab(v: dict) -> None:
         rf"(?:^|[.!?]\s+)(?:{_alternation(v['labels']['status'])})\s*:\s*(?P<value>[^.;:!?]{{2,40}})(?=[.;!?]|$)", re.I)
     # Goal and item keywords -> the level a unit gets. Longest keys first so "nämndens verksamhetsmål" wins.
     LEVEL_KEYWORDS = sorted(v["levels"].items(), key=lambda kv: -len(kv[0]))
+    _LEVEL_PATTERNS[:] = [(k, lvl, re.compile(rf"(?:^|\s){re.escape(k)}(?:\s|:|$)")) for k, lvl in LEVEL_KEYWORDS]
     COMMENT_RE = re.compile(rf"^(?:{_alternation(v['labels']['comment'])})\s*:", re.I)
     ITEM_COLUMN_RE = re.compile(rf"(?:^|\b)(?:{_alternation(v['items']['words'])})\b", re.I)
     COLUMN_LABEL_RE = re.compile(
@@ -62,6 +63,7 @@ def compile_vocab(v: dict) -> None:
 _V: dict = {}
 STATUS_LABEL_RE = STATUS_LINE_RE = STATUS_IN_TEXT_RE = COMMENT_RE = ITEM_COLUMN_RE = COLUMN_LABEL_RE = re.compile("$^")
 LEVEL_KEYWORDS: list[tuple[str, str]] = []
+_LEVEL_PATTERNS: list[tuple[str, str, re.Pattern[str]]] = []
 compile_vocab(vocab())
 TRAILING_LABEL_RE = re.compile(r"\s+(?:status|bedömning)[:.]?$", re.I)
 GOAL_LEVELS = {"inriktningsmål", "verksamhetsmål", "nämndmål"}
@@ -151,9 +153,10 @@ def is_status_cell(text: str) -> bool:
     return 1 <= len(value.split()) <= 4 and not value.endswith(".") and canonical_status(value) is not None
 
 def level_for(text: str, default: str | None = None) -> str | None:
+    """The level named by the longest level phrase the text starts with or holds as whole words."""
     low = text.lower()
-    for key, level in LEVEL_KEYWORDS:
-        if low.startswith(key) or re.search(rf"(?:^|\s){re.escape(key)}(?:\s|:|$)", low):
+    for key, level, pattern in _LEVEL_PATTERNS:
+        if low.startswith(key) or pattern.search(low):
             return level
     return default
 

@@ -588,7 +588,7 @@ def record_anchors(lines: list[Line]) -> list[Anchor]:
     chosen |= parents_of_records(heads, chosen, order)
     out: list[Anchor] = []
     open_records: list[tuple[int, str]] = []  # (rank of the key, title) of the headings above
-    for h in heads:
+    for n, h in enumerate(heads):
         rank = order.index(h.key) if h.key in order else len(order)
         open_records = [r for r in open_records if r[0] < rank]
         title = strip_prefix(h.title)
@@ -598,8 +598,8 @@ def record_anchors(lines: list[Line]) -> list[Anchor]:
             if h.key in order and (h.body or h.evidence):
                 open_records.append((rank, title))
             continue
-        has_children = any(o.index in chosen and o.index > h.index and order.index(o.key) > rank
-                           for o in heads[heads.index(h) + 1:heads.index(h) + 40] if o.key in order)
+        has_children = any(o.index in chosen and order.index(o.key) > rank
+                           for o in heads[n + 1:n + 40] if o.key in order)
         level = L.level_for(title) or ("mål" if has_children else section_context(lines, h.index) or "åtgärd")
         parent = open_records[-1][1] if open_records else None
         out.append(Anchor(lines[h.index].number, lines[h.index].number, title, level, h.status,
