@@ -213,7 +213,8 @@ LONG_LINE = f"en rad är längre än {reader.MAX_LINE_CHARS} tecken; filen ser i
 @pytest.mark.parametrize("name, data, cause", [
     ("empty", b"", "filen är tom"),
     ("only-stopwords", ("och att det som en på är av för med till den har inte " * 8 + "\n").encode() * 40,
-     "inga uppföljda poster (åtgärder, uppdrag, mål) hittades i texten"),
+     "inga uppföljda poster (åtgärder, uppdrag, mål) hittades; texten har 41 rader; pröva `python cli.py ingest "
+     "--explain only-stopwords.txt` eller en layoutprofil (--layout FIL, se layouts/exempel.toml)"),
     ("binary", bytes(range(256)) * 40, "filen är binär, inte text"),
     ("nul-bytes", b"Uppdrag 1. Text\x00\x00\x00 mer text\n" * 20, "filen är binär, inte text"),
     ("mixed-encodings", fixture_text().encode() + "\nÅtgärden är försenad.\n".encode("cp1252"),
