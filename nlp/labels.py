@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
 from errors import ToolError
+from nlp.text import norm
 from records import Unit
 
 REQUIRED = {"doc": str, "title": str, "line": int}
@@ -111,11 +110,8 @@ def fingerprint(folder: Path | str) -> str:
     return digest.hexdigest()[:12]
 
 
-def norm_title(text: str) -> str:
-    """Lowercase letters and digits only, so markup, numbering punctuation and wrapping do not matter."""
-    text = unicodedata.normalize("NFC", text or "").lower()
-    text = re.sub(r"<[^<>]+>", " ", text)
-    return " ".join(re.findall(r"[0-9a-zåäöéü]+", text))
+norm_title = norm  # labels compare titles with the one normaliser
+
 
 
 def titles_match(label_title: str, title: str) -> bool:

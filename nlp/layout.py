@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from nlp.text import norm  # the one normaliser (also L.norm for the segmenter)
+
 # Values that fill a status or bedömning column (the word alone on its line or in its cell).
 STATUS_VALUE_RE = re.compile(
     r"^(?:"
@@ -92,7 +94,7 @@ def is_label(text: str) -> bool:
 
 def colour_word(text: str) -> bool:
     """A colour word alone ("Grönt", "röd"): a status shown as a colour."""
-    from nlp.status_vocab import load_map, norm
+    from nlp.status_vocab import load_map
 
     value = norm(text)
     return bool(value) and value in load_map().colours
@@ -145,7 +147,7 @@ def is_status_cell(text: str) -> bool:
     """A cell beside an item's title that states its status: the strict values above, a colour word (a shaded
     cell or coloured icon read as its colour), or a short value the status vocabulary knows ("Planerad",
     "Ej aktuell", "Delvis uppnått"). Only for cells after the first: a title may well start with such words."""
-    from nlp.status_vocab import canonical_status, load_map, norm
+    from nlp.status_vocab import canonical_status, load_map
 
     value = text.strip().strip("*").strip()
     if is_status_value(value) or norm(value) in load_map().colours:
@@ -255,9 +257,6 @@ def starts_with_verb(text: str) -> bool:
     return w.endswith("a") and len(w) >= 3 and any(t.get(f) == w for f in forms)
 
 
-def norm(text: str) -> str:
-    """Lowercase letters and digits only: compares titles across markup, wrapping and punctuation."""
-    return " ".join(re.findall(r"[0-9a-zåäöéü]+", (text or "").lower()))
 
 
 def strip_numbering(title: str) -> str:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 import tomllib
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from nlp.text import norm  # noqa: F401 - the one normaliser, used here and re-exported
 
 HERE = Path(__file__).resolve().parent
 MAP_PATH = HERE / "status_map.toml"
@@ -23,11 +24,6 @@ CANONICAL = ("genomförd", "enligt plan", "försenad", "ej påbörjad", "stoppad
 # Normalisation and the mapping table
 # ------------------------------------------------------------------------------------------------------------------
 
-def norm(text: str | None) -> str:
-    """Lowercase words only: markup, punctuation and spacing do not change what a status means."""
-    text = unicodedata.normalize("NFC", text or "").lower()
-    text = re.sub(r"<[^<>]+>", " ", text)
-    return " ".join(re.findall(r"[0-9a-zåäöéüæø]+", text))
 
 
 @dataclass(frozen=True)
