@@ -111,7 +111,11 @@ class DocxWalker:
         ppr = p.find(f"{W}pPr")
         if (ppr is not None and ppr.find(f"{W}numPr") is not None) or any(k in style for k in LIST_STYLES):
             return Block(LIST_ITEM, text, prov=prov)
-        return Block(PARAGRAPH, text, prov=prov, bold=_all_bold(p))
+        bold = _all_bold(p)
+        lead = None if bold else bold_lead(p)
+        if lead and text.startswith(lead):
+            text = f"**{lead.strip()}** {text[len(lead):].strip()}"  # a bold lead-in, marked as text exports do
+        return Block(PARAGRAPH, text, prov=prov, bold=bold)
 
     # -- tables -----------------------------------------------------------------------------------
     def table(self, tbl: Any) -> Block:
@@ -244,6 +248,25 @@ def _all_bold(element: Any) -> bool:
     if not runs:
         return False
     return all((b := r.find(f"{W}rPr/{W}b")) is not None and b.get(f"{W}val") not in ("0", "false") for r in runs)
+
+
+def bold_lead(p: Any) -> str | None:
+    """The text of the bold runs that open a paragraph whose rest is not bold (a lead-in title), else None."""
+    lead: list[str] = []
+    for r in p.iter(f"{W}r"):
+        if _excluded(r):
+            continue
+        text = "".join(t.text or "" for t in r.iter(f"{W}t"))
+        if not text:
+            continue
+        b = r.find(f"{W}rPr/{W}b")
+        if b is not None and b.get(f"{W}val") not in ("0", "false"):
+            if len(lead) == len([x for x in lead if x is not None]):
+                lead.append(text)
+                continue
+        break
+    joined = "".join(lead)
+    return joined if joined.strip() and len(joined.split()) <= 40 else None
 
 
 def _span(tc: Any) -> int:

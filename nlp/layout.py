@@ -51,7 +51,8 @@ def compile_vocab(v: dict) -> None:
         rf"^(?P<label>{_alternation(v['labels']['status'])})\s*[:–\-]\s*(?P<value>\S.{{0,60}})$", re.I)
     # The same inside running text: "... Status: klar." closing a paragraph.
     STATUS_IN_TEXT_RE = re.compile(
-        rf"(?:^|[.!?]\s+)(?:{_alternation(v['labels']['status'])})\s*:\s*(?P<value>[^.;:!?]{{2,40}})(?=[.;!?]|$)", re.I)
+        rf"(?:^|[.!?…]\s+)(?:{_alternation(v['labels']['status'])})\s*:\s*(?P<value>[^.;:!?…]{{2,40}})(?=[.;!?…]|$)",
+        re.I)
     # Goal and item keywords -> the level a unit gets. Longest keys first so "nämndens verksamhetsmål" wins.
     LEVEL_KEYWORDS = sorted(v["levels"].items(), key=lambda kv: -len(kv[0]))
     _LEVEL_PATTERNS[:] = [(k, lvl, re.compile(rf"(?:^|\s){re.escape(k)}(?:\s|:|$)")) for k, lvl in LEVEL_KEYWORDS]
@@ -179,15 +180,24 @@ def is_label_row(line: Line) -> bool:
             and not any(is_status_cell(c) for c in cells[1:]))
 
 
+def item_columns(cells: list[str]) -> list[int]:
+    """The columns of a header row that name items (Uppdrag, Nämndens åtgärd, Aktivitet ...), from the start of
+    the row: after an optional short number column ("Nr", "Id"), one or more item columns in a row ("Mål |
+    Aktivitet": the goal, then its activities)."""
+    out: list[int] = []
+    for k, cell in enumerate(cells[:4]):
+        if ITEM_COLUMN_RE.search(cell) and len(cell.split()) <= 6 and not column_role(cell):
+            out.append(k)
+        elif out or not cell or len(cell.split()) > 2 or k >= 1:
+            break
+    return out
+
+
 def item_column(cells: list[str]) -> int | None:
-    """The column of a header row that names the items (Uppdrag, Nämndens åtgärd, Aktivitet ...): the first or,
-    after a short number column ("Nr", "Id"), the second."""
-    for k, cell in enumerate(cells[:2]):
-        if ITEM_COLUMN_RE.search(cell) and len(cell.split()) <= 6:
-            return k
-        if not cell or len(cell.split()) > 2:
-            return None
-    return None
+    """The column of a header row whose cells are the items: the last of its item columns (the earlier ones hold
+    what the items belong to)."""
+    cols = item_columns(cells)
+    return cols[-1] if cols else None
 
 
 def is_table_header(line: Line) -> bool:

@@ -304,6 +304,12 @@ def make_line(words: list[dict[str, Any]], page: int) -> TextLine:
     for prev, w in zip(words, words[1:]):
         gap = float(w["x0"]) - float(prev["x1"])
         parts.append(("\t" if gap > tab_gap else " ") + w["text"])
+    lead = 0  # words of a bold lead-in that opens a line whose rest is regular
+    while lead < len(words) and is_bold(words[lead].get("fontname")):
+        lead += 1
+    if 0 < lead < len(words) and not any(is_bold(w.get("fontname")) for w in words[lead:]):
+        parts[0] = "**" + parts[0]
+        parts[lead - 1] += "**"
     return TextLine("".join(parts), float(words[0]["x0"]), float(words[-1]["x1"]),
                     min(float(w["top"]) for w in words), max(float(w["bottom"]) for w in words), size,
                     sum(is_bold(w.get("fontname")) for w in words) > len(words) / 2, page,

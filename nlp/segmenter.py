@@ -80,7 +80,7 @@ TEMPLATE_NAMES = {
     "list": "uppräknade punkter med text", "assessed": "titel följd av status eller bedömning",
     "assessed+label": "titel med statusetikett", "commented": "numrerade poster med kommentar",
     "goal": "mål med egen text", "ks": "KS-beslut", "spaced": "tabellrader utan tabbar (PDF-text)",
-    "profil": "layoutprofilens rubriker",
+    "profil": "layoutprofilens rubriker", "ledtext": "stycken med fetstilt titel",
 }
 COVERAGE_SHARE = 0.6  # warn when fewer items than this share of the report's stated statuses were found
 
@@ -146,7 +146,7 @@ def find_anchors(lines: list[Line], profile: "Profile | None" = None) -> list[An
     found: dict[int, Anchor] = {}
     skipped: set[int] = set()  # every found anchor's skip_lines, kept as one set so this stays linear
     finders = [fact_box_anchors, table_anchors, spaced_table_anchors, status_value_anchors, commented_item_anchors,
-               goal_anchors, ks_anchors, record_anchors, list_anchors]
+               goal_anchors, ks_anchors, record_anchors, list_anchors, lead_in_anchors]
     if profile is not None and profile.heading is not None:
         finders.insert(0, lambda ls: profile_anchors(ls, profile))
     for finder in finders:
@@ -192,6 +192,7 @@ def table_anchors(lines: list[Line]) -> list[Anchor]:
     level = "åtgärd"
     after_header = False
     previous: Line | None = None  # the line just above, blank or not
+    parent: str | None = None  # the current value of a parent column ("Mål | Aktivitet | ...")
     for line in lines:
         above, previous = previous, line
         if line.is_blank:
@@ -199,6 +200,7 @@ def table_anchors(lines: list[Line]) -> list[Anchor]:
         if L.is_table_header(line):
             col = L.item_column(line.cells) or 0
             header, level, after_header = line.cells, L.level_for(line.cells[col], "åtgärd") or "åtgärd", True
+            parent = None
             continue
         if L.is_toc(line) or L.is_label_row(line):
             header = None  # another kind of table (amounts, indicators) begins
@@ -213,6 +215,19 @@ def table_anchors(lines: list[Line]) -> list[Anchor]:
         directly_under_header, after_header = after_header, False
         cells = line.cells
         col = (L.item_column(header) or 0) if header else 0
+        parent_cols = L.item_columns(header)[:-1] if header else []
+        goal = next((cells[k] for k in parent_cols if k < len(cells) and cells[k]), None)
+        if goal and is_title_text(goal):
+            # A parent column's cell (merged down over its items) opens a goal: a record of its own when the row
+            # assesses it, and the parent of the rows below.
+            parent = goal
+            if not (cells[col] if col < len(cells) else ""):
+                status, status_col = row_status(cells, header)
+                others = [c for k, c in enumerate(cells) if c and k > col and k != status_col]
+                out.append(Anchor(line.number, line.number, goal, L.level_for(header[parent_cols[0]], "mål") or "mål",
+                                  status, "column" if status else None, line.number if status else None,
+                                  extra_text=" ".join(others), kind="row"))
+                continue
         first = cells[col] if col < len(cells) else ""
         if not first or L.COMMENT_RE.match(first) or L.colour_word(cells[0]) or L.colour_word(first) \
                 or first[0] in "•-–*·":
@@ -235,7 +250,8 @@ def table_anchors(lines: list[Line]) -> list[Anchor]:
         row_level = level if header is not None else (L.level_for(title) or level)
         source = ("symbol" if not status[0].isalnum() else "column") if status else None
         out.append(Anchor(line.number, line.number, title, row_level, status, source,
-                          line.number if status else None, extra_text=extra, kind="row", progress=progress))
+                          line.number if status else None, extra_text=extra, kind="row", progress=progress,
+                          parent=parent if parent_cols else None))
     return out
 
 
@@ -549,6 +565,10 @@ def evidence_under(lines: list[Line], i: int, h: Heading) -> None:
         if L.COMMENT_RE.match(text):
             h.evidence = "comment"
             return
+        inside = next((s for s in L.STATUS_IN_TEXT_RE.finditer(text) if L.is_status_cell(s.group("value"))), None)
+        if inside:  # a status sentence closing the heading's first paragraph ("... Status: klar.")
+            h.status, h.status_line, h.evidence = inside.group("value").strip(), lines[k].number, "status"
+            return
 
 
 def record_anchors(lines: list[Line]) -> list[Anchor]:
@@ -743,6 +763,28 @@ def profile_anchors(lines: list[Line], profile: "Profile") -> list[Anchor]:
     return out
 
 
+LEAD_IN_RE = re.compile(r"^\*\*(?P<lead>[^*]{3,300}?)\*\*\s*(?P<rest>\S.*)$")
+
+
+def lead_in_anchors(lines: list[Line]) -> list[Anchor]:
+    """Items as paragraphs led by their title in bold ("**Inför läxhjälp.** Läxhjälpen startade ... Status:
+    klar."): at least two such paragraphs make the template; the status is a status sentence inside."""
+    found = [(line, m) for line in lines if not line.is_row and (m := LEAD_IN_RE.match(line.raw.strip()))]
+    if len(found) < MIN_RECORDS:
+        return []
+    out: list[Anchor] = []
+    for line, m in found:
+        title = m.group("lead").strip().rstrip(".:").strip()
+        if not is_record_title(title) or L.is_label(title):
+            continue
+        status = next((s.group("value").strip() for s in L.STATUS_IN_TEXT_RE.finditer(m.group("rest"))
+                       if L.is_status_cell(s.group("value"))), None)
+        out.append(Anchor(line.number, line.number, title, section_context(lines, line.number - 1) or "åtgärd",
+                          status, "inline" if status else None, line.number if status else None,
+                          extra_text=re.sub(r"[*_]{2}", "", m.group("rest")).strip(), kind="ledtext"))
+    return out
+
+
 def ks_anchors(lines: list[Line]) -> list[Anchor]:
     return [Anchor(line.number, line.number, line.clean.strip(), "ks-beslut", kind="ks")
             for line in lines if L.KS_DECISION_RE.match(line.clean.strip()) and line.words <= MAX_TITLE_WORDS]
@@ -767,7 +809,7 @@ def assign_parents(lines: list[Line], anchors: list[Anchor]) -> None:
         if a is None:
             continue
         own = RANKS.get(a.level, 5)
-        if not (a.kind == "record" and a.parent):  # a record knows its parent from the heading kinds above it
+        if not a.parent:  # records and rows under a parent column know their parent already
             candidates = [t for r, t in stack if r < own and L.norm(t) != L.norm(a.title)]
             a.parent = candidates[-1] if candidates else None
         if a.kind == "record" and own < RANKS["åtgärd"]:
