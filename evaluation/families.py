@@ -25,9 +25,12 @@ FAMILIES = ("stratsys", "hypergene", "tabell", "numrerad")
 # Rendered after the record mechanism was developed on the four above and measured once untouched (recall 0.130),
 # then developed on (fact boxes, enumerated lists): in sample since.
 SECOND = ("faktaruta", "bokstavslista")
-# Rendered after that second round and measured without changing anything for them: the only family figures here
+# Rendered after that second round, measured once untouched (recall 0.224), then developed on (parent columns,
+# bold lead-ins, status sentences): in sample since.
+THIRD = ("matris", "stycken")
+# Rendered after the third round and measured without changing anything for them: the only family figures here
 # that are out of sample for the segmenter's development.
-HELD_OUT = ("matris", "stycken")
+HELD_OUT = ("radfarg", "rubrikstatus")
 TARGETS = {"recall": 0.95, "status": 0.95, "parents": 0.90}
 
 
@@ -66,8 +69,9 @@ def score(items: list[Unit], path: Path) -> dict[str, Any]:
 
 def evaluate(store: Any = None, gold_dir: Path | str | None = None, verbose: bool = True) -> list[str]:
     lines = ["## Mallfamiljer: de märkta rapporternas poster i mallar som inte är provrapporternas (Word och PDF)",
-             "stratsys, hypergene, tabell, numrerad, faktaruta, bokstavslista: mekanismen utvecklades med dem "
-             "synliga (i urvalet); matris, stycken: gjorda efteråt och mätta utan ändringar för dem (utanför)",
+             "stratsys, hypergene, tabell, numrerad, faktaruta, bokstavslista, matris, stycken: mekanismen "
+             "utvecklades med dem synliga (i urvalet); radfarg, rubrikstatus: gjorda efteråt och mätta utan "
+             "ändringar för dem (utanför)",
              f"{'familj':10s} {'rapport':40s} {'fmt':4s} {'poster':>6s} {'recall':>6s} {'prec':>5s} "
              f"{'status':>9s} {'överordnad':>10s} {'varning':>7s} {'s':>5s}"]
     warnings: list[tuple[float, bool]] = []
