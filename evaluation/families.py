@@ -28,9 +28,12 @@ SECOND = ("faktaruta", "bokstavslista")
 # Rendered after that second round, measured once untouched (recall 0.224), then developed on (parent columns,
 # bold lead-ins, status sentences): in sample since.
 THIRD = ("matris", "stycken")
-# Rendered after the third round and measured without changing anything for them: the only family figures here
+# Rendered after the third round, measured once untouched (recall 0.548, status 0.345), then developed on (shaded
+# title cells, bold goal rows, statuses closing a heading): in sample since.
+FOURTH = ("radfarg", "rubrikstatus")
+# Rendered after the fourth round and measured without changing anything for them: the only family figures here
 # that are out of sample for the segmenter's development.
-HELD_OUT = ("radfarg", "rubrikstatus")
+HELD_OUT = ("prognos", "etiketter")
 TARGETS = {"recall": 0.95, "status": 0.95, "parents": 0.90}
 
 
@@ -69,9 +72,9 @@ def score(items: list[Unit], path: Path) -> dict[str, Any]:
 
 def evaluate(store: Any = None, gold_dir: Path | str | None = None, verbose: bool = True) -> list[str]:
     lines = ["## Mallfamiljer: de märkta rapporternas poster i mallar som inte är provrapporternas (Word och PDF)",
-             "stratsys, hypergene, tabell, numrerad, faktaruta, bokstavslista, matris, stycken: mekanismen "
-             "utvecklades med dem synliga (i urvalet); radfarg, rubrikstatus: gjorda efteråt och mätta utan "
-             "ändringar för dem (utanför)",
+             "stratsys, hypergene, tabell, numrerad, faktaruta, bokstavslista, matris, stycken, radfarg, "
+             "rubrikstatus: mekanismen utvecklades med dem synliga (i urvalet); prognos, etiketter: gjorda efteråt "
+             "och mätta utan ändringar för dem (utanför)",
              f"{'familj':10s} {'rapport':40s} {'fmt':4s} {'poster':>6s} {'recall':>6s} {'prec':>5s} "
              f"{'status':>9s} {'överordnad':>10s} {'varning':>7s} {'s':>5s}"]
     warnings: list[tuple[float, bool]] = []

@@ -156,6 +156,14 @@ def cell_text(cell: Cell) -> tuple[str, str | None]:
     return text, None
 
 
+def row_colour(row: Row) -> str | None:
+    """The status colour of a row's first text cell when that cell is shaded (not a cell holding only a colour)."""
+    first = next((c for c in row.cells if c.text.strip()), None)
+    if first is None or not first.fill or first.icon:
+        return None
+    return first.fill
+
+
 def linearize(model: DocModel) -> Lines:
     """One line per paragraph, heading or table row, a blank line between blocks; pages and colour cells kept."""
     raw: list[str] = []
@@ -176,7 +184,17 @@ def linearize(model: DocModel) -> Lines:
                     texts.append(text)
                     if colour:
                         colours.setdefault(len(raw) + 1, []).append(colour)
-                add("\t".join(texts) if not row.group else texts[0], row.page or page)
+                shaded = row_colour(row) if not row.header and len(raw) + 1 not in colours else None
+                if shaded:
+                    # A row whose title cell is shaded in a status colour (the whole row or only the title):
+                    # the colour is its stated status, given a cell of its own at the end of the line.
+                    texts.append(shaded)
+                    colours.setdefault(len(raw) + 1, []).append(shaded)
+                if row.group:
+                    line = texts[0] if not shaded else f"{texts[0]}\t{shaded}"
+                    add(f"**{line}**" if row.cells[0].bold and not shaded else line, row.page or page)
+                else:
+                    add("\t".join(texts), row.page or page)
         elif block.kind == HEADING:
             add("#" * max(1, min(block.level, 6)) + " " + " ".join(block.text.split()), page)
         else:

@@ -209,6 +209,7 @@ def is_table_header(line: Line) -> bool:
     if col is None:
         return False
     return all((COLUMN_LABEL_RE.match(c) or len(c.split()) <= 4) and any(ch.isalpha() for ch in c)
+               and not (is_status_cell(c) and not column_role(c))  # a status value makes it a row, not a header
                for k, c in enumerate(line.cells) if k != col and c)
 
 

@@ -583,6 +583,10 @@ def record_anchors(lines: list[Line]) -> list[Anchor]:
             continue
         h = Heading(i, key, line.clean.strip())
         evidence_under(lines, i, h)
+        if not h.evidence:
+            _, trailing = trailing_status(strip_prefix(h.title))
+            if trailing:  # "2.3 Title – Pågår": the heading states its own status
+                h.status, h.status_line, h.evidence = trailing, line.number, "status"
         k = next_nonblank(lines, i, 6)
         while k is not None and lines[k].number in h.skip | {ln.number for ln in lines[i + 1:k]}:
             k = next_nonblank(lines, k, 6)
@@ -611,7 +615,9 @@ def record_anchors(lines: list[Line]) -> list[Anchor]:
     for n, h in enumerate(heads):
         rank = order.index(h.key) if h.key in order else len(order)
         open_records = [r for r in open_records if r[0] < rank]
-        title = strip_prefix(h.title)
+        title, trailing = trailing_status(strip_prefix(h.title))
+        if trailing and not h.status:  # "2.3 Title – Pågår": the status closes the heading itself
+            h.status, h.status_line = trailing, lines[h.index].number
         # A heading that only groups what follows (no status, no text of its own) is no item, but a heading
         # over records is their parent, item or not.
         if h.index not in chosen or not (h.evidence or h.body) or not is_record_title(title):
@@ -829,8 +835,8 @@ def resets_parents(line: Line) -> bool:
 def header_on_line(lines: list[Line], i: int) -> tuple[int, str] | None:
     line = lines[i]
     text = line.cells[0] if line.is_row else line.clean.strip()
-    if line.is_row and any(line.cells[1:]):
-        return None
+    if line.is_row and any(c and not L.is_status_cell(c) for c in line.cells[1:]):
+        return None  # a goal row may carry its own assessment, nothing else
     g = L.goal_header(text)
     if g:
         title = text

@@ -73,7 +73,7 @@ def test_word_tables_shading_symbols_pictures_merges_and_tracked_changes():
         "Nämnden följer upp sina aktiviteter tre gånger per år.", "",  # the insertion kept, the deletion gone
         "Färgförklaring: grönt – enligt plan, gult – försenad, rött – ej påbörjad.", "",
         "- Nämnden prioriterar barn och unga.", "", "- Nämnden prioriterar tillgänglighet.", "",
-        "## Aktiviteter", "", "Aktivitet\tAnsvarig\tStatus\tKommentar", "Mål 1: Fler unga deltar i kulturlivet",
+        "## Aktiviteter", "", "Aktivitet\tAnsvarig\tStatus\tKommentar", "**Mål 1: Fler unga deltar i kulturlivet**",
         ROW[0], ROW[1]]
     assert doc.raw[16:18] == ROW[2:4]  # a picture icon read by its colour; a word status kept as the word
     assert doc.raw[36:38] == [ROW[2].replace("Kultur", "Kultur Bibliotek"), ROW[3].replace("Bibliotek", "")]
@@ -83,7 +83,7 @@ def test_word_tables_shading_symbols_pictures_merges_and_tracked_changes():
 
 def test_pdf_tables_over_a_page_break_with_colours_pages_and_furniture():
     doc = read_report(CASES / "aktiviteter.pdf")
-    assert doc.raw[12:18] == ["Aktivitet\tAnsvarig\tStatus\tKommentar", "Mål 1: Fler unga deltar i kulturlivet"] + ROW
+    assert doc.raw[12:18] == ["Aktivitet\tAnsvarig\tStatus\tKommentar", "**Mål 1: Fler unga deltar i kulturlivet**"] + ROW
     assert doc.raw[35:38] == [ROW[1], ROW[2].replace("Kultur", "Kultur Bibliotek"),
                               ROW[3].replace("Bibliotek", "")]  # one table, its continuation on page 2 joined
     assert sum(1 for line in doc.raw if line.startswith("Aktivitet\t")) == 1  # no header repeated

@@ -118,3 +118,36 @@ def test_explain_prints_templates_and_uncovered_pages(capsys):
         "aktiviteter.pdf: 24 poster (pdf, 41 rader, 2 sidor)", "  postmallar:",
         "    tabellrader: 24 st, t.ex. s. 1: 'Öppna fritidsgården i Norrby på lördagar'",
         "  sidor med löptext men utan poster: 1", "  angivna statusar i texten: 24"]
+
+
+def test_headings_ending_in_their_status(tmp_path):
+    # Motivated by numbered Word headings; here markdown headings with a dash and a parenthesis.
+    seg = units_of(tmp_path, "# Fritid\n\n## Utöka simskolan – Klar\n\nTre nya grupper startade i juni.\n\n"
+                             "## Renovera spontanidrottsplatsen (försenad)\n\nEntreprenören har inte börjat.\n\n"
+                             "## Inför lovaktiviteter – pågår\n\nFörsta lovet genomfördes i oktober.\n")
+    assert [(u.title, u.explicit_status, u.status) for u in seg.units] == [
+        ("Utöka simskolan", "Klar", "genomförd"), ("Renovera spontanidrottsplatsen", "försenad", "försenad"),
+        ("Inför lovaktiviteter", "pågår", "enligt plan")]
+
+
+def test_rows_shaded_in_their_status_colour_under_bold_goal_rows():
+    # Motivated by Word tables whose title cells are shaded; here a hand-made model (as any reader would fill it).
+    from nlp.document import TABLE, Block, Cell, DocModel, Row, linearize
+    from nlp.reader import make_document
+    from nlp.segmenter import segment
+
+    model = DocModel("k.pdf", "pdf", blocks=[
+        Block("paragraph", "Färgförklaring: grönt – enligt plan, rött – försenad."),
+        Block(TABLE, rows=[Row([Cell("Insats", bold=True), Cell("Kommentar", bold=True)], header=True),
+                           Row([Cell("Mål 1: Fler läser", bold=True, fill="grön")], group=True),
+                           Row([Cell("Bokbuss till byarna", fill="grön"), Cell("Bussen går varje vecka.")]),
+                           Row([Cell("Läsecirklar för unga", fill="röd"), Cell("Ledaren slutade i maj.")])])])
+    lines = linearize(model)
+    assert lines.raw[2:6] == ["Insats\tKommentar", "Mål 1: Fler läser\tgrön",
+                              "Bokbuss till byarna\tBussen går varje vecka.\tgrön",
+                              "Läsecirklar för unga\tLedaren slutade i maj.\tröd"]
+    document = make_document("k.pdf", "\n".join(lines.raw), "pdf", "x")
+    seg = segment(document)
+    assert [(u.title, u.explicit_status, u.parent) for u in seg.units] == [
+        ("Mål 1: Fler läser", "grön", None), ("Bokbuss till byarna", "grön", "Mål 1: Fler läser"),
+        ("Läsecirklar för unga", "röd", "Mål 1: Fler läser")]
