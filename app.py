@@ -3,8 +3,8 @@
 Run: streamlit run app.py --server.address 127.0.0.1 --server.port 8501 (see the Makefile's `run` target).
 The data directory is data/ unless KOMMUNRAPPORT_DATA names another one.
 
-The app is a thin edge: it parses input, calls one core function (index.search, index.review, index.export,
-index.upload) and formats the result. Report text is never rendered as HTML: every fragment goes through `esc`
+The app is a thin edge: it parses input, calls one core function (index.search, pipeline.review, pipeline.export,
+pipeline.upload) and formats the result. Report text is never rendered as HTML: every fragment goes through `esc`
 before it is placed in markup, and the markup is shown with st.html (sanitised by DOMPurify as a second guard).
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ os.environ.setdefault("EMBED_THREADS", "1")
 import streamlit as st  # noqa: E402
 
 from errors import StoreNotFound, ToolError  # noqa: E402
-from index import review  # noqa: E402
+from pipeline import review  # noqa: E402
 from index.cite import at_line, where  # noqa: E402
 from index.store import Store  # noqa: E402
 from records import Decision, Flag, Hit, Unit  # noqa: E402
@@ -219,7 +219,7 @@ def get_store(create: bool = False) -> Store:
 @st.cache_resource(show_spinner=False)
 def taxonomy_labels() -> dict[str, str]:
     try:
-        from nlp.themes import load_taxonomy
+        from nlp.taxonomy import load_taxonomy
 
         return {t.id: t.label for t in load_taxonomy()}
     except ToolError:
@@ -293,7 +293,7 @@ def guarded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
 
 def download_pair(label: str, rows_fn: Callable[[], list[dict[str, Any]]], stem: str, key: str) -> None:
     """CSV and Excel download buttons; the files are built only when clicked."""
-    from index.export import to_bytes
+    from pipeline.export import to_bytes
 
     row = st.container(horizontal=True)
     row.download_button(f"{label} (CSV)", data=lambda: to_bytes(rows_fn(), "csv"), file_name=f"{stem}.csv",
@@ -362,7 +362,7 @@ def render_similar(store: Store, unit_id: str) -> None:
 @st.cache_resource(show_spinner="Kontrollerar att index och databas stämmer överens …")
 def startup_repair(db_dir: str) -> list[str]:
     """Once per process: if a crash left indexes or derived data behind SQLite, rebuild them from SQLite."""
-    from index.integrity import open_store
+    from pipeline.recovery import open_store
 
     store, report = open_store(db_dir)
     store.close()
@@ -452,7 +452,7 @@ def page_search(store: Store) -> None:
     if not hits:
         st.info("Inga träffar. Pröva ett annat ord, ett annat sökläge eller färre filter.")
         return
-    from index.export import hit_rows
+    from pipeline.export import hit_rows
 
     download_pair("Exportera träfflistan", lambda: hit_rows(hits), "traffar", "dl_hits")
     decisions = unit_decisions(store, str(store.dir), ver)
@@ -695,7 +695,7 @@ def render_recent(store: Store) -> None:
                   f'<div>{esc(what)}</div>' + (f'<div class="kr-note">{esc(d.comment)}</div>' if d.comment else ""))
         c[1].button("Ångra", key=f"undo_{d.id}", on_click=_undo, args=(store, d.id), disabled=not name,
                     icon=":material/undo:")
-    from index.export import decision_rows
+    from pipeline.export import decision_rows
 
     download_pair("Exportera alla beslut", lambda: decision_rows(store), "beslut", "dl_decisions")
 
@@ -706,7 +706,7 @@ def page_overview(store: Store) -> None:
     import altair as alt
     import pandas as pd
 
-    from index import export
+    from pipeline import export
 
     st.header("Översikt")
     opts = filter_options(store, str(store.dir), version(store))
@@ -790,7 +790,7 @@ def chart_block(chart: Any, df: Any, stem: str, key: str) -> None:
 # -- Läs in ---------------------------------------------------------------------------------------------------------
 
 def page_upload(store: Store) -> None:
-    from index import upload
+    from pipeline import upload
 
     st.header("Läs in en rapport")
     st.caption("PDF, Word (DOCX), text (TXT) eller Markdown (MD). Kommun, nämnd, år och period fylls i från "

@@ -28,7 +28,8 @@ def _print_jsonl(records: list[dict[str, Any]]) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from index.ingest import explain, ingest_paths
+    from pipeline.ingest import ingest_paths
+    from pipeline.prepare import explain
 
     if args.explain:
         for path in args.paths or []:
@@ -50,12 +51,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from index.ingest import remove_report
+    from pipeline.ingest import remove_report
 
     removed = remove_report(args.file, db_dir=args.db)
     print(f"borttagen: {args.file}" if removed else f"{args.file}: finns inte i databasen")
     if removed:  # decisions on the removed report are kept; say so rather than let them vanish from view
-        from index.integrity import orphan_decisions, orphan_lines
+        from pipeline.recovery import orphan_decisions, orphan_lines
         from index.store import Store
 
         orphans = [d for d in orphan_decisions(Store.open(args.db)) if d.doc == Path(args.file).name]
@@ -145,7 +146,7 @@ def cmd_flags(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from index.ingest import train_all
+    from pipeline.train import train_all
 
     for line in train_all(db_dir=args.db, labels_dir=args.labels):
         print(line)
@@ -153,15 +154,23 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from evaluation.run import run_eval
+    # The evaluation is a developer tool beside the product, not part of it: it runs in a process of its own, so
+    # nothing the product loads depends on evaluation/ (a deployment may leave that folder out).
+    import subprocess
 
-    for line in run_eval(db_dir=args.db, gold_dir=args.gold, only=args.only):
-        print(line, flush=True)
-    return 0
+    if not (ROOT / "evaluation" / "run.py").is_file():
+        raise ToolError("utvärderingen (evaluation/) finns inte i den här installationen")
+    argv = [sys.executable, "-m", "evaluation.run"]
+    for flag, value in (("--db", args.db), ("--gold", args.gold)):
+        if value:
+            argv += [flag, str(Path(value).resolve())]
+    if args.only:
+        argv += ["--only", *args.only]
+    return subprocess.call(argv, cwd=ROOT)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from index.export import export_table
+    from pipeline.export import export_table
 
     path = export_table(args.what, Path(args.out), db_dir=args.db)
     print(f"skrev {path}")

@@ -48,7 +48,7 @@ def score(items: list[Unit], path: Path) -> dict[str, Any]:
     from errors import UnreadableReport
 
     started = time.perf_counter()
-    from index.ingest import prepare
+    from pipeline.prepare import prepare
 
     try:
         _, _, seg = prepare(path, {}, {})

@@ -44,7 +44,7 @@ class Compared:
 
 
 def units_of(path: Path, manifest: dict[str, dict[str, str]] | None = None) -> tuple[list[Unit], Any]:
-    from index.ingest import prepare
+    from pipeline.prepare import prepare
 
     meta, document, seg = prepare(path, {}, manifest or {})
     return seg.units, document

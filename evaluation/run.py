@@ -15,7 +15,7 @@ SECTIONS = ("segmentation", "renderings", "families", "status", "themes", "flags
 
 def ensure_corpus(db_dir: Path | str | None, gold_dir: Path | str | None) -> Store:
     """The dev reports must be in the store; ingest corpus/ when any is missing."""
-    from index.ingest import ingest_paths
+    from pipeline.ingest import ingest_paths
 
     wanted = set(load_gold(gold_dir))
     try:
@@ -47,3 +47,26 @@ def run_eval(db_dir: Path | str | None = None, gold_dir: Path | str | None = Non
         yield ""
         yield from module.evaluate(store, gold_dir)
         yield f"({name}: {time.perf_counter() - started:.1f} s)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m evaluation.run` (what `python cli.py eval` runs, in a process of its own)."""
+    import argparse
+    import sys
+
+    from errors import ToolError
+
+    parser = argparse.ArgumentParser(prog="python -m evaluation.run")
+    parser.add_argument("--gold"), parser.add_argument("--db"), parser.add_argument("--only", nargs="*")
+    args = parser.parse_args(argv)
+    try:
+        for line in run_eval(db_dir=args.db, gold_dir=args.gold, only=args.only):
+            print(line, flush=True)
+    except ToolError as e:
+        print(f"fel: {e.user_message()}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -186,7 +186,7 @@ def _theme_choices(store: Store) -> dict[str, str]:
     for (raw,) in store.conn.execute("SELECT themes FROM units UNION SELECT themes FROM passages"):
         themes.update((t["id"], "") for t in json.loads(raw or "[]") if isinstance(t, dict) and t.get("id"))
     try:
-        from nlp.themes import load_taxonomy
+        from nlp.taxonomy import load_taxonomy
 
         themes.update((t.id, t.label) for t in load_taxonomy())
     except Exception:  # noqa: BLE001 - a broken taxonomy file must not break search; stored ids still work

@@ -838,7 +838,7 @@ def _empty_fields() -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# Entry points: train (cli.py train via index.ingest.train_all) and apply (ingest, train)
+# Entry points: train (cli.py train via pipeline.train.train_all) and apply (ingest, train)
 # ------------------------------------------------------------------------------------------------------------------
 
 def model_path(store: Any) -> Path:

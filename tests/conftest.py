@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 # --- app fixtures ---------------------------------------------------------------------------------------------------
-# A hand-built review store (no embedding model needed) for index.review / index.export tests, and a real store built
+# A hand-built review store (no embedding model needed) for pipeline.review / pipeline.export tests, and a real store built
 # by the ingest pipeline over tests/fixtures/reports for the AppTest and browser tests (built once per session,
 # copied per test so decisions never leak between tests).
 
@@ -102,7 +102,7 @@ def review_store(tmp_path):
 @pytest.fixture(scope="session")
 def ingested_fixture_dir(tmp_path_factory) -> Path:
     """data dir built by the real ingest pipeline over tests/fixtures/reports (needs the embedding model)."""
-    from index.ingest import ingest_paths
+    from pipeline.ingest import ingest_paths
 
     db_dir = tmp_path_factory.mktemp("app-store")
     summary = ingest_paths([ROOT / "tests" / "fixtures" / "reports"], db_dir=db_dir, progress=False)

@@ -45,7 +45,7 @@ def die() -> None:
 
 
 def install_kill(hook: str, n: int) -> None:
-    import index.integrity
+    import pipeline.ingest
     from index.store import Store
 
     calls = [0]
@@ -73,14 +73,14 @@ def install_kill(hook: str, n: int) -> None:
 
         Store._delete_report_rows = staticmethod(delete)
     elif hook == "clear_pending":
-        real_clear = index.integrity.clear_pending
+        real_clear = pipeline.ingest.clear_pending
 
         def clear(store, docs=None):
             if due():
                 die()
             return real_clear(store, docs)
 
-        index.integrity.clear_pending = clear
+        pipeline.ingest.clear_pending = clear
     elif hook in ("replace_report", "put_vectors", "set_unit_fields", "replace_flags"):
         real = getattr(Store, hook)
 
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kill", default=None)
     args = parser.parse_args(argv)
     use_hash_embedder()
-    from index.ingest import ingest_paths, remove_report
+    from pipeline.ingest import ingest_paths, remove_report
 
     if args.kill:
         hook, n = args.kill.rsplit(":", 1)

@@ -12,9 +12,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import app as app_module
-from index import review
+from pipeline import review
 from index.store import Store
-from tests.conftest import HOSTILE_LINE, build_review_store
+from tests.conftest import build_review_store
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import cli
-from index.ingest import prepare
+from pipeline.prepare import prepare
 from index.store import Store
 from records import Decision
 from tests.test_reader import minimal_pdf

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import cli
-from index.ingest import prepare
+from pipeline.prepare import prepare
 from index.store import Store
 from nlp.metadata import read_manifest
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from index import review
+from pipeline import review
 from index.store import Store
 
 ROUNDS = 6

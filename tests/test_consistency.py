@@ -490,7 +490,7 @@ def test_evaluate_reads_gold_at_run_time(tmp_path):
     (gold / "units_testkommun.jsonl").write_text(json.dumps(
         {"doc": DOC, "title": "Genomlysning av hemtjänsten", "line": 1, "level": "uppdrag",
          "inconsistency": "Status Klar men testkörs i höst"}, ensure_ascii=False) + "\n", encoding="utf-8")
-    (gold / f"doc_testkommun.json").write_text(json.dumps({"doc": DOC, "doc_inconsistencies": [
+    (gold / "doc_testkommun.json").write_text(json.dumps({"doc": DOC, "doc_inconsistencies": [
         {"line": 40, "what": "nothing we can find"}]}), encoding="utf-8")
     lines = evaluate(store, gold, embedder=HashEmbedder())
     assert lines[2] == (f"  {DOC:46s} recall 0.500 (  1/  2)  precision 1.000 (  1/  1)")

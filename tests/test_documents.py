@@ -8,7 +8,7 @@ import pytest
 
 import cli
 from errors import UnreadableReport
-from index.ingest import prepare
+from pipeline.prepare import prepare
 from index.store import Store
 from nlp.document import (HEADING, LIST_ITEM, PARAGRAPH, TABLE, Block, Cell, DocModel, Prov, Row, colour_name,
                           hex_colour, linearize)
@@ -143,7 +143,7 @@ def count_pages(n: int, progress=None) -> int:
 
 
 def test_a_worker_reports_progress_and_long_files_earn_time():
-    from index.integrity import run_limited
+    from pipeline.limits import run_limited
 
     seen: list[tuple[int, int]] = []
     assert run_limited(count_pages, (3,), "lång.pdf", timeout=30, progress=lambda d, t: seen.append((d, t))) == 3

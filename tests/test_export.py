@@ -1,4 +1,4 @@
-"""Exports (index.export): whole rows, CSV and Excel round trips, formula-safe cells, CLI entry point."""
+"""Exports (pipeline.export): whole rows, CSV and Excel round trips, formula-safe cells, CLI entry point."""
 from __future__ import annotations
 
 import csv
@@ -9,7 +9,7 @@ from openpyxl import load_workbook
 
 import cli
 from errors import ToolError, UnknownChoice
-from index import export, review
+from pipeline import export, review
 from records import Hit
 from tests.conftest import HOSTILE_LINE, build_review_store
 

@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from errors import NoUnitsFound, UnreadableReport
-from index.ingest import prepare
-from index.integrity import prepare_limited, run_limited
+from pipeline.prepare import prepare
+from pipeline.limits import prepare_limited, run_limited
 from nlp import reader
 from records import Document, Segmentation
 
@@ -378,7 +378,7 @@ def test_no_units_error_keeps_its_type_across_the_worker(tmp_path):
 @settings(max_examples=200, deadline=None)
 @given(name=st.text(max_size=300))
 def test_no_upload_name_escapes_the_upload_folder(tmp_path_factory, name):
-    from index.upload import sanitise_filename
+    from pipeline.upload import sanitise_filename
 
     folder = tmp_path_factory.getbasetemp().resolve()
     try:

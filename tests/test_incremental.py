@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import cli
-from index.integrity import orphan_decisions, orphan_lines
+from pipeline.recovery import orphan_decisions, orphan_lines
 from index.store import Store
 from records import Decision
 
@@ -63,7 +63,7 @@ def base_store(tmp_path_factory) -> tuple[Path, Path]:
     """Four of the five fixture reports ingested (hash model); tests copy it."""
     import index.embeddings
     import index.indexes
-    from index.ingest import ingest_paths
+    from pipeline.ingest import ingest_paths
     from tests.conftest import HashEmbedder
 
     root = tmp_path_factory.mktemp("incremental")
@@ -114,7 +114,7 @@ def index_pids(db: Path) -> tuple[list[int], list[int]]:
 
 
 def ingest(reports: Path, db: Path):
-    from index.ingest import ingest_paths
+    from pipeline.ingest import ingest_paths
 
     summary = ingest_paths([reports], db_dir=db, progress=False)
     assert summary.errors == []
@@ -147,7 +147,7 @@ def test_a_new_report_adds_only_its_rows_and_vectors(copy, monkeypatch):
 
 
 def test_a_changed_file_replaces_exactly_that_report(copy, monkeypatch):
-    from index.ingest import prepare
+    from pipeline.prepare import prepare
     from nlp.metadata import read_manifest
 
     db, reports = copy
@@ -291,12 +291,12 @@ def test_backup_while_the_store_is_open_restores_decisions_and_indexes(copy, tmp
 
 
 def test_a_new_version_of_the_reading_code_reads_unchanged_files_again(copy, monkeypatch):
-    import index.ingest
-    from index.ingest import ingest_paths
+    import pipeline.ingest
+    from pipeline.ingest import ingest_paths
 
     db, reports = copy
     assert ingest_paths([reports], db_dir=db, progress=False).ingested == []
-    monkeypatch.setattr(index.ingest, "reader_version", lambda: "next-version")
+    monkeypatch.setattr(pipeline.ingest, "reader_version", lambda: "next-version")
     again = ingest_paths([reports], db_dir=db, progress=False)
     assert sorted(again.ingested) == sorted(p.name for p in reports.glob("*.txt")) and not again.errors
     assert ingest_paths([reports], db_dir=db, progress=False).ingested == []

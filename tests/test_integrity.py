@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.integrity import (IntegrityReport, check, clear_pending, mark_pending, open_store, orphan_decisions,
-                             orphan_lines, pending, recover)
 from index.store import Store
+from pipeline.derive import clear_pending, mark_pending, pending
+from pipeline.recovery import IntegrityReport, check, open_store, orphan_decisions, orphan_lines, recover
 from records import Decision
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +89,7 @@ def snapshot(store: Store) -> dict[str, object]:
 
 def expected_version(path: Path | None) -> tuple | None:
     """What a complete ingest of this file version stores (same fields as `snapshot`)."""
-    from index.ingest import prepare
+    from pipeline.prepare import prepare
     from nlp.metadata import read_manifest
 
     if path is None:
@@ -134,7 +134,7 @@ def derived_state(store: Store, docs: list[str]) -> dict[str, object]:
 def assert_derived_complete(store: Store, redone: list[str], context: str) -> None:
     """Every unit went through the status step; deriving the reports recovery redid once more changes nothing
     (recovery did all of it). Reports not redone keep suggestions from when they were ingested, by design."""
-    from index.ingest import derive
+    from pipeline.derive import derive
 
     for u in store.units():
         assert u.status_probs is not None or u.status_note is not None or u.suggested_status is not None, context
@@ -192,7 +192,7 @@ def decide_something(store: Store, rng: random.Random, i: int) -> None:
 
 
 def test_kill_at_chosen_and_random_points_loses_nothing(tmp_path, hash_model):
-    from index.ingest import ingest_paths, remove_report
+    from pipeline.ingest import ingest_paths, remove_report
 
     rng = random.Random(SEED)
     db, reports = tmp_path / "data", tmp_path / "rapporter"
@@ -264,7 +264,7 @@ def test_damaged_index_files_are_rebuilt_from_sqlite_on_start(tmp_path, hash_mod
     """Whatever happens to the files under data/index/, opening the store brings them back from SQLite."""
     from index.dense import DenseIndex
     from index.indexes import _paths
-    from index.ingest import ingest_paths
+    from pipeline.ingest import ingest_paths
     from index.lexical import LexicalIndex
 
     db = tmp_path / "data"
@@ -304,7 +304,7 @@ def test_damaged_index_files_are_rebuilt_from_sqlite_on_start(tmp_path, hash_mod
 
 
 def test_healthy_store_opens_without_repair(tmp_path, hash_model):
-    from index.ingest import ingest_paths
+    from pipeline.ingest import ingest_paths
 
     db = tmp_path / "data"
     assert ingest_paths([FIXTURES], db_dir=db, progress=False).errors == []
@@ -315,7 +315,7 @@ def test_healthy_store_opens_without_repair(tmp_path, hash_model):
 
 
 def test_recover_redoes_only_the_pending_reports(tmp_path, hash_model):
-    from index.ingest import ingest_paths
+    from pipeline.ingest import ingest_paths
 
     db = tmp_path / "data"
     assert ingest_paths([FIXTURES], db_dir=db, progress=False).errors == []

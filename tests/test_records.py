@@ -8,7 +8,7 @@ import pytest
 
 import cli
 from errors import NoUnitsFound
-from index.ingest import prepare
+from pipeline.prepare import prepare
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

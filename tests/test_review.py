@@ -1,10 +1,10 @@
-"""Review queues and decisions (index.review) on a hand-built store: membership, sorting, recording, undo."""
+"""Review queues and decisions (pipeline.review) on a hand-built store: membership, sorting, recording, undo."""
 from __future__ import annotations
 
 import pytest
 
 from errors import ReviewError, UnknownChoice
-from index import review
+from pipeline import review
 from index.store import Store
 from tests.conftest import build_review_store
 

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import numpy as np
 import pytest
 
 import cli
-from errors import BadQuery, IndexCorrupt, ModelMismatch, ToolError, UnknownChoice
+from errors import BadQuery, IndexCorrupt, ModelMismatch, UnknownChoice
 from index.indexes import (META_MODEL, check_indexes, index_dir, load_indexes, repair_indexes, update_indexes)
 from index.search import RRF_K, SearchFilters, _fuse, make_snippet, plan_query, search, similar
 from index.store import passage_int_id

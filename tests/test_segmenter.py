@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from index.ingest import prepare
+from pipeline.prepare import prepare
 from nlp.metadata import read_manifest
 from nlp.reader import make_document, read_report
 from nlp.segmenter import segment

@@ -10,10 +10,10 @@ import pytest
 
 from errors import ToolError
 from evaluation.themes import Counts, macro_f1, micro, per_theme
-from nlp.themes import (MAX_THEMES, TAXONOMY_PATH, CueMatcher, Features, TaxonomyError, Theme, ThemeClassifier,
-                        ThemeModel, ThemeWeights, apply_themes, fit_model, analyst_labels, load_model, load_taxonomy,
-                        model_path, parse_decision_themes, reviewer_labels, scores, store_cache, train_themes,
-                        zero_shot_scores)
+from nlp.taxonomy import TAXONOMY_PATH, TaxonomyError, Theme, load_taxonomy
+from nlp.themes import (MAX_THEMES, CueMatcher, Features, ThemeClassifier, ThemeModel, ThemeWeights, apply_themes,
+                        fit_model, analyst_labels, load_model, model_path, parse_decision_themes, reviewer_labels,
+                        scores, store_cache, train_themes, zero_shot_scores)
 from records import Decision
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -302,7 +302,7 @@ def embedder():
 
 def _fixture_store(db_dir: Path):
     """The fixture reports segmented and stored (no indexes, suggestions or themes yet)."""
-    from index.ingest import prepare
+    from pipeline.prepare import prepare
     from index.store import Store
     from nlp.metadata import read_manifest
 

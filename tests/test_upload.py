@@ -1,4 +1,4 @@
-"""Uploads (index.upload): safe file names, pending copies, and all-or-nothing ingest with roll-back."""
+"""Uploads (pipeline.upload): safe file names, pending copies, and all-or-nothing ingest with roll-back."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from errors import ToolError, UnreadableReport
-from index import upload
+from pipeline import upload
 from index.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +82,7 @@ def test_unreadable_upload_leaves_nothing(tmp_path):
 
 
 def test_failure_after_storing_rolls_back_a_new_report(app_data_dir, monkeypatch):
-    import index.ingest
+    import pipeline.derive
 
     store = Store.open(app_data_dir)
     before = [(r["doc"], r["sha256"]) for r in store.reports()]
@@ -91,7 +91,7 @@ def test_failure_after_storing_rolls_back_a_new_report(app_data_dir, monkeypatch
     def broken(store, docs, progress=False):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(index.ingest, "derive", broken)
+    monkeypatch.setattr(pipeline.derive, "derive", broken)
     pending = upload.save_pending(app_data_dir, "ny.md", (FIXTURES / "hudiksvall-markdown-2023-08.txt").read_bytes())
     with pytest.raises(ToolError, match="inläsningen avbröts.*inget sparades"):
         upload.ingest_upload(store, pending, {"kommun": "Testby"})
@@ -102,13 +102,13 @@ def test_failure_after_storing_rolls_back_a_new_report(app_data_dir, monkeypatch
 
 
 def test_failure_when_replacing_restores_the_old_report(app_data_dir, monkeypatch):
-    import index.ingest
+    import pipeline.derive
 
     store = Store.open(app_data_dir)
     doc = "uppsala-tabbad-2024-08.txt"
     old = store.report(doc)
     old_units = [u.id for u in store.units(doc)]
-    real_derive = index.ingest.derive
+    real_derive = pipeline.derive.derive
     calls = []
 
     def fails_once(store, docs, progress=False):
@@ -117,7 +117,7 @@ def test_failure_when_replacing_restores_the_old_report(app_data_dir, monkeypatc
             raise RuntimeError("avbrott")
         return real_derive(store, docs, progress)
 
-    monkeypatch.setattr(index.ingest, "derive", fails_once)
+    monkeypatch.setattr(pipeline.derive, "derive", fails_once)
     other = (FIXTURES / "hudiksvall-markdown-2023-08.txt").read_bytes()
     pending = upload.save_pending(app_data_dir, doc, other)
     with pytest.raises(ToolError, match="avbröts"):

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 from errors import ToolError, UnknownChoice
 from index.cite import at_line
-from index.review import ACTION_LABELS, FLAG, UNIT_STATUS, kind_label, status_view
+from pipeline.review import ACTION_LABELS, FLAG, UNIT_STATUS, kind_label, status_view
 from index.store import Store
 from records import Hit
 

@@ -75,7 +75,7 @@ def preview(path: Path) -> Preview:
     """Read and segment a pending upload in the limited worker (never in the app's own process): detected
     kommun, nämnd, year and period to prefill the form, the items found and the coverage warning."""
     from index.cite import where
-    from index.integrity import prepare_limited
+    from pipeline.limits import prepare_limited
 
     try:
         meta, document, seg = prepare_limited(path, {}, {})
@@ -101,8 +101,8 @@ def ingest_upload(store: Store, pending: Path, overrides: dict[str, object],
                   progress: Progress | None = None) -> UploadResult:
     """Read, segment, store and derive one pending upload. On any error nothing stays behind: the new rows are
     removed again, a replaced report's file is restored, and the error is raised as a ToolError."""
-    from index.ingest import derive
-    from index.integrity import prepare_limited
+    from pipeline.derive import derive
+    from pipeline.limits import prepare_limited
 
     report = progress or (lambda fraction, text: None)
     overrides = {k: v for k, v in overrides.items() if v not in (None, "")}
@@ -145,7 +145,8 @@ def _backup(final: Path) -> Path | None:
 def _roll_back(store: Store, doc: str, final: Path, backup: Path | None, previous: dict | None) -> None:
     """Undo a failed upload: remove the new rows and file, and bring back the report it replaced (re-read from
     its stored file with its stored metadata, so its derived data is rebuilt too)."""
-    from index.ingest import derive, prepare
+    from pipeline.derive import derive
+    from pipeline.prepare import prepare
 
     try:
         store.remove_report(doc)

@@ -1,0 +1,50 @@
+"""Derived data: everything computed from a report's rows in SQLite (index entries, status suggestions, themes,
+flags), and the *pending* marker that keeps it in step with SQLite across crashes.
+
+Before a report's rows change its name is written to the store's meta table (committed); it is cleared only after
+`derive` has finished for it. A crash anywhere in between leaves the name there, and pipeline/recovery.py redoes
+`derive` for it on the next start.
+"""
+from __future__ import annotations
+
+import json
+
+from index.store import Store
+
+PENDING_KEY = "pending_derive"
+
+
+def derive(store: Store, docs: list[str] | None, progress: bool = False, embedder=None) -> None:
+    """Indexes, suggestions, themes and flags for `docs` (None: all reports); a name no longer in the store (a
+    removed report) only leaves the indexes."""
+    from index.indexes import update_indexes
+    from nlp.consistency import apply_flags
+    from nlp.status import apply_status
+    from nlp.themes import apply_themes
+
+    update_indexes(store, changed_docs=docs, embedder=embedder, progress=progress)
+    present = None if docs is None else [d for d in docs if store.report(d) is not None]
+    if present is None or present:
+        apply_status(store, present)
+        apply_themes(store, present)
+    # Flags compare across units and reports (copied text), so they are recomputed for all reports.
+    apply_flags(store, None)
+
+
+# -- pending derived work --------------------------------------------------------------------------------------
+def pending(store: Store) -> list[str]:
+    return json.loads(store.get_meta(PENDING_KEY) or "[]")
+
+
+def mark_pending(store: Store, docs: list[str]) -> None:
+    """Committed before a report's rows change: 'derived data for these reports may be stale'."""
+    with store.transaction():
+        current = pending(store)
+        store.set_meta(PENDING_KEY, json.dumps(sorted(set(current) | set(docs)), ensure_ascii=False))
+
+
+def clear_pending(store: Store, docs: list[str] | None = None) -> None:
+    """After every derived step for `docs` (None: all) has finished."""
+    with store.transaction():
+        left = [] if docs is None else sorted(set(pending(store)) - set(docs))
+        store.set_meta(PENDING_KEY, json.dumps(left, ensure_ascii=False))

@@ -1,0 +1,38 @@
+"""Retraining from what the store holds (and, only when named, an analyst's labels folder): `cli.py train`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from index.store import Store
+
+
+def train_all(db_dir: Path | str | None = None, labels_dir: Path | str | None = None) -> list[str]:
+    """Retrain status and theme classifiers from the store (stated statuses, reviewers' decisions) and, only when
+    a folder is named, analyst labels; then refresh every suggestion and flag. A labels folder is read and checked
+    completely before anything is trained, so a bad folder leaves the saved models untouched."""
+    from nlp import flag_thresholds
+    from nlp.consistency import apply_flags, fit_thresholds
+    from nlp.labels import LabelError, fingerprint, load_labels
+    from nlp.status import apply_status, describe_model as describe_status, train_status
+    from nlp.themes import apply_themes, describe_model as describe_themes, train_themes
+
+    labels = load_labels(labels_dir) if labels_dir is not None else None
+    store = Store.open(db_dir)
+    info = None
+    if labels is not None:
+        known = {r["doc"] for r in store.reports()}
+        if not known & set(labels):
+            store.close()
+            raise LabelError(f"{labels_dir}: ingen av etiketternas rapporter ({', '.join(sorted(labels))}) finns i "
+                             "databasen; läs in dem först med `python cli.py ingest`")
+        info = {"folder": str(Path(labels_dir).resolve()), "fingerprint": fingerprint(labels_dir),
+                "reports": sorted(set(labels) & known)}
+    lines = train_status(store, labels, labels_info=info) + train_themes(store, labels, labels_info=info)
+    apply_status(store, None)
+    apply_themes(store, None)
+    if labels is not None:
+        lines += fit_thresholds(store, labels, info)
+    apply_flags(store, None)
+    lines += describe_status(store) + describe_themes(store) + flag_thresholds.describe(store)
+    store.close()
+    return lines
