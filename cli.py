@@ -40,7 +40,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return 0
     overrides = {k: v for k, v in {"kommun": args.kommun, "namnd": args.namnd, "year": args.year,
                                    "period": args.period}.items() if v is not None}
-    summary = ingest_paths(args.paths or [ROOT / "corpus"], db_dir=args.db, overrides=overrides,
+    # Without paths, --reindex rebuilds what the store holds; only a plain ingest falls back to the sample corpus.
+    paths = args.paths or ([] if args.reindex else [ROOT / "corpus"])
+    summary = ingest_paths(paths, db_dir=args.db, overrides=overrides,
                            reindex=args.reindex, progress=not args.quiet, layout=args.layout)
     for err in summary.errors:
         print(f"fel: {err}", file=sys.stderr)
@@ -75,10 +77,14 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from index.store import Store
+    from pipeline.backup import backup
 
-    dest = Store.open(args.db).backup(args.dest)
-    print(f"säkerhetskopia: {dest} (återställ genom att använda katalogen som --db eller kopiera den till data/)")
+    result = backup(args.db, args.dest)
+    if result.finished:
+        print(f"obs: inläsning som pågick när kopian togs slutfördes i kopian: {', '.join(result.finished)}",
+              file=sys.stderr)
+    print(f"säkerhetskopia: {result.dest} ({result.reports} rapporter; återställ genom att använda katalogen som "
+          "--db eller kopiera den till data/)")
     return 0
 
 

@@ -29,11 +29,11 @@ class StoreNotFound(ToolError):
 
 
 class ModelMismatch(ToolError):
-    hint = "Bygg om indexet: `python cli.py ingest --reindex`."
+    hint = "Bygg om indexen med den valda modellen: `python cli.py reindex`."
 
 
 class IndexCorrupt(ToolError):
-    hint = "Indexet byggs om från databasen vid nästa start (`python cli.py ingest --reindex`)."
+    hint = "Indexen byggs om från databasen vid nästa start, eller nu med `python cli.py reindex`."
 
 
 class BadQuery(ToolError):

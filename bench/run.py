@@ -259,19 +259,20 @@ def build_indexes(db: Path, n: int, vectors: np.ndarray, offsets: np.ndarray, fl
     """BM25 (build_lexical over the store's passages, as update_indexes does), FAISS flat (the exact baseline,
     kept as exact.faiss) and ivf (the product's approximate kind, saved as the store's dense index)."""
     from index.dense import DenseIndex
-    from index.indexes import META_DENSE_KIND, _paths, build_lexical, index_dir
+    from index.indexes import META_DENSE_KIND, build_lexical, current_files, publish, writer_lock
     from index.store import Store, passage_int_id
 
     store = Store.open(db)
-    index_dir(store).mkdir(parents=True, exist_ok=True)
-    paths = _paths(store)
     out: dict = {}
     t0 = time.perf_counter()
     passages = store.passages()
     out["load_passages_s"] = round(time.perf_counter() - t0, 1)
     t0 = time.perf_counter()
     lexical = build_lexical(passages)
-    lexical.save(paths["lex_npz"], paths["lex_json"])
+    # One generation holds BM25 first; the dense files below are written into it (this bench is the only writer).
+    with writer_lock(store):
+        publish(store, lexical, None)
+    paths = current_files(store)
     out["lexical_s"] = round(time.perf_counter() - t0, 1)
     out["lexical_vocabulary"] = len(lexical.vocab)
     out["lexical_postings"] = int(len(lexical.data))
@@ -339,15 +340,12 @@ def make_queries(sentences: list[str], count: int, rng: random.Random) -> list[s
 
 def serve(db: Path, kind: str, queries: list[str], rank_bm25: bool) -> dict:
     """What a user's process does: load model and indexes, then search; timed one query at a time."""
-    import faiss
-
     from index import search as search_mod
-    from index.dense import DenseIndex
-    from index.indexes import _paths, get_embedder, load_indexes
+    from index.indexes import current_files, get_embedder, load_indexes
     from index.store import Store
 
     one_thread()
-    paths = _paths(Store.open(db))
+    paths = current_files(Store.open(db))
     if kind == "flat":  # serve the exact index: swap files in a copy-free way (rename back afterwards)
         _swap(paths)
     try:

@@ -1,8 +1,12 @@
 """Build, update, load, check and repair the search indexes derived from the store.
 
-Files live in <data dir>/index/: lexical.npz + lexical.json (BM25) and dense.faiss + dense.json (FAISS). Each is
-written to a temp file and os.replace'd, never pickled. SQLite stays the source of truth: everything here can be
-rebuilt from it (`repair_indexes`).
+Files live in generations, <data dir>/index/gen-NNNNNNNN/: lexical.npz + lexical.json (BM25) and dense.faiss +
+dense.json (FAISS), never pickled. A writer builds the next generation in a temporary folder, renames it into
+place and only then records its number in SQLite (meta `index_generation`); readers load the generation SQLite
+names, so a search sees both indexes of one complete generation, never a half-written file, and at worst a
+generation slightly older than the store (hits whose passage has left SQLite are dropped). Writers take a
+cross-process file lock (index/.lock), so a CLI ingest and an app upload never overwrite each other. SQLite stays
+the source of truth: everything here can be rebuilt from it (`repair_indexes`).
 
 Updates are per report for both indexes: that report's passages are removed and re-added, nothing else is touched.
 FAISS vectors come from the embedding cache when the text is unchanged; BM25 keeps term frequencies, so its idf is
@@ -14,20 +18,27 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
-from errors import IndexCorrupt, ModelMismatch
+from errors import IndexCorrupt, ModelMismatch, ToolError
 from index.dense import DenseIndex
 from index.lexical import LexicalIndex
 from index.store import Store
 from records import Passage
 
 INDEX_DIR = "index"
+GENERATION_KEY = "index_generation"  # meta key: the last complete generation
+GENERATION_PREFIX = "gen-"
+KEEP_GENERATIONS = 2  # the published one and the one before it (a reader may still be loading it)
+LOCK_FILE = ".lock"
+LOCK_TIMEOUT_S = 600.0  # a writer waits this long for another one (a full rebuild of a large store) before giving up
 LEX_FILES = ("lexical.npz", "lexical.json")
 FULL_BUILD_SIZE = "passages_at_full_build"
 REBUILD_GROWTH = 1.25  # rebuild BM25 whole (fresh compound vocabulary) once the store outgrows its last build by this
@@ -62,10 +73,91 @@ def index_dir(store: Store) -> Path:
     return Path(store.dir) / INDEX_DIR
 
 
-def _paths(store: Store) -> dict[str, Path]:
-    d = index_dir(store)
-    return {"lex_npz": d / LEX_FILES[0], "lex_json": d / LEX_FILES[1], "dense": d / DENSE_FILES[0],
-            "dense_json": d / DENSE_FILES[1]}
+def files_in(folder: Path) -> dict[str, Path]:
+    return {"lex_npz": folder / LEX_FILES[0], "lex_json": folder / LEX_FILES[1], "dense": folder / DENSE_FILES[0],
+            "dense_json": folder / DENSE_FILES[1]}
+
+
+def generation_dir(store: Store, generation: int) -> Path:
+    return index_dir(store) / f"{GENERATION_PREFIX}{generation:08d}"
+
+
+def published_generation(store: Store) -> int | None:
+    value = store.get_meta(GENERATION_KEY)
+    return int(value) if value else None
+
+
+def current_files(store: Store) -> dict[str, Path]:
+    """The files of the published generation; IndexCorrupt when none has been published."""
+    generation = published_generation(store)
+    if generation is None:
+        raise IndexCorrupt("inget sökindex är byggt för databasen")
+    return files_in(generation_dir(store, generation))
+
+
+@contextmanager
+def writer_lock(store: Store):
+    """Serialises every process and thread that writes index generations for this data directory."""
+    from filelock import FileLock, Timeout
+
+    index_dir(store).mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(index_dir(store) / LOCK_FILE), timeout=LOCK_TIMEOUT_S)
+    try:
+        with lock:
+            yield
+    except Timeout:
+        raise ToolError(f"sökindexet i {store.dir} byggs av en annan process sedan mer än {LOCK_TIMEOUT_S:.0f} s; "
+                        "försök igen när den är klar") from None
+
+
+def publish(store: Store, lexical: LexicalIndex, dense: DenseIndex | None, meta: dict[str, str] | None = None) -> int:
+    """Write both indexes as the next generation and record it in SQLite, with `meta` in the same transaction;
+    call under `writer_lock`."""
+    on_disk = [int(p.name[len(GENERATION_PREFIX):]) for p in index_dir(store).glob(f"{GENERATION_PREFIX}*")
+               if p.name[len(GENERATION_PREFIX):].isdigit()]
+    generation = max([published_generation(store) or 0, *on_disk]) + 1
+    final = generation_dir(store, generation)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    files = files_in(tmp)
+    lexical.save(files["lex_npz"], files["lex_json"])
+    if dense is not None:
+        dense.save(files["dense"], files["dense_json"])
+    _fsync_folder(tmp)
+    os.rename(tmp, final)
+    _fsync_folder(final.parent)
+    with store.transaction():
+        for key, value in (meta or {}).items():
+            store.set_meta(key, value)
+        store.set_meta(GENERATION_KEY, str(generation))
+    _drop_old_generations(store, generation)
+    return generation
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Files and folder entry on disk before the generation is named in SQLite (a power cut cannot publish a
+    generation whose files were still in the page cache)."""
+    for path in [*folder.iterdir(), folder] if folder.is_dir() else []:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _drop_old_generations(store: Store, current: int) -> None:
+    """Generations older than the last KEEP_GENERATIONS, the files of the layout before generations, and
+    temporary folders a killed writer left (only writers create them, and the caller holds the writer lock)."""
+    for path in index_dir(store).iterdir():
+        name = path.name
+        if name.startswith(GENERATION_PREFIX) and name[len(GENERATION_PREFIX):].isdigit():
+            if int(name[len(GENERATION_PREFIX):]) <= current - KEEP_GENERATIONS:
+                shutil.rmtree(path, ignore_errors=True)
+        elif name.endswith(".tmp") and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif name in (*LEX_FILES, *DENSE_FILES):
+            path.unlink(missing_ok=True)
 
 
 def clean_text(text: str) -> str:
@@ -200,21 +292,34 @@ def _pid(p: Passage) -> int:
 # -- update -------------------------------------------------------------------------------------------------------
 def update_indexes(store: Store, changed_docs: list[str] | None = None, removed_docs: list[str] | None = None,
                    embedder=None, progress: bool = False) -> IndexUpdate:
-    """Bring the indexes in line with the store after reports were added, changed or removed.
+    """Bring the indexes in line with the store after reports were added, changed or removed, as a new generation.
 
     changed_docs=None means every report (re-index): the dense index is rebuilt from scratch and may switch to
     another model. With a list, only those reports' vectors are replaced (and any passage the index lacks is added,
-    any it holds that the store lost is removed), and the model must be the one that built the existing vectors.
+    any it holds that the store lost is removed, so a writer also picks up what another writer committed), and the
+    model must be the one that built the existing vectors.
     """
-    paths = _paths(store)
-    index_dir(store).mkdir(parents=True, exist_ok=True)
-    by_pid = store.passages_by_pid()
-    passages = list(by_pid.values())
-    result = IndexUpdate()
-
     full = changed_docs is None
     changed = set(changed_docs or []) | set(removed_docs or [])
-    lexical = None if full else _load_lexical_or_none(paths)
+    embedder = embedder or (get_embedder(configured_model() or (None if full else store.get_meta(META_MODEL)))
+                            if store.count("passages") else None)
+    embedded = 0
+    if embedder is not None and changed:
+        # Embed outside the lock (the slow part); inside it the vectors come from the store's cache.
+        embedded = embed_passages(store, embedder, [p for d in sorted(changed) for p in store.passages(d)],
+                                  progress)[1]
+    with writer_lock(store):
+        result = _update_locked(store, full, changed, embedder, progress)
+    result.embedded += embedded
+    return result
+
+
+def _update_locked(store: Store, full: bool, changed: set[str], embedder, progress: bool) -> IndexUpdate:
+    by_pid = store.passages_by_pid()  # one consistent snapshot, read under the lock
+    passages = list(by_pid.values())
+    result = IndexUpdate()
+    files = None if full else _published_files_or_none(store)
+    lexical = None if files is None else _load_lexical_or_none(files)
     if lexical is not None:
         changes = update_lexical(lexical, by_pid, changed)
         if changes is None:
@@ -224,14 +329,15 @@ def update_indexes(store: Store, changed_docs: list[str] | None = None, removed_
     if lexical is None:
         lexical = build_lexical(passages, list(by_pid))
         result.lexical_rebuilt = True
-    lexical.save(paths["lex_npz"], paths["lex_json"])
     result.lexical_passages = lexical.size
 
-    dense = None if full else _load_dense_or_none(paths)
+    dense = None if files is None else _load_dense_or_none(files)
     if dense is None and not passages:
+        publish(store, lexical, None)
         _forget(store)
         return result
-    embedder = embedder or get_embedder(configured_model() or (None if full else store.get_meta(META_MODEL)))
+    if embedder is None:
+        embedder = get_embedder(configured_model() or (None if full else store.get_meta(META_MODEL)))
     if not full:
         check_model(store, embedder.model_id)
         if dense is not None and dense.model_id != embedder.model_id:
@@ -249,11 +355,17 @@ def update_indexes(store: Store, changed_docs: list[str] | None = None, removed_
     vectors, result.embedded = embed_passages(store, embedder, list(to_add.values()), progress)
     dense.add(np.asarray(list(to_add), dtype=np.int64), vectors)
     result.dense_added = len(to_add)
-    dense.save(paths["dense"], paths["dense_json"])
-    store.set_meta(META_MODEL, embedder.model_id)
+    publish(store, lexical, dense, {META_MODEL: embedder.model_id})
     result.model_id = embedder.model_id
     _forget(store)
     return result
+
+
+def _published_files_or_none(store: Store) -> dict[str, Path] | None:
+    try:
+        return current_files(store)
+    except IndexCorrupt:
+        return None
 
 
 def _new_dense(store: Store, embedder, passages: list[Passage]) -> DenseIndex:
@@ -291,8 +403,6 @@ def repair_indexes(store: Store, embedder=None, dense_kind: str | None = None) -
         if dense_kind not in KINDS:
             raise UnknownChoice("indextyp", dense_kind, KINDS)
         store.set_meta(META_DENSE_KIND, dense_kind)
-    for p in _paths(store).values():
-        p.unlink(missing_ok=True)
     model = configured_model() or store.get_meta(META_MODEL)
     return update_indexes(store, changed_docs=None, embedder=embedder or get_embedder(model))
 
@@ -313,28 +423,33 @@ def _stamp(paths: Iterable[Path]) -> tuple:
 
 
 def load_indexes(store: Store) -> Indexes:
-    """The store's indexes, loaded once per process and reloaded when their files change on disk.
+    """The published generation's indexes, loaded once per process per generation.
 
-    Raises IndexCorrupt when a file is missing, unreadable or does not match the store's passage count."""
-    paths = _paths(store)
-    stamp = _stamp(paths.values())
+    A generation may be older than the store (a writer is still building the next one): callers drop hits whose
+    passage SQLite no longer has. When the generation being read vanishes (writers published two newer ones
+    meanwhile) the one SQLite names now is read instead. IndexCorrupt only when no generation is published or the
+    published one cannot be read."""
+    for attempt in range(3):
+        files = current_files(store)
+        try:
+            return _load_files(store, files)
+        except IndexCorrupt:
+            if attempt == 2 or current_files(store) == files:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _load_files(store: Store, files: dict[str, Path]) -> Indexes:
+    stamp = _stamp(files.values())
     key = str(Path(store.dir).resolve())
     with _LOCK:
         cached = _CACHE.get(key)
         if cached is not None and cached.files == stamp:
             return cached
-    n_passages = store.count("passages")
-    lexical = LexicalIndex.load(paths["lex_npz"], paths["lex_json"], analyzer_from_state)
-    if lexical.size != n_passages:
-        raise IndexCorrupt(f"sökindexet har {lexical.size} passager men databasen {n_passages}")
+    lexical = LexicalIndex.load(files["lex_npz"], files["lex_json"], analyzer_from_state)
     dense = None
-    if paths["dense"].exists() or paths["dense_json"].exists() or n_passages:
-        dense = DenseIndex.load(paths["dense"], paths["dense_json"])
-        if dense.size != n_passages:
-            raise IndexCorrupt(f"vektorindexet har {dense.size} passager men databasen {n_passages}")
-        recorded = store.get_meta(META_MODEL)
-        if recorded and recorded != dense.model_id:
-            raise IndexCorrupt(f"vektorindexet är byggt med {dense.model_id}, databasen anger {recorded}")
+    if files["dense"].exists() or files["dense_json"].exists():
+        dense = DenseIndex.load(files["dense"], files["dense_json"])
     indexes = Indexes(lexical, dense, stamp)
     with _LOCK:
         _CACHE[key] = indexes
@@ -348,20 +463,24 @@ def _forget(store: Store) -> None:
 
 # -- check --------------------------------------------------------------------------------------------------------
 def check_indexes(store: Store) -> list[str]:
-    """Problems found (empty when the indexes match the store); `repair_indexes` fixes them all."""
-    paths = _paths(store)
-    problems: list[str] = []
+    """Problems found (empty when the published generation covers exactly the store's passages);
+    `repair_indexes` fixes them all."""
     store_ids = set(store.passage_ids())
     try:
-        lexical = LexicalIndex.load(paths["lex_npz"], paths["lex_json"])
+        files = current_files(store)
+    except IndexCorrupt as e:
+        return [str(e)] if store_ids or store.count("reports") else []
+    problems: list[str] = []
+    try:
+        lexical = LexicalIndex.load(files["lex_npz"], files["lex_json"])
         if set(lexical.pids.tolist()) != store_ids:
             problems.append(f"sökindexet (BM25) täcker inte databasens passager ({lexical.size} mot {len(store_ids)})")
     except IndexCorrupt as e:
         problems.append(str(e))
-    if not store_ids and not paths["dense"].exists():
+    if not store_ids and not files["dense"].exists():
         return problems
     try:
-        dense = DenseIndex.load(paths["dense"], paths["dense_json"])
+        dense = DenseIndex.load(files["dense"], files["dense_json"])
         if set(dense.ids().tolist()) != store_ids:
             problems.append(f"vektorindexet täcker inte databasens passager ({dense.size} mot {len(store_ids)})")
         recorded = store.get_meta(META_MODEL)

@@ -259,20 +259,35 @@ def run_plan(store: Store, plan: QueryPlan, embedder=None) -> SearchResult:
     if plan.mode in ("dense", "hybrid") and dense is not None and dense.size:
         embedder = query_embedder(dense, embedder)
         dense_ranked = dense.search(query_vector(embedder, plan.text), max(DEPTH, plan.top), allowed)
-    ranked = _fuse(plan.mode, lex_ranked, dense_ranked, (plan.fusion or {}).get("window"))[:plan.top]
+    fused = _fuse(plan.mode, lex_ranked, dense_ranked, (plan.fusion or {}).get("window"))
     lex_rank = {pid: i + 1 for i, (pid, _) in enumerate(lex_ranked)}
     dense_rank = {pid: i + 1 for i, (pid, _) in enumerate(dense_ranked)}
-    rows = store.passage_rows([pid for pid, _ in ranked])
+    ranked, rows = present(store, fused, plan.top)
     analyzer = lexical.analyzer
     query_terms = {t.term: t for t in plan.terms}
     hits = []
     for pid, score in ranked:
-        row = rows.get(pid)
-        if row is None:  # the index is newer or older than the store; skip rather than fail
-            continue
+        row = rows[pid]
         highlight = query_terms if pid in lex_rank or plan.mode == "dense" else {}
         hits.append(_hit(row, score, lex_rank.get(pid), dense_rank.get(pid), analyzer, highlight))
     return SearchResult(hits, plan)
+
+
+def present(store: Store, fused: list[tuple[int, float]], top: int) -> tuple[list[tuple[int, float]], dict]:
+    """The first `top` hits whose passage SQLite holds, with their rows. The index generation may be a little
+    older than the store (a writer is building the next one): a hit whose passage has left SQLite is dropped and
+    the next one moves up, so a search is never short or broken. Rows are fetched a batch at a time, so the
+    common case (nothing stale) reads only `top` rows."""
+    ranked: list[tuple[int, float]] = []
+    rows: dict = {}
+    start, batch = 0, top
+    while len(ranked) < top and start < len(fused):
+        chunk = fused[start:start + batch]
+        got = store.passage_rows([pid for pid, _ in chunk])
+        rows.update(got)
+        ranked += [(pid, score) for pid, score in chunk if pid in got]
+        start, batch = start + batch, max(2 * batch, 50)
+    return ranked[:top], rows
 
 
 def _fuse(mode: str, lex: list[tuple[int, float]], dense: list[tuple[int, float]], window: int | None = None
@@ -379,9 +394,10 @@ def similar(store: Store, unit_id: str, top: int = 10, other_kommuner: bool = Tr
                              (unit_id,)).fetchall()
     title_line = unit.title_line or unit.line_start
     title = [pid for pid, start, end in own if start <= title_line <= end] or [pid for pid, *_ in own[:1]]
-    if title:
+    held = set(dense.ids().tolist()) if title else set()
+    if title and set(title) <= held:
         vec = dense.vectors(title).mean(axis=0)
-    else:
+    else:  # no title passage, or the index generation predates it
         embedder = query_embedder(dense, embedder)
         vec = np.asarray(embedder.embed_passages([clean_text(f"{unit.title} {unit.text}")])[0], dtype=np.float32)
     vec = vec / (np.linalg.norm(vec) or 1.0)

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from errors import StoreNotFound, ToolError
+from errors import StoreNotFound
 from records import Decision, Document, Flag, Passage, ReportMeta, Segmentation, Unit
 
 DEFAULT_DB_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -108,30 +108,14 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
-    def backup(self, dest_dir: Path | str) -> Path:
-        """A consistent copy of the data directory, safe while the app and other processes use it.
-
-        SQLite goes through its online backup API (a snapshot even mid-write); the derived files (indexes, trained
-        weights, uploads) are copied as they are: they are replaced by rename, never rewritten in place, and a copy
-        that is out of step with SQLite is rebuilt from it when the copy is opened."""
-        import shutil
-
-        dest_dir = Path(dest_dir)
-        if (dest_dir / DB_NAME).exists():
-            raise ToolError(f"{dest_dir}: det finns redan en databas där; välj en tom katalog")
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        target = sqlite3.connect(dest_dir / DB_NAME)
-        with target:
-            self.conn.backup(target)
-        target.close()
-        for path in Path(self.dir).iterdir():
-            if path.name.startswith(DB_NAME):
-                continue
-            if path.is_dir():
-                shutil.copytree(path, dest_dir / path.name, ignore=shutil.ignore_patterns("*.tmp"))
-            elif not path.name.endswith(".tmp"):
-                shutil.copy2(path, dest_dir / path.name)
-        return dest_dir
+    def backup_sqlite(self, dest: Path) -> None:
+        """A consistent copy of the database through SQLite's online backup API (a snapshot even mid-write)."""
+        target = sqlite3.connect(dest)
+        try:
+            with target:
+                self.conn.backup(target)
+        finally:
+            target.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

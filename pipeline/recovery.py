@@ -53,19 +53,16 @@ class IntegrityReport:
 
 def check(store: Store) -> IntegrityReport:
     """Counts and disagreements between SQLite and the index files; reads, never writes."""
-    from index.dense import DenseIndex
-    from index.indexes import _paths, check_indexes
-    from index.lexical import LexicalIndex
     from errors import IndexCorrupt
+    from index.dense import DenseIndex
+    from index.indexes import check_indexes, current_files
+    from index.lexical import LexicalIndex
 
     report = IntegrityReport(passages=store.count("passages"))
-    paths = _paths(store)
     try:
-        report.lexical = LexicalIndex.load(paths["lex_npz"], paths["lex_json"]).size
-    except IndexCorrupt:
-        pass
-    try:
-        report.vectors = DenseIndex.load(paths["dense"], paths["dense_json"]).size
+        files = current_files(store)
+        report.lexical = LexicalIndex.load(files["lex_npz"], files["lex_json"]).size
+        report.vectors = DenseIndex.load(files["dense"], files["dense_json"]).size
     except IndexCorrupt:
         pass
     report.problems = check_indexes(store)

@@ -429,10 +429,10 @@ def test_missing_store_shows_a_hint(tmp_path, monkeypatch):
 
 # -- start-up repair ------------------------------------------------------------------------------------------------
 def test_a_missing_index_file_is_rebuilt_from_sqlite_when_the_app_starts(app_data_dir):
-    from index.indexes import _paths, check_indexes
+    from index.indexes import check_indexes, current_files
 
     store = Store.open(app_data_dir)
-    _paths(store)["lex_npz"].unlink()
+    current_files(store)["lex_npz"].unlink()
     assert check_indexes(store)
     at = start()
     assert any("sökindexen byggdes om" in w.value for w in at.warning), [w.value for w in at.warning]

@@ -96,20 +96,29 @@ def rows(store: Store, doc: str) -> dict[str, list]:
             for t in ("reports", "lines", "passages", "units")}
 
 
+def published(db: Path) -> dict[str, Path]:
+    from index.indexes import current_files
+
+    store = Store.open(db)
+    files = current_files(store)
+    store.close()
+    return files
+
+
 def vectors(db: Path, pids: list[int]) -> np.ndarray:
     from index.dense import DenseIndex
 
-    d = db / "index"
-    return DenseIndex.load(d / "dense.faiss", d / "dense.json").vectors(pids)
+    files = published(db)
+    return DenseIndex.load(files["dense"], files["dense_json"]).vectors(pids)
 
 
 def index_pids(db: Path) -> tuple[list[int], list[int]]:
     from index.dense import DenseIndex
     from index.lexical import LexicalIndex
 
-    d = db / "index"
-    lexical = LexicalIndex.load(d / "lexical.npz", d / "lexical.json")
-    dense = DenseIndex.load(d / "dense.faiss", d / "dense.json")
+    files = published(db)
+    lexical = LexicalIndex.load(files["lex_npz"], files["lex_json"])
+    dense = DenseIndex.load(files["dense"], files["dense_json"])
     return sorted(lexical.pids.tolist()), sorted(dense.ids().tolist())
 
 

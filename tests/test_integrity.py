@@ -106,13 +106,13 @@ def decisions(store: Store) -> list[dict]:
 def assert_consistent(store: Store) -> IntegrityReport:
     """SQLite sound, indexes equal to the store's passages, nothing pending."""
     from index.dense import DenseIndex
-    from index.indexes import _paths
+    from index.indexes import current_files
     from index.lexical import LexicalIndex
 
     assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     report = check(store)
     assert report.problems == [] and pending(store) == []
-    paths = _paths(store)
+    paths = current_files(store)
     pids = sorted(store.passage_ids())
     lexical = LexicalIndex.load(paths["lex_npz"], paths["lex_json"])
     dense = DenseIndex.load(paths["dense"], paths["dense_json"])
@@ -263,14 +263,14 @@ def test_pending_marker_is_set_committed_and_cleared(tmp_path):
 def test_damaged_index_files_are_rebuilt_from_sqlite_on_start(tmp_path, hash_model, damage):
     """Whatever happens to the files under data/index/, opening the store brings them back from SQLite."""
     from index.dense import DenseIndex
-    from index.indexes import _paths
+    from index.indexes import current_files
     from pipeline.ingest import ingest_paths
     from index.lexical import LexicalIndex
 
     db = tmp_path / "data"
     assert ingest_paths([FIXTURES], db_dir=db, progress=False).errors == []
     store = Store.open(db)
-    paths = _paths(store)
+    paths = current_files(store)
     n = store.count("passages")
     if damage == "delete-lexical":
         paths["lex_npz"].unlink()
@@ -299,7 +299,9 @@ def test_damaged_index_files_are_rebuilt_from_sqlite_on_start(tmp_path, hash_mod
     assert report.rebuilt and report.problems
     assert report.repair_lines()[0].startswith("sökindexen byggdes om från databasen (")
     assert_consistent(store)
-    lexical = LexicalIndex.load(paths["lex_npz"], paths["lex_json"])
+    rebuilt = current_files(store)
+    assert rebuilt != paths  # a new generation; the damaged one is never written again
+    lexical = LexicalIndex.load(rebuilt["lex_npz"], rebuilt["lex_json"])
     assert lexical.size == n
 
 
