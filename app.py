@@ -828,9 +828,10 @@ def page_upload(store: Store) -> None:
     if pending.get("done"):
         st.success(md_plain(pending["done"]))
         return
-    if store.report_sha(Path(pending["path"]).name) is not None:
-        st.warning(md_plain(f"En rapport med filnamnet {Path(pending['path']).name} finns redan; den ersätts. "
-                            "Granskares beslut finns kvar."))
+    if store.reports_named(Path(pending["path"]).name):
+        st.warning(md_plain(f"En rapport med filnamnet {Path(pending['path']).name} finns redan. Har den samma "
+                            "kommun, nämnd, år och period blir den här en ny version av den (granskares beslut "
+                            "följer med sina poster); annars sparas den här som en egen rapport."))
     items = pending.get("items") or []
     st.subheader(f"Poster som hittades ({len(items)})")
     for warning in pending.get("warnings") or []:
@@ -863,7 +864,7 @@ def page_upload(store: Store) -> None:
         st.error(md_plain(message if "inget sparades" in message else f"{message} Inget sparades."))
         return
     pending["done"] = (f"{result.doc} är inläst: {result.units} poster och {result.passages} passager"
-                       + (" (ersatte den tidigare versionen)" if result.replaced else "")
+                       + (" (ny version; ersatte den tidigare)" if result.replaced else "")
                        + ". Rapporten finns nu under Sök, Granska och Översikt.")
     st.success(md_plain(pending["done"]))
 

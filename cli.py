@@ -56,12 +56,12 @@ def cmd_remove(args: argparse.Namespace) -> int:
     from pipeline.ingest import remove_report
 
     removed = remove_report(args.file, db_dir=args.db)
-    print(f"borttagen: {args.file}" if removed else f"{args.file}: finns inte i databasen")
+    print(f"borttagen: {removed}" if removed else f"{args.file}: finns inte i databasen")
     if removed:  # decisions on the removed report are kept; say so rather than let them vanish from view
         from pipeline.recovery import orphan_decisions, orphan_lines
         from index.store import Store
 
-        orphans = [d for d in orphan_decisions(Store.open(args.db)) if d.doc == Path(args.file).name]
+        orphans = [d for d in orphan_decisions(Store.open(args.db)) if d.doc == removed]
         for line in orphan_lines(orphans):
             print(f"obs: {line}", file=sys.stderr)
     return 0 if removed else 1

@@ -24,7 +24,7 @@ DB_NAME = "store.sqlite"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reports (
     doc TEXT PRIMARY KEY, path TEXT, sha256 TEXT, fmt TEXT, kommun TEXT, namnd TEXT, year INTEGER,
-    period TEXT, report_date TEXT, source TEXT, n_lines INTEGER, legend TEXT, ingested_at TEXT
+    period TEXT, report_date TEXT, source TEXT, n_lines INTEGER, legend TEXT, ingested_at TEXT, file TEXT
 );
 CREATE TABLE IF NOT EXISTS lines (
     doc TEXT, line INTEGER, raw TEXT, clean TEXT, page INTEGER, PRIMARY KEY (doc, line)
@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 
 UNIT_JSON_FIELDS = ("status_probs", "status_evidence", "themes")
 # Columns added after the first release: a store made before them gets them on open (NULL for old rows).
-ADDED_COLUMNS = (("lines", "page", "INTEGER"), ("passages", "page_start", "INTEGER"),
+ADDED_COLUMNS = (("reports", "file", "TEXT"), ("lines", "page", "INTEGER"), ("passages", "page_start", "INTEGER"),
                  ("passages", "page_end", "INTEGER"), ("units", "page_start", "INTEGER"),
                  ("units", "page_end", "INTEGER"), ("units", "progress", "INTEGER"))
 
@@ -142,16 +142,22 @@ class Store:
         row = self.conn.execute("SELECT sha256 FROM reports WHERE doc=?", (doc,)).fetchone()
         return row[0] if row else None
 
-    def replace_report(self, meta: ReportMeta, document: Document, seg: Segmentation, path: str) -> None:
-        """All-or-nothing: the report's old rows go and the new ones come in one transaction."""
+    def replace_report(self, meta: ReportMeta, document: Document, seg: Segmentation, path: str,
+                       file: str | None = None, moves: dict[str, str] | None = None) -> None:
+        """All-or-nothing: the report's old rows go and the new ones come in one transaction. `file` is the name the
+        report was read under (the key `meta.file` may carry a suffix that tells two same-named reports apart);
+        `moves` re-points reviewers' decisions from old unit ids to the new ids of the same items."""
         with self.transaction() as c:
             self._delete_report_rows(c, meta.file)
             c.execute(
-                "INSERT INTO reports VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO reports(doc,path,sha256,fmt,kommun,namnd,year,period,report_date,source,n_lines,legend,"
+                "ingested_at,file) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (meta.file, path, document.sha256, document.fmt, meta.kommun, meta.namnd, meta.year, meta.period,
                  meta.report_date, meta.source, len(document.raw), json.dumps(seg.legend, ensure_ascii=False),
-                 now_iso()),
+                 now_iso(), file or meta.file),
             )
+            c.executemany("UPDATE decisions SET target_id=? WHERE target_id=? AND target_type LIKE 'unit%'",
+                          [(new, old) for old, new in (moves or {}).items()])
             c.executemany(
                 "INSERT INTO lines(doc,line,raw,clean,page) VALUES (?,?,?,?,?)",
                 [(meta.file, i + 1, r, cl, document.page_of(i + 1))
@@ -186,6 +192,12 @@ class Store:
 
     def reports(self) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT * FROM reports ORDER BY kommun, namnd, year, doc").fetchall()
+        return [_report_row(r) for r in rows]
+
+    def reports_named(self, name: str) -> list[dict[str, Any]]:
+        """Stored reports read from a file of this name (from any folder), oldest first."""
+        rows = self.conn.execute("SELECT * FROM reports WHERE COALESCE(file, doc)=? ORDER BY ingested_at, doc",
+                                 (name,)).fetchall()
         return [_report_row(r) for r in rows]
 
     def reports_by_doc(self) -> dict[str, dict[str, Any]]:

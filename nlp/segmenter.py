@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nlp import layout as L
@@ -61,10 +60,9 @@ def _segment(doc: Document, profile: "Profile | None") -> Segmentation:
     lines = [Line(i + 1, raw, clean) for i, (raw, clean) in enumerate(zip(doc.raw, doc.clean))]
     anchors = find_anchors(lines, profile)
     assign_parents(lines, anchors)
-    stem = Path(doc.file).stem
-    units = build_units(lines, anchors, doc.file, stem)
+    units = build_units(lines, anchors, doc.file)
     link_units(units)
-    passages = make_passages(lines, units, doc.file, stem)
+    passages = make_passages(lines, units, doc.file)
     attach_pages(doc, units, passages)
     templates: dict[str, list[int]] = {}
     for a in anchors:
@@ -853,7 +851,7 @@ def header_on_line(lines: list[Line], i: int) -> tuple[int, str] | None:
 
 
 # -- units -------------------------------------------------------------------------------------------
-def build_units(lines: list[Line], anchors: list[Anchor], doc: str, stem: str) -> list[Unit]:
+def build_units(lines: list[Line], anchors: list[Anchor], doc: str) -> list[Unit]:
     units: list[Unit] = []
     seen: dict[str, int] = {}
     starts = {a.first_line for a in anchors} | {a.title_line for a in anchors}
@@ -868,7 +866,7 @@ def build_units(lines: list[Line], anchors: list[Anchor], doc: str, stem: str) -
                            if k not in a.skip_lines and not repeated_header(lines[k - 1], k, first_header)])
         text = "\n".join(([a.extra_text] if a.extra_text else []) + body).strip()
         units.append(Unit(
-            id=unit_id(stem, a.level, a.title, seen), doc=doc, seq=n, level=a.level, title=a.title, text=text,
+            id=unit_id(doc, a.level, a.title, seen), doc=doc, seq=n, level=a.level, title=a.title, text=text,
             line_start=a.first_line, line_end=max(end, a.title_line, a.status_line or 0), parent=a.parent,
             explicit_status=a.status, explicit_status_source=a.status_source, explicit_status_line=a.status_line,
             title_line=a.title_line, progress=a.progress,
@@ -931,12 +929,13 @@ def is_structural(line: Line, alone: bool = True) -> bool:
     return L.looks_like_heading(line) and (line.is_md_heading or line.is_bold_line or (line.words <= 8 and alone))
 
 
-def unit_id(stem: str, level: str, title: str, seen: dict[str, int]) -> str:
-    """Stable: report + level + normalised title (+ occurrence), so re-ingest gives the same ids."""
+def unit_id(doc: str, level: str, title: str, seen: dict[str, int]) -> str:
+    """Stable: report key + level + normalised title (+ occurrence), so re-ingest gives the same ids. The key is
+    the whole file name, so rapport.txt and rapport.md never share an id."""
     key = f"{level}|{L.norm(title)}"
     seen[key] = seen.get(key, 0) + 1
     digest = hashlib.sha1(f"{key}|{seen[key]}".encode()).hexdigest()[:10]
-    return f"{stem}#u{digest}"
+    return f"{doc}#u{digest}"
 
 
 def link_units(units: list[Unit]) -> None:
@@ -960,7 +959,7 @@ def link_units(units: list[Unit]) -> None:
 
 
 # -- passages ----------------------------------------------------------------------------------------
-def make_passages(lines: list[Line], units: list[Unit], doc: str, stem: str) -> list[Passage]:
+def make_passages(lines: list[Line], units: list[Unit], doc: str) -> list[Passage]:
     """Every paragraph (block of non-blank lines) and every table row, long ones split at line or word
     boundaries; each keeps its source line range and the unit it lies in."""
     owner: dict[int, Unit] = {}
@@ -977,7 +976,7 @@ def make_passages(lines: list[Line], units: list[Unit], doc: str, stem: str) -> 
             u = owner.get(start) or owner.get(end)
             n = per_start.get(start, 0)
             per_start[start] = n + 1
-            pid = f"{stem}#p{start}-{end}" + (f".{n}" if n else "")
+            pid = f"{doc}#p{start}-{end}" + (f".{n}" if n else "")
             passages.append(Passage(id=pid, doc=doc, seq=len(passages), heading=(u.title if u else heading),
                                     text=text, line_start=start, line_end=end, unit_id=u.id if u else None))
         block.clear()

@@ -13,9 +13,11 @@ from typing import Callable, Iterable
 
 from errors import UnreadableReport
 from index.store import Store
+from records import Document, ReportMeta, Segmentation
 from nlp.metadata import read_manifest
 from nlp.reader import SUFFIXES
 from pipeline.derive import clear_pending, derive, mark_pending
+from pipeline.identity import Carried, Placement, carry_decisions, file_identity, place, rekey
 from pipeline.limits import prepare_limited
 from pipeline.prepare import MANIFEST, READER_KEY, reader_version
 from pipeline.recovery import open_store, orphan_decisions, orphan_lines
@@ -70,15 +72,13 @@ def ingest_paths(paths: Iterable[Path | str], db_dir: Path | str | None = None,
                                                   progress=page_progress(path.name) if progress else None,
                                                   layout=layout)
             summary.warnings += [f"{document.file}: {n[5:]}" for n in seg.notes if n.startswith("obs: ")]
-            mark_pending(store, [document.file])
-            store.replace_report(meta, document, seg, str(path))
-            store.set_meta(f"{READER_KEY}/{document.file}", reader_version())
-            summary.ingested.append(document.file)
+            stored = store_prepared(store, place(store, path, meta, document), meta, document, seg, path)
+            summary.warnings += stored.lines()
+            summary.ingested.append(stored.doc)
         except UnreadableReport as e:
             summary.errors.append(e.user_message())
     if summary.ingested or reindex:
-        derive(store, None if reindex else summary.ingested, progress=progress)
-        clear_pending(store, None if reindex else summary.ingested)
+        finish(store, None if reindex else summary.ingested, progress=progress)
     summary.warnings += orphan_lines(orphan_decisions(store))
     summary.reports, summary.passages, summary.units = (store.count("reports"), store.count("passages"),
                                                        store.count("units"))
@@ -88,29 +88,81 @@ def ingest_paths(paths: Iterable[Path | str], db_dir: Path | str | None = None,
 
 
 def _unchanged(store: Store, path: Path, manifest_row: dict[str, str] | None, overrides: dict[str, object]) -> bool:
-    """Same bytes, read by the same code, and no metadata override: nothing to do; cheap (hash only, no parsing)."""
-    if overrides or not path.is_file() or store.get_meta(f"{READER_KEY}/{path.name}") != reader_version():
+    """A stored report with this name and these bytes, read by the same code, and no metadata override: nothing to
+    do; cheap (hash only, no parsing). A copy of a stored report in another folder is the same report."""
+    if overrides or not path.is_file():
         return False
-    sha = store.report_sha(path.name)
-    if sha is None or sha != hashlib.sha256(path.read_bytes()).hexdigest():
-        return False
-    report = store.report(path.name) or {}
-    return all(str(report.get(k) or "") == str(v) for k, v in (manifest_row or {}).items() if k != "file")
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    for report in store.reports_named(path.name):
+        if report["sha256"] == sha and store.get_meta(f"{READER_KEY}/{report['doc']}") == reader_version():
+            return all(str(report.get(k) or "") == str(v) for k, v in (manifest_row or {}).items() if k != "file")
+    return False
 
 
-def remove_report(doc: str, db_dir: Path | str | None = None) -> bool:
+@dataclass
+class Stored:
+    doc: str  # the key the report was stored under
+    file: str  # the name it was read under
+    previous: dict | None  # the report it replaced (a new version), if any
+    carried: int  # reviewers' decisions that followed their item to a new id
+    path: str = ""  # where it was read from
+    sha256: str = ""
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.doc != self.file:
+            out.append(f"{self.file}: en annan rapport med samma filnamn finns redan; den här sparas som {self.doc}")
+        if self.previous and self.previous.get("path") != self.path and self.previous["sha256"] != self.sha256:
+            out.append(f"{self.file}: ny version av {self.doc} (samma namn och samma kommun, nämnd och period), som "
+                       f"lästes in från {self.previous.get('path')}")
+        if self.carried:
+            out.append(f"{self.doc}: {self.carried} granskningsbeslut följde med sina poster till den nya versionen")
+        return out
+
+
+def store_prepared(store: Store, placement: Placement, meta: ReportMeta, document: Document, seg: Segmentation,
+                   path: Path, name: str | None = None) -> Stored:
+    """The one way a read report enters the store, for the CLI's ingest and the app's uploads: under the key
+    `placement` chose, with decisions carried to the new version's items, behind a pending marker (committed
+    first) that `finish` clears once its derived data is done. `name`: the file name to record, when the file
+    read is a stored copy under another name."""
+    name = name or document.file
+    rekey(meta, document, seg, placement.doc)
+    carried = carry_decisions(store, placement.doc, seg.units) if placement.previous else Carried()
+    mark_pending(store, [placement.doc])
+    store.replace_report(meta, document, seg, file_identity(path), file=name, moves=carried.moves)
+    store.set_meta(f"{READER_KEY}/{placement.doc}", reader_version())
+    return Stored(placement.doc, name, placement.previous, len(carried.moves), file_identity(path), document.sha256)
+
+
+def finish(store: Store, docs: list[str] | None, progress: bool = False) -> None:
+    """Derived data for `docs` (None: all), then their pending markers go."""
+    derive(store, docs, progress=progress)
+    clear_pending(store, docs)
+
+
+def remove_report(doc: str, db_dir: Path | str | None = None) -> str | None:
+    """Remove one report (named by its key or by the path it was read from); its key, or None when there is none.
+    Reviewers' decisions on it are kept."""
     store = Store.open(db_dir)
-    name = Path(doc).name
-    if store.report_sha(name) is None:
+    try:
+        name = _stored_key(store, doc)
+        if name is None:
+            return None
+        mark_pending(store, [name])  # a crash before the indexes follow is redone on the next start
+        store.remove_report(name)
+        finish(store, [name])
+        return name
+    finally:
         store.close()
-        return False
-    mark_pending(store, [name])  # a crash before the indexes follow is redone on the next start
-    removed = store.remove_report(name)
-    if removed:
-        derive(store, [name])
-    clear_pending(store, [name])
-    store.close()
-    return removed
+
+
+def _stored_key(store: Store, given: str) -> str | None:
+    """A report named by the path of the file it was read from, or by its key (as `units` and the app show it)."""
+    row = store.conn.execute("SELECT doc FROM reports WHERE path=?", (file_identity(Path(given)),)).fetchone()
+    if row:
+        return row[0]
+    return Path(given).name if store.report(Path(given).name) is not None else None
 
 
 def page_progress(name: str) -> Callable[[int, int], None]:

@@ -99,9 +99,12 @@ class UploadResult:
 
 def ingest_upload(store: Store, pending: Path, overrides: dict[str, object],
                   progress: Progress | None = None) -> UploadResult:
-    """Read, segment, store and derive one pending upload. On any error nothing stays behind: the new rows are
-    removed again, a replaced report's file is restored, and the error is raised as a ToolError."""
-    from pipeline.derive import derive
+    """Read, segment, store and derive one pending upload, by the same path as the CLI's ingest (the limited
+    worker, report identity, decisions carried to a new version, a pending marker that start-up repair finishes
+    after a crash). On any error nothing stays behind: the new rows are removed again, a replaced report is read
+    back from its stored file, and the error is raised as a ToolError."""
+    from pipeline.identity import place
+    from pipeline.ingest import finish, store_prepared
     from pipeline.limits import prepare_limited
 
     report = progress or (lambda fraction, text: None)
@@ -112,17 +115,17 @@ def ingest_upload(store: Store, pending: Path, overrides: dict[str, object],
     except UnreadableReport:
         discard(pending)
         raise
-    final = upload_dir(store.dir) / pending.name
-    previous = store.report(document.file)
+    placement = place(store, upload_dir(store.dir) / pending.name, meta, document)
+    final = upload_dir(store.dir) / placement.doc
     backup = _backup(final)
     report(0.35, "Sparar i databasen …")
     try:
         shutil.move(str(pending), final)
-        store.replace_report(meta, document, seg, str(final))
+        stored = store_prepared(store, placement, meta, document, seg, final)
         report(0.5, "Bygger sökindex, statusförslag, teman och flaggor …")
-        derive(store, [document.file])
+        finish(store, [stored.doc])
     except BaseException as e:
-        _roll_back(store, document.file, final, backup, previous)
+        _roll_back(store, placement.doc, final, backup, placement.previous)
         if isinstance(e, ToolError):
             raise
         if not isinstance(e, Exception):
@@ -131,7 +134,7 @@ def ingest_upload(store: Store, pending: Path, overrides: dict[str, object],
     if backup is not None:
         backup.unlink(missing_ok=True)
     report(1.0, "Klart")
-    return UploadResult(document.file, final, meta, len(seg.units), len(seg.passages), previous is not None)
+    return UploadResult(stored.doc, final, meta, len(seg.units), len(seg.passages), stored.previous is not None)
 
 
 def _backup(final: Path) -> Path | None:
@@ -143,24 +146,26 @@ def _backup(final: Path) -> Path | None:
 
 
 def _roll_back(store: Store, doc: str, final: Path, backup: Path | None, previous: dict | None) -> None:
-    """Undo a failed upload: remove the new rows and file, and bring back the report it replaced (re-read from
-    its stored file with its stored metadata, so its derived data is rebuilt too)."""
-    from pipeline.derive import derive
-    from pipeline.prepare import prepare
+    """Undo a failed upload: bring back the report it replaced (read again, in the limited worker, from its stored
+    file with its stored metadata; decisions follow back to its items), or remove the new rows."""
+    from pipeline.identity import Placement
+    from pipeline.ingest import finish, store_prepared
+    from pipeline.limits import prepare_limited
 
     try:
-        store.remove_report(doc)
-        final.unlink(missing_ok=True)
         if backup is not None:
             backup.replace(final)
+        else:
+            final.unlink(missing_ok=True)
         old_path = Path(previous["path"]) if previous and previous.get("path") else None
         if old_path is not None and old_path.is_file():
             keep = {k: previous[k] for k in ("kommun", "namnd", "year", "period", "report_date", "source")
                     if previous.get(k) not in (None, "")}
-            meta, document, seg = prepare(old_path, keep, manifest={})
-            store.replace_report(meta, document, seg, str(old_path))
-            derive(store, [doc])
+            meta, document, seg = prepare_limited(old_path, keep, {})
+            store_prepared(store, Placement(doc, store.report(doc)), meta, document, seg, old_path,
+                           name=previous.get("file") or previous["doc"])
         else:
-            derive(store, [])
+            store.remove_report(doc)
+        finish(store, [doc])
     except Exception:  # noqa: BLE001 - best effort; the original error is what the user must see
         pass

@@ -86,6 +86,10 @@ def copy(base_store, tmp_path, hash_model) -> tuple[Path, Path]:
     db, reports = base_store
     shutil.copytree(db, tmp_path / "data")
     shutil.copytree(reports, tmp_path / "rapporter")
+    store = Store.open(tmp_path / "data")  # the copy's reports were read from the copied folder
+    store.conn.execute("UPDATE reports SET path=replace(path, ?, ?)", (str(reports.resolve()),
+                                                                     str((tmp_path / "rapporter").resolve())))
+    store.close()
     return tmp_path / "data", tmp_path / "rapporter"
 
 

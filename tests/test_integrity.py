@@ -164,11 +164,13 @@ def edit(reports: Path, op: str, rng: random.Random, store: Store) -> tuple[str,
         return name, None
     lines = path.read_text(encoding="utf-8").split("\n")
     if op == "retitle":
-        # Change the title of a unit a reviewer decided on: its stable id changes, the decision becomes an orphan.
-        unit = rng.choice(store.units(name))
+        # Replace the title of a unit a reviewer decided on: its stable id changes and no item of the new version
+        # resembles it, so the decision becomes an orphan (an edited title is carried: tests/test_identity.py).
+        units = [u for u in store.units(name) if u.title in lines[(u.title_line or u.line_start) - 1]]
+        unit = rng.choice(units)
         store.add_decision(Decision("unit_status", unit.id, name, "Granskare", "correct", None, "försenad"))
         k = (unit.title_line or unit.line_start) - 1
-        lines[k] = lines[k].replace(unit.title.split()[-1], unit.title.split()[-1] + " (reviderad)", 1)
+        lines[k] = lines[k].replace(unit.title, f"Ersatt rubrik nummer {rng.randint(1, 10**6)}", 1)
     else:
         lines += ["", f"Tillägg {rng.randint(1, 10**6)}: arbetet fortsätter under hösten enligt plan."]
     path.write_text("\n".join(lines), encoding="utf-8")

@@ -116,7 +116,7 @@ def test_ids_are_stable_and_unique():
     again = [u.id for u in units_of("uppsala-tabbad-2024-08.txt")]
     assert first == again
     assert len(set(first)) == len(first)
-    assert all(i.startswith("uppsala-tabbad-2024-08#u") for i in first)
+    assert all(i.startswith("uppsala-tabbad-2024-08.txt#u") for i in first)
 
 
 def test_passages_cover_every_paragraph_with_line_ranges():

@@ -82,7 +82,7 @@ def test_unreadable_upload_leaves_nothing(tmp_path):
 
 
 def test_failure_after_storing_rolls_back_a_new_report(app_data_dir, monkeypatch):
-    import pipeline.derive
+    import pipeline.ingest
 
     store = Store.open(app_data_dir)
     before = [(r["doc"], r["sha256"]) for r in store.reports()]
@@ -91,7 +91,7 @@ def test_failure_after_storing_rolls_back_a_new_report(app_data_dir, monkeypatch
     def broken(store, docs, progress=False):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(pipeline.derive, "derive", broken)
+    monkeypatch.setattr(pipeline.ingest, "derive", broken)
     pending = upload.save_pending(app_data_dir, "ny.md", (FIXTURES / "hudiksvall-markdown-2023-08.txt").read_bytes())
     with pytest.raises(ToolError, match="inläsningen avbröts.*inget sparades"):
         upload.ingest_upload(store, pending, {"kommun": "Testby"})
@@ -102,13 +102,13 @@ def test_failure_after_storing_rolls_back_a_new_report(app_data_dir, monkeypatch
 
 
 def test_failure_when_replacing_restores_the_old_report(app_data_dir, monkeypatch):
-    import pipeline.derive
+    import pipeline.ingest
 
     store = Store.open(app_data_dir)
     doc = "uppsala-tabbad-2024-08.txt"
     old = store.report(doc)
     old_units = [u.id for u in store.units(doc)]
-    real_derive = pipeline.derive.derive
+    real_derive = pipeline.ingest.derive
     calls = []
 
     def fails_once(store, docs, progress=False):
@@ -117,11 +117,14 @@ def test_failure_when_replacing_restores_the_old_report(app_data_dir, monkeypatc
             raise RuntimeError("avbrott")
         return real_derive(store, docs, progress)
 
-    monkeypatch.setattr(pipeline.derive, "derive", fails_once)
-    other = (FIXTURES / "hudiksvall-markdown-2023-08.txt").read_bytes()
-    pending = upload.save_pending(app_data_dir, doc, other)
+    monkeypatch.setattr(pipeline.ingest, "derive", fails_once)
+    # A new version: the same name, kommun, nämnd, year and period, other text.
+    newer = (FIXTURES / doc).read_text(encoding="utf-8").replace("Andelen inhyrd personal har minskat.",
+                                                                 "Andelen inhyrd personal har halverats.")
+    pending = upload.save_pending(app_data_dir, doc, newer.encode("utf-8"))
     with pytest.raises(ToolError, match="avbröts"):
-        upload.ingest_upload(store, pending, {})
+        upload.ingest_upload(store, pending, {"kommun": old["kommun"]})
+    assert [r["doc"] for r in store.reports_named(doc)] == [doc]
     restored = store.report(doc)
     assert (restored["sha256"], restored["kommun"], restored["namnd"], restored["path"]) == (
         old["sha256"], old["kommun"], old["namnd"], old["path"])
