@@ -13,6 +13,7 @@ import html
 import re
 import logging
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,7 +26,7 @@ os.environ.setdefault("EMBED_THREADS", "1")
 
 import streamlit as st  # noqa: E402
 
-from errors import StoreNotFound, ToolError  # noqa: E402
+from errors import StoreNotFound, ToolError, storage_error  # noqa: E402
 from pipeline import review  # noqa: E402
 from index.cite import at_line, where  # noqa: E402
 from index.store import Store  # noqa: E402
@@ -916,6 +917,20 @@ def main() -> None:
     st.html(CSS)
     page = st.session_state.get("page", PAGES[0])
     try:
+        show_page(page)
+    except ToolError as e:
+        st.error(md_plain(e.user_message()))
+    except Exception as e:  # noqa: BLE001 - no tracebacks for users; the log keeps it for maintainers
+        error = storage_error(e, data_dir()) if isinstance(e, (sqlite3.Error, OSError)) else None
+        if error is not None:
+            st.error(md_plain(error.user_message()))
+            return
+        log.exception("unexpected error on page %s", page)
+        st.error("Ett oväntat fel inträffade. Ladda om sidan; om felet kvarstår, kontakta den som driftar verktyget.")
+
+
+def show_page(page: str) -> None:
+    try:
         store: Store | None = get_store(create=page == "Läs in")
     except StoreNotFound as e:
         store = None
@@ -928,19 +943,15 @@ def main() -> None:
         else:
             st.info(md_plain(f"{missing.user_message()} Du kan också läsa in en rapport under »Läs in«."))
             return
-    if store.count("reports"):
+    if store.read_only:
+        st.info("Datakatalogen är skrivskyddad: du kan söka och läsa, men inte läsa in eller granska.")
+    elif store.count("reports"):
         for line in startup_repair(str(store.dir)):
             st.warning(md_plain(line))
     if store.count("passages"):
         warm_up(str(store.dir))
     pages = {"Sök": page_search, "Granska": page_review, "Översikt": page_overview, "Läs in": page_upload}
-    try:
-        pages[page](store)
-    except ToolError as e:
-        st.error(md_plain(e.user_message()))
-    except Exception:  # noqa: BLE001 - no tracebacks for users; the log keeps it for maintainers
-        log.exception("unexpected error on page %s", page)
-        st.error("Ett oväntat fel inträffade. Ladda om sidan; om felet kvarstår, kontakta den som driftar verktyget.")
+    pages[page](store)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -17,7 +18,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # model loading must not write progress noise
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from errors import ToolError  # noqa: E402
+from errors import ToolError, storage_error  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 
@@ -281,6 +282,14 @@ def main(argv: list[str] | None = None, run: Callable[[argparse.Namespace], int]
         return 2
     except BrokenPipeError:
         return 0
+    except (sqlite3.Error, OSError) as e:
+        from index.store import DEFAULT_DB_DIR
+
+        error = storage_error(e, getattr(args, "db", None) or DEFAULT_DB_DIR)
+        if error is None:
+            raise
+        print(f"fel: {error.user_message()}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -102,11 +102,14 @@ class DenseIndex:
 
     # -- persistence ------------------------------------------------------------------------------------------------
     def save(self, index_path: Path, json_path: Path) -> None:
-        """faiss.write_index to a temp file, then os.replace; the JSON sidecar records model, kind and checksum."""
+        """The serialised index to a temp file, then os.replace; the JSON sidecar records model, kind and checksum.
+        Written through Python rather than faiss.write_index so a full or read-only disk raises OSError with its
+        errno (faiss only says RuntimeError), which cli.py and app.py turn into one clear line."""
         import faiss
 
         tmp = index_path.with_name(index_path.name + ".tmp")
-        faiss.write_index(self.index, str(tmp))
+        with open(tmp, "wb") as f:
+            f.write(faiss.serialize_index(self.index).tobytes())
         meta = {"model_id": self.model_id, "dim": self.dim, "kind": self.kind, "size": self.size,
                 "sha1": file_sha1(tmp)}
         tmp_json = json_path.with_name(json_path.name + ".tmp")

@@ -100,6 +100,11 @@ def writer_lock(store: Store):
     """Serialises every process and thread that writes index generations for this data directory."""
     from filelock import FileLock, Timeout
 
+    if store.read_only and not os.access(index_dir(store), os.W_OK):
+        # Only a reader (backup) gets here: this process cannot write the folder, so it cannot take the lock
+        # either; whoever can write it publishes whole generations, and backup copies the one SQLite names.
+        yield
+        return
     index_dir(store).mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(index_dir(store) / LOCK_FILE), timeout=LOCK_TIMEOUT_S)
     try:
@@ -121,11 +126,15 @@ def publish(store: Store, lexical: LexicalIndex, dense: DenseIndex | None, meta:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     files = files_in(tmp)
-    lexical.save(files["lex_npz"], files["lex_json"])
-    if dense is not None:
-        dense.save(files["dense"], files["dense_json"])
-    _fsync_folder(tmp)
-    os.rename(tmp, final)
+    try:
+        lexical.save(files["lex_npz"], files["lex_json"])
+        if dense is not None:
+            dense.save(files["dense"], files["dense_json"])
+        _fsync_folder(tmp)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a full disk must not stay full of a half-written generation
+        raise
     _fsync_folder(final.parent)
     with store.transaction():
         for key, value in (meta or {}).items():

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+from urllib.parse import quote
 
 import numpy as np
 
@@ -82,12 +84,33 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _connect(uri: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A store on a read-only share or disk can still be searched. A WAL database needs its -shm file to be read;
+    where that cannot be created (read-only folder, cleanly closed store) the file is opened as immutable, which
+    is safe because nobody can be writing a folder nobody may write."""
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    try:
+        conn = _connect(uri)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        return _connect(uri + "&immutable=1")
+
+
 class Store:
     """One SQLite file under a data directory; also the folder where index files live."""
 
-    def __init__(self, db_dir: Path, conn: sqlite3.Connection):
+    def __init__(self, db_dir: Path, conn: sqlite3.Connection, read_only: bool = False):
         self.dir = db_dir
         self.conn = conn
+        self.read_only = read_only  # opened from a folder this process cannot write: search and read only
 
     @classmethod
     def open(cls, db_dir: Path | str | None = None, create: bool = False) -> "Store":
@@ -95,12 +118,12 @@ class Store:
         path = db_dir / DB_NAME
         if not path.exists() and not create:
             raise StoreNotFound(f"ingen databas i {db_dir}")
+        if path.exists() and not os.access(db_dir, os.W_OK):
+            return cls(db_dir, _connect_read_only(path), read_only=True)
         db_dir.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
+        conn = _connect(f"file:{quote(str(path.resolve()))}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=30000")
         conn.executescript(SCHEMA)
         migrate(conn)
         return cls(db_dir, conn)
@@ -124,7 +147,8 @@ class Store:
         try:
             yield self.conn
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:  # SQLite has already rolled back after a full disk or I/O error
+                self.conn.execute("ROLLBACK")
             raise
         else:
             self.conn.execute("COMMIT")

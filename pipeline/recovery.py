@@ -103,7 +103,7 @@ def open_store(db_dir: Path | str | None = None, create: bool = False, embedder=
     """Open the store and repair derived data from SQLite if a crash left it behind (the app and CLI call this
     on start)."""
     store = Store.open(db_dir, create=create)
-    if needs_recovery(store):
+    if not store.read_only and needs_recovery(store):  # a read-only store is searched as it stands
         return store, recover(store, embedder)
     return store, IntegrityReport(passages=store.count("passages"), orphans=orphan_decisions(store))
 

@@ -106,7 +106,7 @@ def test_odd_but_valid_file_name_is_fine(tmp_path):
     shutil.copy(FIXTURES / "uppsala-statusord-2019-08.txt", odd)
     meta, doc, seg = prepare(odd, {}, {})
     assert doc.file == odd.name and len(seg.units) == 5
-    assert all(u.id.startswith("Rapport (ny) åäö #1 – delår#u") for u in seg.units)
+    assert all(u.id.startswith("Rapport (ny) åäö #1 – delår.txt#u") for u in seg.units)
 
 
 def test_missing_store_is_a_clear_message(tmp_path, capsys):
