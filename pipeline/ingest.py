@@ -9,7 +9,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from errors import UnreadableReport
 from index.store import Store
@@ -64,8 +64,12 @@ def ingest_paths(paths: Iterable[Path | str], db_dir: Path | str | None = None,
     for path in _progress(files, progress, "Läser in"):
         manifest = manifests.setdefault(path.parent, read_manifest(path.parent / MANIFEST))
         try:
-            if not reindex and not layout and _unchanged(store, path, manifest.get(path.name), overrides or {}):
+            same = None if reindex or layout else _unchanged(store, path, manifest.get(path.name), overrides or {})
+            if same is not None:
                 summary.unchanged.append(path.name)
+                if (same.get("file") or same["doc"]) != path.name:
+                    summary.warnings.append(f"{path.name}: samma innehåll som den redan inlästa {same['doc']}; "
+                                            "inte inläst igen")
                 continue
             # Read and segment in a worker under a time and memory limit: a hostile file cannot hang ingest.
             meta, document, seg = prepare_limited(path, overrides or {}, manifest, encoding,
@@ -87,16 +91,19 @@ def ingest_paths(paths: Iterable[Path | str], db_dir: Path | str | None = None,
     return summary
 
 
-def _unchanged(store: Store, path: Path, manifest_row: dict[str, str] | None, overrides: dict[str, object]) -> bool:
-    """A stored report with this name and these bytes, read by the same code, and no metadata override: nothing to
-    do; cheap (hash only, no parsing). A copy of a stored report in another folder is the same report."""
+def _unchanged(store: Store, path: Path, manifest_row: dict[str, str] | None,
+               overrides: dict[str, object]) -> dict[str, Any] | None:
+    """The stored report with these bytes, read by the same code, when there is no metadata override: nothing to
+    do; cheap (hash only, no parsing). A copy of a stored report in another folder or under another name is the
+    same report."""
     if overrides or not path.is_file():
-        return False
+        return None
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    for report in store.reports_named(path.name):
-        if report["sha256"] == sha and store.get_meta(f"{READER_KEY}/{report['doc']}") == reader_version():
-            return all(str(report.get(k) or "") == str(v) for k, v in (manifest_row or {}).items() if k != "file")
-    return False
+    for report in [r for r in store.reports() if r["sha256"] == sha]:
+        if store.get_meta(f"{READER_KEY}/{report['doc']}") == reader_version() and all(
+                str(report.get(k) or "") == str(v) for k, v in (manifest_row or {}).items() if k != "file"):
+            return report
+    return None
 
 
 @dataclass
@@ -110,7 +117,9 @@ class Stored:
 
     def lines(self) -> list[str]:
         out = []
-        if self.doc != self.file:
+        if self.previous and self.previous["sha256"] == self.sha256 and self.previous.get("file") != self.file:
+            out.append(f"{self.file}: samma innehåll som den redan inlästa {self.doc}; sparas som den")
+        elif self.doc != self.file:
             out.append(f"{self.file}: en annan rapport med samma filnamn finns redan; den här sparas som {self.doc}")
         if self.previous and self.previous.get("path") != self.path and self.previous["sha256"] != self.sha256:
             out.append(f"{self.file}: ny version av {self.doc} (samma namn och samma kommun, nämnd och period), som "

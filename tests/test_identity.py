@@ -95,6 +95,29 @@ def test_a_copy_in_another_folder_is_the_stored_report(tmp_path, hash_model):
     assert summary.ingested == [] and summary.unchanged == ["rapport.txt"] and summary.reports == 1
 
 
+def test_a_renamed_copy_is_the_stored_report_and_keeps_its_decisions(tmp_path, hash_model):
+    first = put(UPPSALA, tmp_path / "delår-omsorg.txt")
+    db = tmp_path / "data"
+    ingest_paths([first], db_dir=db, progress=False)
+    store = Store.open(db)
+    unit = store.units("delår-omsorg.txt")[3]
+    store.add_decision(Decision("unit_status", unit.id, unit.doc, "Anna", "correct", None, "försenad"))
+    store.close()
+    renamed = put(UPPSALA, tmp_path / "ny" / "Omsorgsnämnden delårsrapport.txt")
+    summary = ingest_paths([renamed], db_dir=db, progress=False)
+    assert (summary.ingested, summary.unchanged, summary.reports) == ([], ["Omsorgsnämnden delårsrapport.txt"], 1)
+    assert summary.warnings == ["Omsorgsnämnden delårsrapport.txt: samma innehåll som den redan inlästa "
+                                "delår-omsorg.txt; inte inläst igen"]
+    # An upload or a metadata override goes through place(): the same content is the same report there too.
+    from pipeline.identity import place
+
+    meta, document, _ = prepare(renamed, {}, {})
+    store = Store.open(db)
+    assert place(store, renamed, meta, document).doc == "delår-omsorg.txt"
+    assert store.current_decisions("unit_status")[unit.id].new_value == "försenad"
+    store.close()
+
+
 def test_a_new_version_replaces_its_report_and_decisions_follow_their_items(tmp_path, hash_model, capsys):
     v1 = put(UPPSALA, tmp_path / "april" / "rapport.txt")
     text = UPPSALA.read_text(encoding="utf-8").replace(KEPT_TITLE, EDITED_TITLE)
