@@ -2,6 +2,7 @@
 
     python -m tests.integrity_child DB ingest DIR [--kill HOOK:N]
     python -m tests.integrity_child DB remove FILE [--kill HOOK:N]
+    python -m tests.integrity_child DB upload FILE [--kill HOOK:N]
 
 --kill makes the process SIGKILL itself at the N-th passage through HOOK, a place where a crash is most likely to
 leave SQLite and the index files out of step:
@@ -13,6 +14,11 @@ leave SQLite and the index files out of step:
     set_unit_fields  right after the N-th write of classifier output (status suggestions, themes)
     replace_flags    right after the N-th write of a report's flags
     clear_pending    just before the pending marker is cleared (everything else is done)
+    os.rename        just before the N-th rename of a whole index generation folder into place
+    renamed          right after that rename, before SQLite names the new generation
+    move             (upload) right after the uploaded file is moved out of uploads/.pending/
+
+`upload FILE` runs the app's upload path (pipeline/upload.py: pending copy, limited worker, store, derive).
 
 Without --kill the test kills it at a random moment instead. The embedding model is replaced by the test suite's
 deterministic HashEmbedder (see tests/conftest.py): what is tested here is the bookkeeping between SQLite and the
@@ -63,6 +69,30 @@ def install_kill(hook: str, n: int) -> None:
             return real_replace(src, dst, *args, **kwargs)
 
         os.replace = replace
+    elif hook in ("os.rename", "renamed"):
+        real_rename = os.rename
+
+        def rename(src, dst, *args, **kwargs):
+            fires = Path(dst).name.startswith("gen-") and due()
+            if fires and hook == "os.rename":
+                die()
+            real_rename(src, dst, *args, **kwargs)
+            if fires:
+                die()
+
+        os.rename = rename
+    elif hook == "move":
+        import shutil
+
+        real_move = shutil.move
+
+        def move(src, dst, *args, **kwargs):
+            result = real_move(src, dst, *args, **kwargs)
+            if due():
+                die()
+            return result
+
+        shutil.move = move
     elif hook == "mid-transaction":
         real_delete = Store._delete_report_rows
 
@@ -98,7 +128,7 @@ def install_kill(hook: str, n: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("db")
-    parser.add_argument("op", choices=["ingest", "remove"])
+    parser.add_argument("op", choices=["ingest", "remove", "upload"])
     parser.add_argument("target")
     parser.add_argument("--kill", default=None)
     args = parser.parse_args(argv)
@@ -109,6 +139,15 @@ def main(argv: list[str] | None = None) -> int:
         hook, n = args.kill.rsplit(":", 1)
         install_kill(hook, int(n))
     print("READY", flush=True)
+    if args.op == "upload":
+        from index.store import Store
+        from pipeline.upload import ingest_upload, save_pending
+
+        source = Path(args.target)
+        store = Store.open(args.db, create=True)
+        result = ingest_upload(store, save_pending(args.db, source.name, source.read_bytes()), {})
+        print(result.doc, flush=True)
+        return 0
     if args.op == "ingest":
         summary = ingest_paths([args.target], db_dir=args.db, progress=False)
         print(summary.line(), flush=True)
