@@ -459,7 +459,8 @@ def page_search(store: Store) -> None:
     decisions = unit_decisions(store, str(store.dir), ver)
     if grouping == "Per kommun":
         for kommun_name, group in result.by_kommun().items():
-            st.subheader(f"{kommun_name} ({len(group)})")
+            # A kommun name comes from the report: an escaped HTML heading, never a Markdown one.
+            st.html(f'<h3 class="kr-group">{esc(kommun_name)} ({len(group)})</h3>')
             for h in group:
                 render_hit(store, h, themes, decisions, hits.index(h))
     else:
@@ -842,7 +843,7 @@ def page_upload(store: Store) -> None:
 
         st.dataframe(pd.DataFrame(items), hide_index=True, width="stretch", key="up_items")
     with st.form("upload_form"):
-        st.markdown(f"**Fil:** {esc(Path(pending['path']).name)}")
+        st.markdown(f"**Fil:** {md_plain(Path(pending['path']).name)}")  # a sanitised name: no link is possible
         c = st.columns(4)
         kommun = c[0].text_input("Kommun", key="up_kommun")
         namnd = c[1].text_input("Nämnd", key="up_namnd")
