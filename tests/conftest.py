@@ -113,8 +113,12 @@ def ingested_fixture_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def app_data_dir(ingested_fixture_dir, tmp_path, monkeypatch) -> Path:
     """A private copy of the ingested fixture store, and the app pointed at it."""
-    target = tmp_path / "data"
-    shutil.copytree(ingested_fixture_dir, target)
+    return app_on_copy(ingested_fixture_dir, tmp_path / "data", monkeypatch)
+
+
+def app_on_copy(source: Path, target: Path, monkeypatch) -> Path:
+    """Copy a data directory to `target` and point the app (KOMMUNRAPPORT_DATA) at the copy."""
+    shutil.copytree(source, target)
     monkeypatch.setenv("KOMMUNRAPPORT_DATA", str(target))
     return target
 # --- end app fixtures -----------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -52,10 +53,9 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 1
     raise RuntimeError(f"streamlit did not start in {timeout} s:\n{log.read_text(errors='replace')}")
 
 
-@pytest.fixture(scope="module")
-def server(ingested_fixture_dir, tmp_path_factory):
-    data = tmp_path_factory.mktemp("browser") / "data"
-    shutil.copytree(ingested_fixture_dir, data)
+@contextmanager
+def streamlit_server(data: Path):
+    """The app served by a real Streamlit process on a free local port, over the data directory `data`."""
     port = free_port()
     log = data.parent / "streamlit.log"
     env = {**os.environ, "KOMMUNRAPPORT_DATA": str(data), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -68,13 +68,21 @@ def server(ingested_fixture_dir, tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc, log)
-        yield url, data
+        yield url
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(ingested_fixture_dir, tmp_path_factory):
+    data = tmp_path_factory.mktemp("browser") / "data"
+    shutil.copytree(ingested_fixture_dir, data)
+    with streamlit_server(data) as url:
+        yield url, data
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,8 @@ id and label, flag message and quotes, passage heading and text), then every vie
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -29,10 +26,10 @@ from streamlit.testing.v1 import AppTest
 
 from index.store import Store
 from records import Flag
+from tests.conftest import app_on_copy
+from tests.test_app import html, start
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
-TIMEOUT = 300  # the first search in a process loads the language model
 
 PAYLOAD = ('[länk](https://phish.example/login) ![](http://127.0.0.1:9/track.png) '
            '<img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script> $$x$$ :material/warning:')
@@ -143,10 +140,7 @@ def hostile_dir(ingested_fixture_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def hostile_app(hostile_dir, tmp_path, monkeypatch) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(hostile_dir, target)
-    monkeypatch.setenv("KOMMUNRAPPORT_DATA", str(target))
-    return target
+    return app_on_copy(hostile_dir, tmp_path / "data", monkeypatch)
 
 
 # -- AppTest helpers --------------------------------------------------------------------------------------------------
@@ -154,20 +148,6 @@ def hostile_app(hostile_dir, tmp_path, monkeypatch) -> Path:
 def esc_html(text: str) -> str:
     """The hostile strings as app.esc must write them (written out here rather than calling app.esc)."""
     return text.replace(PAYLOAD, PAYLOAD_HTML)
-
-
-def start(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    assert not at.exception, at.exception
-    if page:
-        at.radio(key="page").set_value(page).run()
-        assert not at.exception, at.exception
-    return at
-
-
-def html(at: AppTest) -> str:
-    """Every st.html body except the page's style sheet."""
-    return "\n".join(e.value for e in at.get("html") if not e.value.startswith("<style>"))
 
 
 def markdown_texts(at: AppTest) -> list[tuple[str, str]]:
@@ -394,29 +374,12 @@ def test_upload_file_name_is_not_read_as_markdown(hostile_app):
 
 @pytest.fixture(scope="module")
 def hostile_server(hostile_dir, tmp_path_factory):
-    from tests.test_browser import free_port, wait_healthy
+    from tests.test_browser import streamlit_server
 
     data = tmp_path_factory.mktemp("hostile-browser") / "data"
     shutil.copytree(hostile_dir, data)
-    port = free_port()
-    log = data.parent / "streamlit.log"
-    env = {**os.environ, "KOMMUNRAPPORT_DATA": str(data), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", APP, "--server.headless", "true", "--server.address",
-             "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc, log)
+    with streamlit_server(data) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 # Everything a view could do with the payload: run a script, link, load an image, typeset a formula, draw an icon.
