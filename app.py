@@ -247,7 +247,8 @@ def corpus_rows(_store: Store, db_dir: str, version: str) -> list[dict[str, Any]
     flags = Counter(f.doc for f in _store.flags())
     return [{"Kommun": r["kommun"], "Nämnd": r["namnd"], "År": r["year"], "Period": r["period"],
              "Poster": units[r["doc"]], "Med angiven status": stated[r["doc"]], "Med förslag": suggested[r["doc"]],
-             "Flaggor": flags[r["doc"]], "Fil": r["doc"], "Inläst": (r["ingested_at"] or "")[:16].replace("T", " ")}
+             "Flaggor": flags[r["doc"]], "Fil": r["doc"], "Inläst": (r["ingested_at"] or "")[:16].replace("T", " "),
+             "Läst från": r["path"]}  # two files with one name are told apart by where they came from
             for r in _store.reports()]
 
 

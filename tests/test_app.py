@@ -66,6 +66,7 @@ def test_first_page_lists_the_ingested_reports(app_data_dir):
     table = at.dataframe[0].value
     assert sorted(table["Fil"]) == sorted(p.name for p in (ROOT / "tests/fixtures/reports").glob("*.txt"))
     assert sorted(set(table["Kommun"])) == ["Eskilstuna", "Hudiksvall", "Uppsala"]
+    assert sorted(table["Läst från"]) == sorted(str(p.resolve()) for p in (ROOT / "tests/fixtures/reports").glob("*.txt"))
     assert int(table["Poster"].sum()) == Store.open(app_data_dir).count("units")
     assert any("5 rapporter" in c.value for c in at.sidebar.caption)
     assert errors(at) == []
