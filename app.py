@@ -229,10 +229,11 @@ def taxonomy_labels() -> dict[str, str]:
 
 @st.cache_resource(show_spinner="Laddar språkmodellen …")
 def embedder(model: str | None) -> Any:
-    """Loaded once per process (index.indexes caches it too; this keeps Streamlit from reloading on reruns)."""
-    from index.indexes import get_embedder
+    """The query embedder, loaded once per process (index.indexes caches it too; this keeps Streamlit from
+    reloading on reruns). Ingest loads the full model itself, in its worker."""
+    from index.indexes import get_query_embedder
 
-    return get_embedder(model)
+    return get_query_embedder(model)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -379,11 +380,11 @@ def warm_up(db_dir: str) -> Any:
 
     def load() -> None:
         try:
-            from index.indexes import META_MODEL, get_embedder, load_indexes
+            from index.indexes import META_MODEL, get_query_embedder, load_indexes
 
             store = Store.open(db_dir)
             try:
-                get_embedder(store.get_meta(META_MODEL))
+                get_query_embedder(store.get_meta(META_MODEL))
                 load_indexes(store)
             finally:
                 store.close()

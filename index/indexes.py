@@ -187,7 +187,7 @@ def lexical_text(p: Passage) -> str:
 
 # -- embedder -----------------------------------------------------------------------------------------------------
 MODEL_ENV = "RAPPORT_EMBEDDING_MODEL"  # a sentence-transformers model id or folder; unset: multilingual-e5-small
-_EMBEDDERS: dict[str | None, Any] = {}
+_EMBEDDERS: dict[Any, Any] = {}  # model name -> Embedder; ("query", name) -> its query-only twin or None
 _LOCK = threading.RLock()
 
 
@@ -218,6 +218,22 @@ def get_embedder(model: str | None = None):
         if name not in _EMBEDDERS:
             _EMBEDDERS[name] = Embedder.load(name)
         return _EMBEDDERS[name]
+
+
+def get_query_embedder(model: str | None = None):
+    """What embeds a query for vectors made by `model` (a recorded model id): the default model's C-engine twin
+    when it is the one (no torch import, ~0.15 s to load), otherwise `get_embedder(model)`."""
+    from index.embeddings import nano_query_embedder
+
+    name = model or configured_model()
+    if configured_model() is None and name in (None, default_model_id()):
+        with _LOCK:
+            key = ("query", name)
+            if key not in _EMBEDDERS:
+                _EMBEDDERS[key] = nano_query_embedder()
+            if _EMBEDDERS[key] is not None:
+                return _EMBEDDERS[key]
+    return get_embedder(model)
 
 
 def check_model(store: Store, model_id: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from errors import BadQuery, ModelMismatch, UnknownChoice
-from index.indexes import clean_text, configured_model, get_embedder, load_indexes
+from index.indexes import clean_text, configured_model, get_query_embedder, load_indexes
 from index.store import Store
 from records import Hit
 
@@ -241,7 +241,7 @@ def query_vector(embedder, text: str) -> np.ndarray:
 
 def query_embedder(dense, embedder=None):
     """The model that built the vectors, unless the user configured another one: then ModelMismatch."""
-    embedder = embedder or get_embedder(configured_model() or dense.model_id)
+    embedder = embedder or get_query_embedder(configured_model() or dense.model_id)
     if embedder.model_id != dense.model_id:
         raise ModelMismatch(f"indexet är byggt med {dense.model_id}, men modellen {embedder.model_id} är vald")
     return embedder
@@ -337,7 +337,7 @@ def make_snippet(text: str, analyzer, query_terms: dict[str, Any],
     text = clean_text(text)
     found = []  # (start, end, form, query piece, weight)
     if query_terms:
-        for w in analyzer.words(text):
+        for w in analyzer.words(text, display=True):
             best = None
             for t in analyzer.expand(w.lower):
                 q = query_terms.get(t.term)

