@@ -52,12 +52,19 @@ def place(store: Store, path: Path, meta: ReportMeta, document: Document) -> Pla
         found = [r for r in same_name if match(r)]
         if found:
             return Placement(found[0]["doc"], found[0])
-    same_content = [r for r in store.reports() if r["sha256"] == document.sha256]
+    same_content = [r for r in store.reports() if r["sha256"] == document.sha256 and _compatible(r, meta)]
     if same_content:  # a renamed copy: the same report, whatever it is called now
         return Placement(same_content[0]["doc"], same_content[0])
     if store.report(name) is None:
         return Placement(name, None)
     return Placement(_free_key(store, name, meta, document), None)
+
+
+def _compatible(report: dict[str, Any], meta: ReportMeta) -> bool:
+    """No metadata field known on both sides differs (the same bytes given another kommun or year by the user
+    are another report)."""
+    pairs = [(getattr(meta, k), report.get(k)) for k in ("kommun", "namnd", "year", "period")]
+    return all(norm(str(a)) == norm(str(b)) for a, b in pairs if a not in (None, "") and b not in (None, ""))
 
 
 def _same_period(report: dict[str, Any], meta: ReportMeta) -> bool:

@@ -118,6 +118,15 @@ def test_a_renamed_copy_is_the_stored_report_and_keeps_its_decisions(tmp_path, h
     store.close()
 
 
+def test_the_same_bytes_given_another_kommun_are_another_report(tmp_path, hash_model):
+    first = put(UPPSALA, tmp_path / "delår-omsorg.txt")
+    db = tmp_path / "data"
+    ingest_paths([first], db_dir=db, progress=False, overrides=META)
+    other = put(UPPSALA, tmp_path / "ny" / "testkommun.txt")
+    summary = ingest_paths([other], db_dir=db, progress=False, overrides=META | {"kommun": "Testkommun"})
+    assert (summary.ingested, summary.reports) == (["testkommun.txt"], 2)
+
+
 def test_a_new_version_replaces_its_report_and_decisions_follow_their_items(tmp_path, hash_model, capsys):
     v1 = put(UPPSALA, tmp_path / "april" / "rapport.txt")
     text = UPPSALA.read_text(encoding="utf-8").replace(KEPT_TITLE, EDITED_TITLE)
