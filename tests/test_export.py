@@ -16,7 +16,7 @@ from tests.conftest import HOSTILE_LINE, build_review_store
 
 def read_csv(data: bytes) -> list[dict[str, str]]:
     assert data.startswith(b"\xef\xbb\xbf")  # BOM: Excel must read åäö as UTF-8
-    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
 
 
 def read_xlsx(data: bytes) -> list[list[object]]:
@@ -138,7 +138,7 @@ def test_empty_tables_export_as_header_only_files(tmp_path, what):
     rows = export.table_rows(store, what)
     store.close()
     assert rows == []
-    header = ",".join(export.COLUMNS[what]) + "\r\n"
+    header = ";".join(export.COLUMNS[what]) + "\r\n"
     assert export.to_bytes(rows, "csv", sheet=what) == b"\xef\xbb\xbf" + header.encode()
     assert read_xlsx(export.to_bytes(rows, "xlsx", sheet=what)) == [export.COLUMNS[what]]
 
@@ -220,3 +220,17 @@ def test_theme_and_flag_summaries(review_store):
         {"rapport": "Uppsala – Omsorgsnämnden 2024", "fil": "a.txt", "typ": "status_text_conflict",
          "typ_namn": "Status motsäger texten", "antal": 1, "öppna": 1},
     ]
+
+
+def test_csv_opens_in_swedish_excel_and_xlsx_is_ready_to_filter():
+    rows = [{"id": "a#u1", "säkerhet": 0.81, "antal": 3, "granskad_tid": "2026-11-27T09:30:00+00:00", "text": "a;b"}]
+    assert export.to_csv_bytes(rows).decode("utf-8-sig") == (
+        "id;säkerhet;antal;granskad_tid;text\r\na#u1;0,81;3;2026-11-27T09:30:00+00:00;\"a;b\"\r\n")
+    ws = load_workbook(io.BytesIO(export.to_xlsx_bytes(rows))).active
+    assert (ws.auto_filter.ref, ws.freeze_panes) == ("A1:E2", "A2")
+    stamp = ws["D2"]
+    assert (stamp.is_date, stamp.number_format) == (True, "yyyy-mm-dd hh:mm")
+    from datetime import datetime, timezone
+
+    assert stamp.value == datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc).astimezone().replace(tzinfo=None)
+    assert ws["B2"].value == 0.81 and ws.column_dimensions["A"].width == 10
