@@ -148,7 +148,7 @@ def test_plain_words_are_split_on_white_space_exactly_as_spacy_splits_them():
     lemma table, 20,000 to a line, with spaCy's tokenizer and with the shortcut."""
     from nlp import swedish
 
-    lex = swedish.lexicon()
+    lex = swedish._build_lexicon()
     words = sorted({w for w in (*lex.lemmas, *lex.lemmas.values()) if w.isalpha()})
     tokenizer = swedish._tokenizer()
     differ = []
@@ -159,13 +159,17 @@ def test_plain_words_are_split_on_white_space_exactly_as_spacy_splits_them():
     assert (len(words), differ) == (738727, [])
 
 
-def test_the_cached_lexicon_reads_back_what_was_built(tmp_path, monkeypatch):
+def test_the_lexicon_file_answers_as_the_tables_it_was_built_from(tmp_path):
     from nlp import swedish
 
     built = swedish._build_lexicon()
-    monkeypatch.setattr(swedish, "LEXICON_DIR", tmp_path / "lexicon-sv")
-    swedish._write_lexicon(built, swedish._lexicon_source())
-    assert sorted(p.name for p in (tmp_path / "lexicon-sv").iterdir()) == [
-        "forms.txt", "lemmas.txt", "source.json", "stopwords.txt", "vocabulary.txt"]
-    assert swedish._read_lexicon(tmp_path / "lexicon-sv") == built
+    path = tmp_path / "lexicon-sv.sqlite"
+    swedish._write_lexicon(built, path, swedish._lexicon_source())
+    disk = swedish._open_lexicon(path, swedish._lexicon_source())
     assert (len(built.lemmas), len(built.vocabulary), len(built.stop)) == (660305, 742641, 386)
+    assert disk.stop == built.stop
+    assert [k for k, v in built.lemmas.items() if disk.lemmas.get(k) != v] == []
+    assert [w for w in built.vocabulary if w not in disk.vocabulary] == []
+    assert (disk.lemmas.get("xqzplorf", "x"), "xqzplorf" in disk.vocabulary) == ("x", False)
+    with pytest.raises(ValueError):
+        swedish._open_lexicon(path, swedish._lexicon_source().replace('"format": ', '"format": 9'))
