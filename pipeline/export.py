@@ -38,11 +38,15 @@ def _evidence(items: list[dict[str, Any]] | None, pages: dict[int, int]) -> str:
     return " | ".join(f"{at_line(pages, e.get('line'))}: {e.get('quote') or e.get('text') or ''}" for e in items or [])
 
 
-def unit_rows(store: Store) -> list[dict[str, Any]]:
+def _context(store: Store, target_type: str) -> tuple[dict, dict, dict]:
+    """What every row of a table needs: reports by key, decisions in force, and each report's line -> page map."""
     reports = store.reports_by_doc()
-    decided = store.current_decisions(UNIT_STATUS)
+    return reports, store.current_decisions(target_type), {doc: store.page_map(doc) for doc in reports}
+
+
+def unit_rows(store: Store) -> list[dict[str, Any]]:
+    reports, decided, pages = _context(store, UNIT_STATUS)
     rows = []
-    pages = {doc: store.page_map(doc) for doc in reports}
     for u in store.units():
         r = reports.get(u.doc, {})
         d = decided.get(u.id)
@@ -63,10 +67,8 @@ def unit_rows(store: Store) -> list[dict[str, Any]]:
 
 
 def flag_rows(store: Store) -> list[dict[str, Any]]:
-    reports = store.reports_by_doc()
-    decided = store.current_decisions(FLAG)
+    reports, decided, pages = _context(store, FLAG)
     rows = []
-    pages = {doc: store.page_map(doc) for doc in reports}
     for f in store.flags():
         r = reports.get(f.doc, {})
         d = decided.get(f.id)
