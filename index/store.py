@@ -218,6 +218,12 @@ class Store:
         rows = self.conn.execute("SELECT * FROM reports ORDER BY kommun, namnd, year, doc").fetchall()
         return [_report_row(r) for r in rows]
 
+    def reports_with_content(self, sha256: str) -> list[dict[str, Any]]:
+        """Stored reports read from files with these exact bytes, oldest first."""
+        rows = self.conn.execute("SELECT * FROM reports WHERE sha256=? ORDER BY ingested_at, doc",
+                                 (sha256,)).fetchall()
+        return [_report_row(r) for r in rows]
+
     def reports_named(self, name: str) -> list[dict[str, Any]]:
         """Stored reports read from a file of this name (from any folder), oldest first."""
         rows = self.conn.execute("SELECT * FROM reports WHERE COALESCE(file, doc)=? ORDER BY ingested_at, doc",

@@ -52,7 +52,7 @@ def place(store: Store, path: Path, meta: ReportMeta, document: Document) -> Pla
         found = [r for r in same_name if match(r)]
         if found:
             return Placement(found[0]["doc"], found[0])
-    same_content = [r for r in store.reports() if r["sha256"] == document.sha256 and _compatible(r, meta)]
+    same_content = [r for r in store.reports_with_content(document.sha256) if _compatible(r, meta)]
     if same_content:  # a renamed copy: the same report, whatever it is called now
         return Placement(same_content[0]["doc"], same_content[0])
     if store.report(name) is None:

@@ -99,7 +99,7 @@ def _unchanged(store: Store, path: Path, manifest_row: dict[str, str] | None,
     if overrides or not path.is_file():
         return None
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    for report in [r for r in store.reports() if r["sha256"] == sha]:
+    for report in store.reports_with_content(sha):
         if store.get_meta(f"{READER_KEY}/{report['doc']}") == reader_version() and all(
                 str(report.get(k) or "") == str(v) for k, v in (manifest_row or {}).items() if k != "file"):
             return report
