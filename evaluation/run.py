@@ -10,7 +10,7 @@ from evaluation.gold import DEFAULT_GOLD_DIR, load_gold
 from index.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("segmentation", "renderings", "families", "status", "themes", "flags", "search")
+SECTIONS = ("segmentation", "renderings", "families", "status", "status_learning", "themes", "flags", "search")
 
 
 def ensure_corpus(db_dir: Path | str | None, gold_dir: Path | str | None) -> Store:

@@ -26,6 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from records import Unit
 
 from nlp.status_vocab import CANONICAL, HERE, canonical_status, expand, load_map, norm
+from nlp.swedish import sentence_spans
 
 CUES_PATH = HERE / "status_cues.toml"
 SUGGESTED = ("genomförd", "enligt plan", "försenad")  # the classes the text classifier can suggest
@@ -41,12 +42,12 @@ class Sentence:
     text: str
 
 
-_SENT_END = re.compile(r"(?<=[.!?])\s+(?=[\"”*(]?[A-ZÅÄÖÉ0-9•–-])")
 _BULLET = re.compile(r"^\s*(?:[•▪◦·*]|[-–](?=\s)|\d+[.)](?=\s))")
 
 
 def split_sentences(text_lines: list[tuple[int, str]]) -> list[Sentence]:
-    """Sentences of consecutive clean lines; wrapped lines are joined, blank lines, tabs and bullets break.
+    """Sentences of consecutive clean lines; wrapped lines are joined, blank lines, tabs and bullets break, and
+    each paragraph is split by nlp.swedish.sentence_spans (spaCy).
 
     A sentence keeps the number of the line where it starts, so evidence can be shown in context.
     """
@@ -62,12 +63,9 @@ def split_sentences(text_lines: list[tuple[int, str]]) -> list[Sentence]:
                 joined += " "
             starts.append((len(joined), ln))
             joined += piece
-        pos = 0
-        for part in _SENT_END.split(joined):
-            idx = joined.find(part, pos)
-            pos = idx + len(part)
+        for idx, end in sentence_spans(joined):
             ln = max((l for s, l in starts if s <= idx), default=buf[0][0])
-            part = " ".join(part.split())
+            part = " ".join(joined[idx:end].split())
             if re.search(r"[0-9A-Za-zåäöÅÄÖ]", part):
                 out.append(Sentence(ln, part))
         buf.clear()
@@ -523,7 +521,7 @@ REGULARISATION_C = 0.02  # strong: a few hundred labelled units (0.01–0.05 sco
 PCA_COMPONENTS = 16
 WEIGHTS = {"decision": 2.0, "labels": 1.0, "stated": 0.75, "cue": 0.3}  # stated words mostly agree with analysts
 TRAIN_WITH_CUE_LABELS = False  # clear phrase cues as weak labels in `cli.py train` (always on the fly at ingest)
-LOW_CONFIDENCE = 0.5
+UNCERTAIN = 0.5  # below this top probability the suggestion is 'osäker' and names the two likeliest
 NOTES = {
     "empty": "Ingen kommentar att bedöma – inget förslag.",
     "language": "Texten verkar inte vara på svenska – förslaget är osäkert.",
@@ -769,7 +767,7 @@ def _note(x: UnitInput, confidence: float, rules: bool) -> str | None:
         return NOTES[quality]
     if rules:
         return NOTES["rules"]
-    return NOTES["low"] if confidence < LOW_CONFIDENCE else None
+    return NOTES["low"] if confidence < UNCERTAIN else None
 
 
 def _flatten_if_unreadable(probs: np.ndarray, x: UnitInput) -> np.ndarray:
@@ -779,13 +777,24 @@ def _flatten_if_unreadable(probs: np.ndarray, x: UnitInput) -> np.ndarray:
     return probs
 
 
+def embedding_dim(X: np.ndarray) -> int:
+    """Width of the embedding part of a build_matrix row (the hand features follow it)."""
+    return X.shape[1] - len(feature_names())
+
+
+def suggestion_probs(model: StatusModel, X: np.ndarray, inputs: list[UnitInput]) -> np.ndarray:
+    """The model's calibrated probabilities, flattened where the text cannot be read."""
+    probs = model.proba(X) if len(X) else np.zeros((0, len(model.classes)))
+    return np.array([_flatten_if_unreadable(p, x) for p, x in zip(probs, inputs)]).reshape(probs.shape)
+
+
 def suggest_with_model(model: StatusModel, X: np.ndarray, inputs: list[UnitInput],
                        embed: Callable[[list[str]], np.ndarray]) -> dict[str, dict[str, Any]]:
     rows = [i for i, x in enumerate(inputs) if x.has_commentary]
     out = {x.unit.id: _empty_fields() for x in inputs if not x.has_commentary}
     if not rows:
         return out
-    probs = model.proba(X[rows])
+    probs = suggestion_probs(model, X[rows], [inputs[r] for r in rows])
     # Sentence-level contributions: the same linear model applied to each sentence alone.
     sents = [(r, s) for r in rows for s in inputs[r].sentences[:MAX_SENTENCES]]
     emb = embed([s.text for _, s in sents])
@@ -796,7 +805,7 @@ def suggest_with_model(model: StatusModel, X: np.ndarray, inputs: list[UnitInput
     for k, r in enumerate(rows):
         x = inputs[r]
         n = min(len(x.sentences), MAX_SENTENCES)
-        p = _flatten_if_unreadable(probs[k], x)
+        p = probs[k]
         best = int(np.argmax(p))
         out[x.unit.id] = {
             "suggested_status": model.classes[best],
