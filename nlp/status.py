@@ -255,8 +255,19 @@ def cue_matches(text: str, cues: tuple[Cue, ...] | None = None) -> list[tuple[Cu
 
 
 def cue_hits(sentence: str) -> list[Cue]:
-    """The classifier's cues a sentence carries (each once), matched on its normalised words."""
-    return [cue for cue, _ in cue_matches(norm(sentence), classifier_cues())]
+    """The classifier's cues a sentence carries (each once), matched on its normalised words. A 'done' cue in a
+    sentence about an activity inside the item ("vi har genomfört två utbildningar") and not about the item itself
+    says nothing about whether the item is done, and is dropped."""
+    text = norm(sentence)
+    hits = [cue for cue, _ in cue_matches(text, classifier_cues())]
+    if any(c.kind == "done" for c in hits) and about_an_activity(text):
+        hits = [c for c in hits if c.kind != "done"]
+    return hits
+
+
+def about_an_activity(normed: str) -> bool:
+    item_done, activity_done = _scope()[:2]
+    return bool(activity_done.search(normed)) and not item_done.search(normed)
 
 
 def baseline_class(cls: str) -> str:
@@ -415,7 +426,7 @@ def feature_names() -> list[str]:
     """Names of the hand-made features (the embedding's dimensions come first and are not named)."""
     return ([f"cue:{c.id}" for c in classifier_cues()] + [f"class:{c}" for c in CANONICAL] + ["cue_share"]
             + ["date:future_plan", "date:deadline_passed", "date:end_passed", "date:end_future", "len_words"]
-            + list(TENSES) + ["title:goal"])
+            + list(TENSES) + list(SCOPE) + ["title:goal"])
 
 
 # Tense is a general signal: done work is told in the perfect/preterite, ongoing in the present, plans in the future.
@@ -424,6 +435,29 @@ TENSES = {
     "tense:future": re.compile(r"\b(kommer att|ska|skall|planeras|avses|beräknas|förväntas|framöver|inför)\b"),
     "tense:present": re.compile(r"\b(pågår|arbetar|fortsätter|sker|genomförs|utvecklas|pågående)\b"),
 }
+# Whose status a sentence gives: the item as a whole ("Uppdraget är genomfört") or an activity inside it ("vi har
+# genomfört två utbildningar", "Samverkan har skett") – the commonest way an on-plan item reads as done. Also hedges
+# and work that goes on. General Swedish: the active supine takes an object (someone did something), the passive
+# participle after an item word is the item's own state, counted events are activities.
+_COUNTED_EVENTS = (r"\b(\d+|två|tre|fyra|fem|sex|sju|åtta|nio|tio|flera|ett antal|några|ett flertal)\s+(\w+\s+)?"
+                   r"(utbildningar|utbildningstillfällen|möten|träffar|\w*möten|\w*träffar|workshops|seminarier|"
+                   r"tillfällen|aktiviteter|besök|föreläsningar|dialoger|samtal|kurser)\b")
+SCOPE = {
+    "scope:item_done": r"\b({item_subject}|det|detta)\b(\s+\w+){0,4}\s+(är|har|blev|bedöms vara|bedöms som)\s+"
+                       r"(nu\s+)?(helt\s+)?({done_word}|genomförts|slutförts|avslutats|färdigställts|verkställts)\b",
+    "scope:activity_done": r"\b(har|hade)\s+(\w+\s+){0,2}(genomfört|hållit|anordnat|arrangerat|erbjudit|deltagit|"
+                           r"träffat|besökt|utbildat|informerat|skickat|bjudit in|haft|skett|ägt rum|hållits)\b|"
+                           + _COUNTED_EVENTS,
+    "scope:hedge": r"\b(bedöms|bedömer|förväntas|beräknas|troligen|sannolikt|förhoppningsvis|preliminärt)\b",
+    "scope:goes_on": r"\b(fortsätter|fortsatt|kvarstår|återstår|fortlöpande|löpande|vidare under|framöver)\b",
+}
+
+
+@lru_cache(maxsize=1)
+def _scope() -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(expand(p, load_map().words)) for p in SCOPE.values())
+
+
 _GOAL_TITLE = re.compile(r"\b(mål|målet|inriktningsmål|fokusmål|verksamhetsmål|nämndmål|kf-mål)\b")
 
 
@@ -442,7 +476,7 @@ def hand_features(sentences: list[Sentence], title_row: str, ref: tuple[int, int
     words = sum(len(s.text.split()) for s in sentences)
     dates = date_features(sentences, title_row, ref)
     normed = [norm(s.text) for s in sentences]
-    tenses = [sum(bool(p.search(n)) for n in normed) / max(1, len(normed)) for p in TENSES.values()]
+    tenses = [sum(bool(p.search(n)) for n in normed) / max(1, len(normed)) for p in (*TENSES.values(), *_scope())]
     values = ([np.log1p(v) for v in counts.values()] + [np.log1p(v) for v in by_class.values()]
               + [with_cue / max(1, len(sentences))] + list(dates.values()) + [np.log1p(words)]
               + tenses + [float(bool(_GOAL_TITLE.search(norm(title))))])
