@@ -42,11 +42,15 @@ CREATE TABLE IF NOT EXISTS units (
     text TEXT, line_start INTEGER, line_end INTEGER, title_line INTEGER, explicit_status TEXT,
     explicit_status_source TEXT, explicit_status_line INTEGER, status TEXT, linked_unit_id TEXT,
     suggested_status TEXT, status_confidence REAL, status_probs TEXT, status_evidence TEXT DEFAULT '[]',
-    status_note TEXT, themes TEXT DEFAULT '[]', page_start INTEGER, page_end INTEGER, progress INTEGER
+    status_note TEXT, themes TEXT DEFAULT '[]', page_start INTEGER, page_end INTEGER, progress INTEGER,
+    review_priority REAL
 );
 CREATE INDEX IF NOT EXISTS units_doc ON units(doc);
 CREATE TABLE IF NOT EXISTS embeddings (
     model TEXT, text_hash TEXT, vector BLOB, PRIMARY KEY (model, text_hash)
+);
+CREATE TABLE IF NOT EXISTS features (
+    key TEXT PRIMARY KEY, vector BLOB, info TEXT
 );
 CREATE TABLE IF NOT EXISTS flags (
     id TEXT PRIMARY KEY, kind TEXT, doc TEXT, unit_ids TEXT, line INTEGER, severity TEXT, score REAL,
@@ -65,7 +69,8 @@ UNIT_JSON_FIELDS = ("status_probs", "status_evidence", "themes")
 # Columns added after the first release: a store made before them gets them on open (NULL for old rows).
 ADDED_COLUMNS = (("reports", "file", "TEXT"), ("lines", "page", "INTEGER"), ("passages", "page_start", "INTEGER"),
                  ("passages", "page_end", "INTEGER"), ("units", "page_start", "INTEGER"),
-                 ("units", "page_end", "INTEGER"), ("units", "progress", "INTEGER"))
+                 ("units", "page_end", "INTEGER"), ("units", "progress", "INTEGER"),
+                 ("units", "review_priority", "REAL"))
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -312,7 +317,7 @@ class Store:
     def set_unit_fields(self, updates: dict[str, dict[str, Any]]) -> None:
         """Write classifier output: {unit_id: {field: value}} for suggestion and theme fields only."""
         allowed = {"suggested_status", "status_confidence", "status_probs", "status_evidence", "status_note",
-                   "themes"}
+                   "themes", "review_priority"}
         with self.transaction() as c:
             for unit_id, fields in updates.items():
                 bad = set(fields) - allowed
@@ -338,6 +343,22 @@ class Store:
         with self.transaction() as c:
             c.executemany("INSERT OR REPLACE INTO embeddings VALUES (?,?,?)",
                           [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in vectors.items()])
+
+    # -- feature cache: a classifier's rows keyed by a hash of everything they are computed from ---------------
+    def cached_features(self, keys: list[str]) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
+        out: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            rows = self.conn.execute(f"SELECT key, vector, info FROM features WHERE key IN ({','.join('?' * len(chunk))})",
+                                     chunk).fetchall()
+            out.update({k: (np.frombuffer(v, dtype=np.float32), json.loads(info)) for k, v, info in rows})
+        return out
+
+    def put_features(self, rows: dict[str, tuple[np.ndarray, dict[str, Any]]]) -> None:
+        with self.transaction() as c:
+            c.executemany("INSERT OR REPLACE INTO features VALUES (?,?,?)",
+                          [(k, np.asarray(v, dtype=np.float32).tobytes(), json.dumps(info, ensure_ascii=False))
+                           for k, (v, info) in rows.items()])
 
     # -- flags -----------------------------------------------------------------------------------
     def replace_flags(self, doc: str, flags: list[Flag]) -> None:

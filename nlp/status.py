@@ -516,10 +516,20 @@ class UnitInput:
     sentences: list[Sentence]
     title_row: str
     ref: tuple[int, int] | None
+    quality: str | None = None  # "title", "language", "numbers": text the model cannot read (see NOTES)
+    commentary: bool | None = None  # set when the sentences were not gathered (features from the cache)
 
     @property
     def has_commentary(self) -> bool:
-        return bool(self.sentences)
+        return bool(self.sentences) if self.commentary is None else self.commentary
+
+
+def title_echo(unit: Unit, line_text: dict[int, str]) -> list[Sentence]:
+    """Sentences of the unit's text (which never holds the title line itself) that repeat the whole title: a
+    commentary that says nothing new."""
+    title = norm(unit.title)
+    pairs = [(ln, t) for ln, t in _locate_lines(unit, line_text) if not _is_stated_value(t, unit)]
+    return [s for s in split_sentences(pairs) if title and norm(s.text) == title]
 
 
 def gather_inputs(store: Any, units: list[Unit]) -> list[UnitInput]:
@@ -532,7 +542,11 @@ def gather_inputs(store: Any, units: list[Unit]) -> list[UnitInput]:
             lines_by_doc[u.doc] = dict(store.lines(u.doc))
         line_text = lines_by_doc[u.doc]
         row = line_text.get(u.title_line or u.line_start, "")
-        out.append(UnitInput(u, commentary_sentences(u, line_text), row, report_reference_date(reports.get(u.doc))))
+        sentences = commentary_sentences(u, line_text)
+        quality = text_quality(" ".join(s.text for s in sentences)) if sentences else None
+        if not sentences and (echo := title_echo(u, line_text)):
+            sentences, quality = echo[:1], "title"
+        out.append(UnitInput(u, sentences, row, report_reference_date(reports.get(u.doc)), quality))
     return out
 
 
@@ -560,7 +574,8 @@ NOTES = {
     "empty": "Ingen kommentar att bedöma – inget förslag.",
     "language": "Texten verkar inte vara på svenska – förslaget är osäkert.",
     "numbers": "Texten består nästan bara av siffror – förslaget är osäkert.",
-    "low": "Låg säkerhet: texten ger inga tydliga belägg för någon status.",
+    "title": "Kommentaren upprepar bara rubriken – förslaget är osäkert.",
+    "low": "Texten ger inga tydliga belägg för någon status.",
     "rules": "Förslag från frasregler (det finns för lite märkt data för en modell).",
 }
 
@@ -795,18 +810,24 @@ def _evidence(contrib: np.ndarray, sentences: list[Sentence]) -> list[dict[str, 
             for k in picked]
 
 
-def _note(x: UnitInput, confidence: float, rules: bool) -> str | None:
-    quality = text_quality(" ".join(s.text for s in x.sentences))
-    if quality:
-        return NOTES[quality]
-    if rules:
-        return NOTES["rules"]
-    return NOTES["low"] if confidence < UNCERTAIN else None
+def uncertain_note(probs: dict[str, float]) -> str:
+    """'Osäker: enligt plan (48 %) eller försenad (35 %).' – the two likeliest, for a reviewer to choose from."""
+    (a, pa), (b, pb) = sorted(probs.items(), key=lambda kv: -kv[1])[:2]
+    return f"Osäker: {a} ({pa:.0%}) eller {b} ({pb:.0%}).".replace("%", " %")
+
+
+def _note(x: UnitInput, probs: dict[str, float], rules: bool) -> str | None:
+    """Why a suggestion is weak, and when it is below UNCERTAIN, the two likeliest statuses."""
+    reason = NOTES[x.quality] if x.quality else NOTES["rules"] if rules else None
+    if max(probs.values()) >= UNCERTAIN:
+        return reason
+    return " ".join(filter(None, [reason or NOTES["low"], uncertain_note(probs)]))
 
 
 def _flatten_if_unreadable(probs: np.ndarray, x: UnitInput) -> np.ndarray:
-    """Another language or bare numbers: the model cannot read it, so the probabilities move towards uniform."""
-    if text_quality(" ".join(s.text for s in x.sentences)):
+    """Another language, bare numbers or the title repeated: the model cannot read it, so the probabilities move
+    towards uniform (below UNCERTAIN, so the suggestion says 'osäker')."""
+    if x.quality:
         return 0.25 * probs + 0.75 / len(probs)
     return probs
 
@@ -846,7 +867,7 @@ def suggest_with_model(model: StatusModel, X: np.ndarray, inputs: list[UnitInput
             "status_confidence": round(float(p[best]), 4),
             "status_probs": {c: round(float(v), 4) for c, v in zip(model.classes, p)},
             "status_evidence": _evidence(sent_logits[start:start + n, best], x.sentences[:n]),
-            "status_note": _note(x, float(p[best]), rules=False),
+            "status_note": _note(x, dict(zip(model.classes, map(float, p))), rules=False),
         }
         start += n
     return out
@@ -870,7 +891,7 @@ def suggest_with_rules(inputs: list[UnitInput]) -> dict[str, dict[str, Any]]:
             "status_confidence": round(float(p[SUGGESTED.index(label)]), 4),
             "status_probs": {c: round(float(v), 4) for c, v in zip(SUGGESTED, p)},
             "status_evidence": _evidence(contrib, x.sentences[:MAX_SENTENCES]) if contrib.any() else [],
-            "status_note": _note(x, 0.0, rules=True),
+            "status_note": _note(x, dict(zip(SUGGESTED, map(float, p))), rules=True),
         }
     return out
 

@@ -299,6 +299,7 @@ HOSTILE_ITEMS = [
     ("Bara siffror", "12 345 67,8 % 2023", None),
     ("Skript", "<script>alert(1)</script> Arbetet pågår enligt plan.", None),
     ("Lång text", "Arbetet pågår enligt plan. " * 400, None),
+    ("Rubrik som bara upprepas", "Rubrik som bara upprepas.", None),
 ]
 
 
@@ -358,16 +359,27 @@ def test_suggestion_fields_are_complete_and_evidence_is_a_sentence_of_the_unit(s
                                        "weight": late.status_evidence[0]["weight"]}
 
 
-@pytest.mark.parametrize("title, note_key, max_conf", [
-    ("Tom kommentar", "empty", None), ("Engelsk text", "language", 0.5), ("Bara siffror", "numbers", 0.5)])
-def test_bad_input_gets_no_guess_or_low_confidence_said_so(status_store, title, note_key, max_conf):
+def test_empty_commentary_gets_no_suggestion_and_says_why(status_store):
+    S.apply_status(status_store, ["c.txt"], embedder=HashEmbedder())
+    u = next(u for u in status_store.units("c.txt") if u.title == "Tom kommentar")
+    assert (u.suggested_status, u.status_confidence, u.status_probs, u.status_evidence, u.status_note) == (
+        None, None, None, [], S.NOTES["empty"])
+
+
+@pytest.mark.parametrize("title, note_key", [
+    ("Engelsk text", "language"), ("Bara siffror", "numbers"), ("Rubrik som bara upprepas", "title")])
+def test_unreadable_commentary_is_uncertain_said_so_with_the_two_likeliest(status_store, title, note_key):
     S.apply_status(status_store, ["c.txt"], embedder=HashEmbedder())
     u = next(u for u in status_store.units("c.txt") if u.title == title)
-    assert u.status_note == S.NOTES[note_key]
-    if max_conf is None:
-        assert (u.suggested_status, u.status_confidence, u.status_probs, u.status_evidence) == (None, None, None, [])
-    else:
-        assert u.suggested_status in S.SUGGESTED and u.status_confidence <= max_conf
+    assert u.suggested_status in S.SUGGESTED and u.status_confidence < S.UNCERTAIN
+    first, second = sorted(u.status_probs, key=lambda c: -u.status_probs[c])[:2]
+    assert u.status_note == (f"{S.NOTES[note_key]} Osäker: {first} ({u.status_probs[first]:.0%}) eller {second} "
+                             f"({u.status_probs[second]:.0%}).").replace("%", " %")
+
+
+def test_uncertain_note_names_the_two_likeliest():
+    assert S.uncertain_note({"genomförd": 0.12, "enligt plan": 0.46, "försenad": 0.42}) == \
+        "Osäker: enligt plan (46 %) eller försenad (42 %)."
 
 
 def test_hostile_text_is_handled_as_text(status_store):
@@ -380,7 +392,7 @@ def test_hostile_text_is_handled_as_text(status_store):
 
 def test_train_saves_json_model_that_reloads_to_the_same_probabilities(status_store):
     lines = S.train_status(status_store, None, embedder=HashEmbedder())
-    assert lines[0] == "status: 24 märkta poster av 41 (stated 24)"
+    assert lines[0] == "status: 24 märkta poster av 42 (stated 24)"
     assert lines[1] == "status: klasser enligt plan 8, försenad 8, genomförd 8"
     path = S.model_path(status_store)
     data = json.loads(path.read_text(encoding="utf-8"))  # plain JSON, no pickle
@@ -490,7 +502,7 @@ def test_labels_given_explicitly_are_used_and_recorded(status_store, tmp_path):
     labels = load_labels(_write_labels(tmp_path / "labels", rows))
     info = {"folder": "etiketter", "fingerprint": "abc", "reports": ["c.txt"]}
     lines = S.train_status(status_store, labels, embedder=HashEmbedder(), labels_info=info)
-    assert lines[0] == "status: 27 märkta poster av 41 (labels 3, stated 24)"
+    assert lines[0] == "status: 27 märkta poster av 42 (labels 3, stated 24)"
     model = S.StatusModel.load(S.model_path(status_store))
     assert model.trained_on == {
         "examples": 27, "labels": info,
