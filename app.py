@@ -41,7 +41,7 @@ ALL = "Alla"
 CONTEXT_LINES = 3
 STATUS_SLUG = {"genomförd": "done", "enligt plan": "onplan", "försenad": "late", "ej påbörjad": "notstarted",
                "stoppad": "stopped"}
-STATUS_SORT_LABELS = {"confidence": "Lägst säkerhet först", "confidence_desc": "Högst säkerhet först",
+STATUS_SORT_LABELS = {"informative": "Mest lärorika först", "confidence": "Lägst säkerhet först", "confidence_desc": "Högst säkerhet först",
                       "document": "Rapportordning"}
 FLAG_SORT_LABELS = {"score": "Starkast först", "score_asc": "Svagast först", "document": "Rapportordning"}
 
@@ -74,6 +74,7 @@ CSS = """<style>
 .kr-lines tr.st td.t{font-weight:600}
 .kr-quote{border-left:3px solid #c9a227;padding:.3rem .6rem;background:#fffbea;white-space:pre-wrap}
 .kr-note{color:#666;font-size:.85rem;font-style:italic}
+.kr-conflict{background:#fff4e5;border-left:3px solid #e8a33d;padding:.2rem .5rem;font-size:.88rem;margin:.2rem 0}
 .kr-caption{color:#6b7280;font-size:.875rem;margin:-.25rem 0 .5rem}
 .kr-sev-hög{background:#fde2e1;color:#9b1c1c;border-color:#f1a9a7}
 .kr-sev-medel{background:#fff1d6;color:#8a5300;border-color:#f0c777}
@@ -157,8 +158,9 @@ def status_badge(view: review.StatusView) -> str:
     label = esc(review.status_label(view.value))
     if view.source == "förslag":
         conf = f" · {view.confidence:.0%}".replace("%", " %") if view.confidence is not None else ""
+        unsure = view.confidence is not None and view.confidence < review.UNCERTAIN
         return (f'<span class="kr-badge kr-suggested kr-s-{slug}" title="Föreslagen av klassificeraren; '
-                f'rapporten anger ingen status">Förslag: {label}{esc(conf)}</span>')
+                f'rapporten anger ingen status">{"Osäkert förslag" if unsure else "Förslag"}: {label}{esc(conf)}</span>')
     if view.source == "granskad":
         return (f'<span class="kr-badge kr-reviewed kr-s-{slug}" title="Granskad av {esc(view.reviewer)} '
                 f'{esc(fmt_time(view.decided_at))}">✔ Granskad: {label}</span>')
@@ -321,6 +323,7 @@ def render_unit_detail(store: Store, unit: Unit, decision: Decision | None) -> N
             f' · {esc(unit.level)} · {esc(unit.doc)} {cite(unit)}</div>'
             f'<div class="kr-badges">{status_badge(view)}<span class="kr-note">{esc(stated)}</span>'
             f'{theme_chips(labels)}</div>'
+            + (f'<div class="kr-conflict">{esc(view.conflict)}</div>' if view.conflict else "")
             + (f'<div class="kr-note">{esc(unit.status_note)}</div>' if unit.status_note else "")
             + lines_table(lines, (unit.line_start, unit.line_end), evidence, unit.explicit_status_line)
             + '<div class="kr-note">Grå rader: omgivande text · blå: belägg för statusförslaget · '
@@ -538,6 +541,7 @@ def page_review(store: Store) -> None:
     namnd = c[1].selectbox("Nämnd", [ALL] + opts["namnd"], key="rq_namnd")
     kommun_f, namnd_f = (None if kommun == ALL else kommun), (None if namnd == ALL else namnd)
     if queue == "Statusförslag":
+        retrain_notice(store)
         sort = c[2].selectbox("Sortering", list(STATUS_SORT_LABELS), format_func=STATUS_SORT_LABELS.get,
                               key="rq_sort")
         show_all = st.checkbox("Visa även avgjorda", key="rq_all")
@@ -599,6 +603,45 @@ def _decide_status(store: Store, unit_id: str, action: str, value_key: str | Non
         label = {"accept": "Förslaget godkänt", "correct": f"Status satt till {review.status_label(value)}",
                  "skip": "Överhoppad – posten ligger kvar sist i kön"}[action]
         flash("success", label)
+        start_retrain_if_due(store)
+
+
+# A retrain runs as `cli.py train --decisions` in a process of its own (one per data directory): the app stays
+# responsive, and the retrain's imports and memory never land in the app's process.
+_RETRAINS: dict[str, Any] = {}
+
+
+def start_retrain_if_due(store: Store) -> None:
+    import subprocess
+    import sys
+
+    from nlp.status_learning import RETRAIN_EVERY, retrain_due
+
+    key = str(store.dir)
+    running = _RETRAINS.get(key)
+    if store.read_only or (running is not None and running.poll() is None) or not retrain_due(store):
+        return
+    _RETRAINS[key] = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "train", "--decisions", "--db", key],
+                                      cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True)
+    flash("info", f"{RETRAIN_EVERY} nya beslut: statusmodellen tränas om i bakgrunden, och förslagen och köns "
+                  "ordning uppdateras när den är klar.")
+
+
+def retrain_notice(store: Store) -> None:
+    """While a retrain runs, say so; once it has finished, say that suggestions changed (once)."""
+    running = _RETRAINS.get(str(store.dir))
+    if running is None:
+        return
+    if running.poll() is None:
+        st.caption("Statusmodellen tränas om i bakgrunden med de senaste besluten …")
+        return
+    _RETRAINS.pop(str(store.dir), None)
+    if running.returncode == 0:
+        st.cache_data.clear()
+        st.success("Statusmodellen är omtränad med de senaste besluten – förslagen och köns ordning är uppdaterade.")
+    else:
+        st.warning("Omträningen av statusmodellen misslyckades; kör `python cli.py train --decisions` för att se varför.")
 
 
 def render_status_item(store: Store, unit: Unit) -> None:

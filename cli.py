@@ -153,9 +153,12 @@ def cmd_flags(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pipeline.train import train_all
+    from pipeline.train import retrain_from_decisions, train_all
 
-    for line in train_all(db_dir=args.db, labels_dir=args.labels):
+    if args.decisions and args.labels:
+        raise ToolError("--decisions och --labels går inte att kombinera: etiketter läses bara av en full träning")
+    lines = retrain_from_decisions(args.db) if args.decisions else train_all(db_dir=args.db, labels_dir=args.labels)
+    for line in lines:
         print(line)
     return 0
 
@@ -256,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "granskarbeslut) och, om du anger en mapp, analytikeretiketter")
     p.add_argument("--labels", metavar="DIR", help="mapp med units_<rapport>.jsonl (analytikeretiketter); utan den "
                    "används inga etiketter")
+    p.add_argument("--decisions", action="store_true", help="bara statusmodellen, snabbt, med alla granskarbeslut "
+                   "(det appen gör i bakgrunden efter var tionde beslut); tidigare etiketter behålls")
     _db(p)
     p.set_defaults(func=cmd_train)
 

@@ -6,8 +6,10 @@ status), with calibrated probabilities and the one or two sentences that weigh m
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import time
 import tomllib
 from itertools import islice
 from dataclasses import dataclass
@@ -26,6 +28,8 @@ from sklearn.preprocessing import StandardScaler
 from records import Unit
 
 from nlp.status_vocab import CANONICAL, HERE, canonical_status, expand, load_map, norm
+from nlp.status_learning import (META_DECISIONS, Local, adapt_to_decisions, centred, decision_count,
+                                 informative_order, retrain_due)
 from nlp.swedish import sentence_spans
 
 CUES_PATH = HERE / "status_cues.toml"
@@ -765,12 +769,20 @@ def cue_examples(inputs: list[UnitInput]) -> dict[int, Example]:
     return out
 
 
+def saved_label_examples(inputs: list[UnitInput], label_units: dict[str, str] | None) -> dict[int, Example]:
+    """Analyst labels a model was trained on (kept in the model file as unit id -> class), so a retrain after
+    reviewers' decisions keeps them without reading the labels folder again."""
+    return {i: Example(i, label_units[x.unit.id], WEIGHTS["labels"], "labels") for i, x in enumerate(inputs)
+            if x.unit.id in (label_units or {}) and x.has_commentary}
+
+
 def collect_examples(store: Any, inputs: list[UnitInput], labels: dict[str, Any] | None = None,
-                     decisions: bool = True, cues: bool = False) -> list[Example]:
+                     decisions: bool = True, cues: bool = False, label_units: dict[str, str] | None = None
+                     ) -> list[Example]:
     """One example per unit; a reviewer's decision beats an analyst label, which beats the stated status."""
     merged: dict[int, Example] = {}
-    sources = [cue_examples(inputs) if cues else {}, stated_examples(inputs), label_examples(inputs, labels),
-               decision_examples(store, inputs) if decisions else {}]
+    sources = [cue_examples(inputs) if cues else {}, stated_examples(inputs), saved_label_examples(inputs, label_units),
+               label_examples(inputs, labels), decision_examples(store, inputs) if decisions else {}]
     for found in sources:
         merged.update(found)
     return [merged[k] for k in sorted(merged)]
@@ -844,12 +856,15 @@ def suggestion_probs(model: StatusModel, X: np.ndarray, inputs: list[UnitInput])
 
 
 def suggest_with_model(model: StatusModel, X: np.ndarray, inputs: list[UnitInput],
-                       embed: Callable[[list[str]], np.ndarray]) -> dict[str, dict[str, Any]]:
+                       embed: Callable[[list[str]], np.ndarray], probs: np.ndarray | None = None
+                       ) -> dict[str, dict[str, Any]]:
+    """Suggestion fields per unit; `probs` (rows with commentary, in order) when already computed and adapted."""
     rows = [i for i, x in enumerate(inputs) if x.has_commentary]
     out = {x.unit.id: _empty_fields() for x in inputs if not x.has_commentary}
     if not rows:
         return out
-    probs = suggestion_probs(model, X[rows], [inputs[r] for r in rows])
+    if probs is None:
+        probs = suggestion_probs(model, X[rows], [inputs[r] for r in rows])
     # Sentence-level contributions: the same linear model applied to each sentence alone.
     sents = [(r, s) for r in rows for s in inputs[r].sentences[:MAX_SENTENCES]]
     emb = embed([s.text for _, s in sents])
@@ -929,10 +944,13 @@ def train_status(store: Any, labels: dict[str, Any] | None = None, decisions: bo
         lines.append("status: för få märkta exempel i någon klass – förslagen kommer från frasreglerna")
         model_path(store).unlink(missing_ok=True)
     else:
+        model.trained_on["label_units"] = {inputs[e.index].unit.id: e.label for e in examples if e.source == "labels"}
+        model.trained_on["cues"] = TRAIN_WITH_CUE_LABELS
         model.save(model_path(store))
         lines.append(f"status: modell sparad i {model_path(store)} (temperatur {model.temperature:.2f})")
+    store.set_meta(META_DECISIONS, str(decision_count(store)))
     if apply:
-        n = _write(store, inputs, model, X, embed)
+        n = refresh_suggestions(store, model, embed)
         lines.append(f"status: förslag för {n} av {len(inputs)} poster")
     return lines
 
@@ -958,26 +976,153 @@ def trained_on_lines(name: str, counts: dict[str, int], trained_on: dict[str, An
 
 def apply_status(store: Any, docs: list[str] | None = None, embedder: Any | None = None) -> int:
     """Fill suggested_status, status_confidence, status_probs, status_evidence and status_note for the units of
-    `docs` (all when None). Uses the saved model; without one (or one for another embedding model) a model is
-    trained on the fly from the store's stated statuses, reviewers' decisions and clear phrase cues.
-    Returns the number of units that got a suggestion."""
+    `docs` (all when None), and every queued unit's review_priority. Uses the saved model; without one (or one for
+    another embedding model) a model is trained on the fly from the store's stated statuses, reviewers' decisions
+    and clear phrase cues. Returns the number of units that got a suggestion."""
     embed = CachedEmbeddings(embedder or load_embedder(), store)
-    all_inputs = gather_inputs(store, store.units())
-    wanted = [x for x in all_inputs if docs is None or x.unit.doc in docs]
     model = StatusModel.load(model_path(store))
     if model is None or model.model_id != embed.model_id:
-        X_all = build_matrix(all_inputs, embed)
-        examples = collect_examples(store, all_inputs, decisions=True, cues=True)
-        model = train_on(X_all, examples, embed.model_id, all_inputs, embed.dim) if examples else None
-    return _write(store, wanted, model, build_matrix(wanted, embed) if model else None, embed)
+        inputs, X = cached_matrix(store, store.units(), embed)
+        examples = collect_examples(store, gather_inputs(store, store.units()), decisions=True, cues=True)
+        model = train_on(X, examples, embed.model_id, inputs, embed.dim) if examples else None
+    return refresh_suggestions(store, model, embed, docs)
 
 
-def _write(store: Any, inputs: list[UnitInput], model: StatusModel | None, X: np.ndarray | None,
-           embed: Callable[[list[str]], np.ndarray]) -> int:
-    fields = suggest_with_model(model, X, inputs, embed) if model is not None and X is not None \
-        else suggest_with_rules(inputs)
+# ------------------------------------------------------------------------------------------------------------------
+# The feature cache, and retraining after reviewers' decisions in a second or two
+# ------------------------------------------------------------------------------------------------------------------
+
+FEATURE_VERSION = 1  # raise when a feature's computation changes but its name does not
+
+
+@lru_cache(maxsize=1)
+def _feature_signature() -> str:
+    return hashlib.sha1(json.dumps([FEATURE_VERSION, feature_names(), MAX_SENTENCES]).encode()).hexdigest()
+
+
+def feature_key(unit: Unit, report: dict[str, Any] | None, model_id: str) -> str:
+    """Everything a unit's feature row is computed from; the same key means the same row."""
+    payload = [_feature_signature(), model_id, unit.title, unit.text, unit.title_line, unit.line_start, unit.line_end,
+               unit.explicit_status, unit.explicit_status_source, report_reference_date(report)]
+    return hashlib.sha1(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
+
+
+def cached_matrix(store: Any, units: list[Unit], embed: CachedEmbeddings) -> tuple[list[UnitInput], np.ndarray]:
+    """build_matrix's rows for `units` through the store's feature cache (rows missing from it are computed and
+    kept). The inputs returned carry no sentences (gather_inputs does that where evidence is needed)."""
+    reports = store.reports_by_doc()
+    keys = [feature_key(u, reports.get(u.doc), embed.model_id) for u in units]
+    rows = store.cached_features(sorted(set(keys)))
+    missing = [u for u, k in zip(units, keys) if k not in rows]
+    if missing:
+        full = gather_inputs(store, missing)
+        fresh = {feature_key(x.unit, reports.get(x.unit.doc), embed.model_id):
+                 (row, {"commentary": x.has_commentary, "quality": x.quality})
+                 for x, row in zip(full, build_matrix(full, embed))}
+        if not getattr(store, "read_only", False):
+            store.put_features(fresh)
+        rows.update(fresh)
+    inputs = [UnitInput(u, [], "", report_reference_date(reports.get(u.doc)), rows[k][1]["quality"],
+                        rows[k][1]["commentary"]) for u, k in zip(units, keys)]
+    X = np.stack([rows[k][0] for k in keys]).astype(np.float32) if units else np.zeros((0, 0), dtype=np.float32)
+    return inputs, X
+
+
+def adapted_probs(store: Any, model: StatusModel, X: np.ndarray, inputs: list[UnitInput]) -> np.ndarray:
+    """Suggestion probabilities for every row, moved by reviewers' decisions on the same report and kommun."""
+    probs = suggestion_probs(model, X, inputs)
+    decided = {e.index: model.classes.index(e.label) for e in decision_examples(store, inputs).values()}
+    if not decided:
+        return probs
+    reports = store.reports_by_doc()
+    where = Local([x.unit.doc for x in inputs], [(reports.get(x.unit.doc) or {}).get("kommun") for x in inputs])
+    return adapt_to_decisions(probs, centred(X[:, :embedding_dim(X)]), where, decided)
+
+
+def review_priorities(store: Any, inputs: list[UnitInput], X: np.ndarray, probs: np.ndarray) -> dict[str, float | None]:
+    """Place in the review queue (0 first) for units a reviewer may judge: no stated status, a commentary, no
+    decision yet; everything else None. Decided units count as seen (see status_learning.informative_order)."""
+    decided_ids = {uid for uid, d in store.current_decisions("unit_status").items() if d.action in ("accept", "correct")}
+    queued = [i for i, x in enumerate(inputs) if x.unit.status is None and x.has_commentary]
+    if not queued:
+        return {x.unit.id: None for x in inputs}
+    rows = np.array(queued)
+    decided = [k for k, i in enumerate(queued) if inputs[i].unit.id in decided_ids]
+    order = informative_order(probs[rows], centred(X[rows, :embedding_dim(X)]), [inputs[i].unit.doc for i in queued],
+                              decided)
+    out: dict[str, float | None] = {x.unit.id: None for x in inputs}
+    out.update({inputs[queued[k]].unit.id: float(rank) for rank, k in enumerate(order)})
+    return out
+
+
+def refresh_suggestions(store: Any, model: StatusModel | None, embed: CachedEmbeddings,
+                        docs: list[str] | None = None, keep_evidence: bool = False) -> int:
+    """Write suggestions for the units of `docs` (all when None) and review priorities for all. With
+    `keep_evidence`, a unit whose suggested class did not change keeps its evidence (no sentence work)."""
+    units = store.units()
+    inputs, X = cached_matrix(store, units, embed)
+    wanted = [i for i, x in enumerate(inputs) if docs is None or x.unit.doc in docs]
+    if model is None:
+        fields = suggest_with_rules(gather_inputs(store, [inputs[i].unit for i in wanted]))
+        probs = np.array([_rule_probs(x, fields.get(x.unit.id)) for x in inputs])
+    else:
+        probs = adapted_probs(store, model, X, inputs)
+        fields = _model_fields(store, model, X, inputs, probs, wanted, embed, keep_evidence)
+    for uid, rank in review_priorities(store, inputs, X, probs).items():
+        fields.setdefault(uid, {})["review_priority"] = rank
     store.set_unit_fields(fields)
-    return sum(1 for f in fields.values() if f["suggested_status"])
+    return sum(1 for i in wanted if fields[inputs[i].unit.id].get("suggested_status"))
+
+
+def _rule_probs(x: UnitInput, fields: dict[str, Any] | None) -> list[float]:
+    probs = (fields or {}).get("status_probs") or x.unit.status_probs or {}
+    return [probs.get(c, 1 / len(SUGGESTED)) for c in SUGGESTED]
+
+
+def _model_fields(store: Any, model: StatusModel, X: np.ndarray, inputs: list[UnitInput], probs: np.ndarray,
+                  wanted: list[int], embed: CachedEmbeddings, keep_evidence: bool) -> dict[str, dict[str, Any]]:
+    fields: dict[str, dict[str, Any]] = {}
+    fresh = []
+    for i in wanted:
+        x, p = inputs[i], probs[i]
+        best = model.classes[int(np.argmax(p))]
+        if keep_evidence and x.has_commentary and x.unit.suggested_status == best and x.unit.status_evidence:
+            fields[x.unit.id] = {"suggested_status": best, "status_confidence": round(float(p.max()), 4),
+                                 "status_probs": {c: round(float(v), 4) for c, v in zip(model.classes, p)},
+                                 "status_note": _note(x, dict(zip(model.classes, map(float, p))), rules=False)}
+        else:
+            fresh.append(i)
+    if fresh:
+        full = gather_inputs(store, [inputs[i].unit for i in fresh])
+        with_text = [k for k, x in enumerate(full) if x.has_commentary]
+        fields.update(suggest_with_model(model, X[fresh], full, embed, probs[[fresh[k] for k in with_text]]))
+    return fields
+
+
+def retrain_status(store: Any, embedder: Any) -> list[str]:
+    """What the app runs in the background after every RETRAIN_EVERY decisions: the same training as before (the
+    saved model's analyst labels, kept in it, and its choice of cue labels) plus every decision so far, on the
+    cached feature rows; suggestions rewritten, evidence recomputed only where the suggested class changed."""
+    started = time.perf_counter()
+    embed = CachedEmbeddings(embedder, store)
+    inputs, X = cached_matrix(store, store.units(), embed)
+    saved = StatusModel.load(model_path(store))
+    trained_on = saved.trained_on if saved is not None and saved.model_id == embed.model_id else {}
+    cues = bool(trained_on.get("cues", not trained_on))
+    # Cue labels need sentences; only an on-the-fly store (no `cli.py train` yet) uses them.
+    label_inputs = gather_inputs(store, [x.unit for x in inputs]) if cues else inputs
+    examples = collect_examples(store, label_inputs, None, decisions=True, cues=cues,
+                                label_units=trained_on.get("label_units"))
+    model = train_on(X, examples, embed.model_id, inputs, embed.dim, labels_info=trained_on.get("labels"))
+    n_decisions = decision_count(store)
+    if model is None:
+        return ["status: för få märkta exempel i någon klass – modellen tränades inte om"]
+    model.trained_on.update(label_units=trained_on.get("label_units") or {}, cues=cues)
+    model.save(model_path(store))
+    store.set_meta(META_DECISIONS, str(n_decisions))
+    n = refresh_suggestions(store, model, embed, keep_evidence=True)
+    return [f"status: omtränad på {len(examples)} exempel varav {n_decisions} granskarbeslut, förslag för {n} poster "
+            f"({time.perf_counter() - started:.2f} s)"]
 
 
 def _count(values: Any) -> dict[str, int]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,18 @@ PRIOR_PSEUDOCOUNT = 5.0  # decisions before a report's own class balance counts 
 NEIGHBOUR_WEIGHT = 3.0  # log-odds a decided unit with the same commentary adds to its status
 NEIGHBOUR_SHARPNESS = 3  # similarity is raised to this power: only close commentaries vote
 KOMMUN_SHARE = 0.5  # decisions from another report of the same kommun count half
+RETRAIN_EVERY = 10  # reviewers' decisions between two background retrains
+META_DECISIONS = "status_decisions_at_training"  # store meta: decisions the saved model has learned from
+
+
+def decision_count(store: Any) -> int:
+    """Reviewers' accepted or corrected statuses (what a retrain learns from)."""
+    return sum(d.action in ("accept", "correct") for d in store.current_decisions("unit_status").values())
+
+
+def retrain_due(store: Any) -> bool:
+    """RETRAIN_EVERY decisions since the model last learned from the store (cheap: the app asks after each)."""
+    return decision_count(store) - int(store.get_meta(META_DECISIONS) or 0) >= RETRAIN_EVERY
 
 
 def centred(vectors: np.ndarray) -> np.ndarray:
@@ -100,10 +113,12 @@ def adapt_to_decisions(probs: np.ndarray, vectors: np.ndarray, where: Local, dec
                        ) -> np.ndarray:
     """Probabilities moved by the decisions (row -> class index) on the same report and, at KOMMUN_SHARE, on other
     reports of the same kommun. Rows without such decisions keep their probabilities exactly."""
-    log_p = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1))
-    out = log_p.copy()
+    probs = np.asarray(probs, dtype=np.float64)
     if not decisions:
-        return np.exp(out)
+        return probs.copy()
+    log_p = np.log(np.clip(probs, 1e-12, 1))
+    out = log_p.copy()
+    touched = np.zeros(len(probs), dtype=bool)
     n_classes = log_p.shape[1]
     by_report: dict[str, list[int]] = {}
     for row in decisions:
@@ -118,6 +133,8 @@ def adapt_to_decisions(probs: np.ndarray, vectors: np.ndarray, where: Local, dec
         for rows, share in ((same, 1.0), (near, KOMMUN_SHARE)):
             if len(rows):
                 out[rows] += share * (shift + _neighbour_vote(vectors, rows, voters, labels, n_classes))
-    out -= out.max(axis=1, keepdims=True)
-    p = np.exp(out)
-    return p / p.sum(axis=1, keepdims=True)
+                touched[rows] = True
+    moved = np.exp(out[touched] - out[touched].max(axis=1, keepdims=True))
+    result = probs.copy()
+    result[touched] = moved / moved.sum(axis=1, keepdims=True)
+    return result

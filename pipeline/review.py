@@ -22,9 +22,10 @@ from records import Decision, Flag, Unit
 # Canonical statuses (mirrors nlp.status.CANONICAL, checked by a test; importing nlp.status costs seconds of
 # sklearn/scipy imports that the CLI's review commands do not need).
 STATUS_CHOICES = ("genomförd", "enligt plan", "försenad", "ej påbörjad", "stoppad")
+UNCERTAIN = 0.5  # mirrors nlp.status.UNCERTAIN (checked by a test): below it a suggestion is "osäker"
 STATUS_ACTIONS = ("accept", "correct", "skip")
 FLAG_ACTIONS = ("confirm", "dismiss")
-STATUS_SORTS = ("confidence", "confidence_desc", "document")
+STATUS_SORTS = ("informative", "confidence", "confidence_desc", "document")
 FLAG_SORTS = ("score", "score_asc", "document")
 UNIT_STATUS, FLAG = "unit_status", "flag"
 
@@ -63,13 +64,16 @@ class StatusView:
     reviewer: str | None = None
     decided_at: str | None = None
     stated: str | None = None  # the report's own wording, when there is one
+    conflict: str | None = None  # a reviewer's value that differs from the report's own stated status
 
 
 def status_view(unit: Unit, decision: Decision | None = None) -> StatusView:
     stated = unit.explicit_status
     if decision is not None and decision.action in ("accept", "correct") and decision.new_value:
+        conflict = (f"Granskat som {status_label(decision.new_value).lower()}, men rapporten anger »{stated}«"
+                    if unit.status and decision.new_value != unit.status else None)
         return StatusView(decision.new_value, "granskad", unit.status_confidence if decision.action == "accept"
-                          else None, decision.reviewer, decision.created_at, stated)
+                          else None, decision.reviewer, decision.created_at, stated, conflict)
     if unit.status:
         return StatusView(unit.status, "angiven", stated=stated)
     if unit.suggested_status:
@@ -90,11 +94,13 @@ def needs_status(unit: Unit) -> bool:
     return unit.status is None and unit.suggested_status is not None
 
 
-def status_queue(store: Store, kommun: str | None = None, namnd: str | None = None, sort: str = "confidence",
+def status_queue(store: Store, kommun: str | None = None, namnd: str | None = None, sort: str = "informative",
                  include_decided: bool = False, year: int | None = None) -> list[Unit]:
     """Units to review. Decided ones (accepted or corrected) leave the queue unless `include_decided`; skipped
-    ones stay but come last, so 'skip' means 'later'. `sort`: confidence (least sure first, where a reviewer
-    helps most), confidence_desc (quick accepts first) or document (report order)."""
+    ones stay but come last, so 'skip' means 'later'. `sort`: informative (what a decision would teach the model
+    most: nearly tied suggestions, spread over commentaries and reports – the review_priority the status step
+    writes; units without one follow by confidence), confidence (least sure first), confidence_desc (quick accepts
+    first) or document (report order)."""
     if sort not in STATUS_SORTS:
         raise UnknownChoice("sortering", sort, STATUS_SORTS)
     reports = store.reports_by_doc()
@@ -111,8 +117,9 @@ def status_queue(store: Store, kommun: str | None = None, namnd: str | None = No
     def key(u: Unit) -> tuple:
         skipped = decided.get(u.id) is not None and decided[u.id].action == "skip"
         conf = u.status_confidence if u.status_confidence is not None else 0.0
-        order = {"confidence": conf, "confidence_desc": -conf, "document": 0.0}[sort]
-        return (skipped, order, u.doc, u.seq)
+        rank = u.review_priority if sort == "informative" else None
+        order = {"informative": conf, "confidence": conf, "confidence_desc": -conf, "document": 0.0}[sort]
+        return (skipped, sort == "informative" and rank is None, rank or 0.0, order, u.doc, u.seq)
 
     return sorted(out, key=key)
 

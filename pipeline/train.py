@@ -36,3 +36,31 @@ def train_all(db_dir: Path | str | None = None, labels_dir: Path | str | None = 
     lines += describe_status(store) + describe_themes(store) + flag_thresholds.describe(store)
     store.close()
     return lines
+
+
+RETRAIN_LOCK = "status-retrain.lock"
+
+
+def retrain_from_decisions(db_dir: Path | str | None = None) -> list[str]:
+    """`cli.py train --decisions`, and what the app starts in the background after every 10 decisions: the
+    status model retrained on the store's cached features with every decision so far (labels it was trained on
+    kept), suggestions and review order rewritten, flags recomputed for the reports whose suggestions moved. One
+    retrain at a time per data directory; a second one returns at once."""
+    from filelock import FileLock, Timeout
+
+    from index.indexes import META_MODEL, get_query_embedder
+    from nlp.consistency import apply_flags
+    from nlp.status import retrain_status
+
+    store = Store.open(db_dir)
+    try:
+        with FileLock(str(Path(store.dir) / RETRAIN_LOCK), timeout=0):
+            before = {u.id: (u.suggested_status, u.status_probs) for u in store.units()}
+            lines = retrain_status(store, get_query_embedder(store.get_meta(META_MODEL)))
+            moved = sorted({u.doc for u in store.units() if before.get(u.id) != (u.suggested_status, u.status_probs)})
+            apply_flags(store, moved)
+            return lines + [f"flaggor: omräknade för {len(moved)} rapporter vars förslag ändrades"]
+    except Timeout:
+        return ["status: en omträning pågår redan för den här databasen"]
+    finally:
+        store.close()

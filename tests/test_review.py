@@ -14,9 +14,27 @@ def ids(items) -> list[str]:
 
 
 def test_status_choices_match_the_status_module():
+    from nlp.status import UNCERTAIN
     from nlp.status_vocab import CANONICAL
 
     assert review.STATUS_CHOICES == CANONICAL
+    assert review.UNCERTAIN == UNCERTAIN
+
+
+def test_informative_order_follows_the_review_priority_and_falls_back_to_confidence(review_store):
+    review_store.set_unit_fields({"a#u2": {"review_priority": 0.0}, "b#u3": {"review_priority": 1.0}})
+    assert ids(review.status_queue(review_store)) == ["a#u2", "b#u3", "b#u1", "a#u3"]
+
+
+def test_a_decision_against_the_stated_status_is_kept_and_shown_as_a_conflict(review_store):
+    stated = review_store.unit("a#u1")
+    review.decide_status(review_store, "a#u1", "Anna", "correct", "försenad")
+    view = review.status_view(stated, review_store.current_decisions("unit_status")["a#u1"])
+    assert (view.value, view.source, view.conflict) == (
+        "försenad", "granskad", f"Granskat som försenad, men rapporten anger »{stated.explicit_status}«")
+    review.decide_status(review_store, "a#u1", "Anna", "correct", stated.status)
+    again = review.status_view(stated, review_store.current_decisions("unit_status")["a#u1"])
+    assert (again.value, again.conflict) == (stated.status, None)
 
 
 @pytest.mark.parametrize("sort, expected", [

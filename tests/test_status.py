@@ -508,7 +508,8 @@ def test_labels_given_explicitly_are_used_and_recorded(status_store, tmp_path):
         "examples": 27, "labels": info,
         "counts": {"labels:enligt plan": 1, "labels:försenad": 1, "labels:genomförd": 1, "stated:enligt plan": 8,
                    "stated:försenad": 8, "stated:genomförd": 8},
-        "reports": {"a.txt": 12, "b.txt": 12, "c.txt": 3}}
+        "reports": {"a.txt": 12, "b.txt": 12, "c.txt": 3}, "cues": False,
+        "label_units": {units[0].id: "försenad", units[1].id: "enligt plan", units[2].id: "genomförd"}}
     assert S.describe_model(status_store) == [
         "statusmodell: tränad på labels:enligt plan 1, labels:försenad 1, labels:genomförd 1, stated:enligt plan 8, "
         "stated:försenad 8, stated:genomförd 8",
@@ -557,3 +558,63 @@ def test_bad_labels_folder_is_one_line_and_leaves_the_saved_model_alone(tmp_path
     err = capsys.readouterr().err.strip()
     assert err == "fel: " + message.format(dir=folder)
     assert saved.read_text(encoding="utf-8") == '{"format": 1, "saved": "before"}'
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Learning from reviewers: feature cache, background retrain, review priorities
+# ------------------------------------------------------------------------------------------------------------------
+
+def _decide(store: Store, unit_id: str, value: str) -> None:
+    store.add_decision(Decision("unit_status", unit_id, unit_id.split("#")[0], "granskare", "correct", None, value))
+
+
+def test_cached_matrix_equals_a_fresh_build_and_is_read_back_from_the_store(status_store):
+    embed = S.CachedEmbeddings(HashEmbedder(), status_store)
+    units = status_store.units()
+    fresh = S.build_matrix(S.gather_inputs(status_store, units), embed)
+    inputs, first = S.cached_matrix(status_store, units, embed)
+    count = status_store.conn.execute("SELECT COUNT(*) FROM features").fetchone()[0]
+    _, again = S.cached_matrix(status_store, units, embed)
+    assert np.array_equal(first, fresh) and np.array_equal(again, fresh)
+    assert count == len({S.feature_key(u, status_store.report(u.doc), embed.model_id) for u in units}) == 42
+    assert [x.has_commentary for x in inputs] == [x.has_commentary for x in S.gather_inputs(status_store, units)]
+    assert {u.title: x.quality for u, x in zip(units, inputs) if x.quality} == {
+        "Engelsk text": "language", "Bara siffror": "numbers", "Rubrik som bara upprepas": "title"}
+
+
+def test_retrain_learns_decisions_and_keeps_the_analyst_labels_it_was_trained_on(status_store, tmp_path):
+    from nlp.labels import load_labels
+
+    units = status_store.units("c.txt")[:3]
+    rows = [{"doc": "c.txt", "title": u.title, "line": u.line_start, "judged_status": judged}
+            for u, judged in zip(units, ["försenad", "enligt_plan", "genomförd"])]
+    labels = load_labels(_write_labels(tmp_path / "labels", rows))
+    S.train_status(status_store, labels, embedder=HashEmbedder(), labels_info={"folder": "x", "fingerprint": "y",
+                                                                              "reports": ["c.txt"]}, apply=True)
+    assert not S.retrain_due(status_store)
+    queued = [u.id for u in status_store.units("c.txt") if u.status is None and u.suggested_status][3:13]
+    for uid in queued:
+        _decide(status_store, uid, "försenad")
+    assert S.retrain_due(status_store)
+    lines = S.retrain_status(status_store, HashEmbedder())
+    assert lines[0].startswith("status: omtränad på 37 exempel varav 10 granskarbeslut, förslag för 41 poster")
+    model = S.StatusModel.load(S.model_path(status_store))
+    assert model.trained_on["counts"] == {"decision:försenad": 10, "labels:enligt plan": 1, "labels:försenad": 1,
+                                          "labels:genomförd": 1, "stated:enligt plan": 8, "stated:försenad": 8,
+                                          "stated:genomförd": 8}
+    assert model.trained_on["labels"] == {"folder": "x", "fingerprint": "y", "reports": ["c.txt"]}
+    assert not S.retrain_due(status_store)
+
+
+def test_review_priorities_rank_every_queued_unit_once_and_only_those(status_store):
+    S.apply_status(status_store, None, embedder=HashEmbedder())
+    units = status_store.units()
+    queued = [u for u in units if u.status is None and u.suggested_status]
+    assert sorted(u.review_priority for u in queued) == [float(k) for k in range(len(queued))]
+    assert [u.review_priority for u in units if u not in queued] == [None] * (len(units) - len(queued))
+    first = min(queued, key=lambda u: u.review_priority)
+    _decide(status_store, first.id, "enligt plan")
+    S.apply_status(status_store, None, embedder=HashEmbedder())
+    after = {u.id: u.review_priority for u in status_store.units()}
+    assert after[first.id] is None
+    assert sorted(v for v in after.values() if v is not None) == [float(k) for k in range(len(queued) - 1)]
