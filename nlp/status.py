@@ -521,7 +521,8 @@ class UnitInput:
     title_row: str
     ref: tuple[int, int] | None
     quality: str | None = None  # "title", "language", "numbers": text the model cannot read (see NOTES)
-    commentary: bool | None = None  # set when the sentences were not gathered (features from the cache)
+    commentary: bool | None = None  # set when the sentences were not gathered (features from the cache) ...
+    cue: str | None = None  # ... and then also the phrase rules' clear class (cue_label), if any
 
     @property
     def has_commentary(self) -> bool:
@@ -759,14 +760,16 @@ def decision_examples(store: Any, inputs: list[UnitInput]) -> dict[int, Example]
     return out
 
 
+def cue_label(sentences: list[Sentence]) -> str | None:
+    """The class the phrase rules give clearly (weight >= 3 and a margin of 2), else None."""
+    scores = sorted(cue_scores(sentences).items(), key=lambda kv: -kv[1])
+    return scores[0][0] if sentences and scores[0][1] >= 3 and scores[0][1] - scores[1][1] >= 2 else None
+
+
 def cue_examples(inputs: list[UnitInput]) -> dict[int, Example]:
-    """Pseudo-labels where the phrase rules are clear (one class with weight >= 3 and a margin of 2)."""
-    out: dict[int, Example] = {}
-    for i, x in enumerate(inputs):
-        scores = sorted(cue_scores(x.sentences).items(), key=lambda kv: -kv[1])
-        if x.has_commentary and scores[0][1] >= 3 and scores[0][1] - scores[1][1] >= 2:
-            out[i] = Example(i, scores[0][0], WEIGHTS["cue"], "cue")
-    return out
+    """Pseudo-labels where the phrase rules are clear (from the feature cache when the sentences were not read)."""
+    return {i: Example(i, c, WEIGHTS["cue"], "cue") for i, x in enumerate(inputs)
+            if x.has_commentary and (c := x.cue if x.commentary is not None else cue_label(x.sentences))}
 
 
 def saved_label_examples(inputs: list[UnitInput], label_units: dict[str, str] | None) -> dict[int, Example]:
@@ -983,8 +986,9 @@ def apply_status(store: Any, docs: list[str] | None = None, embedder: Any | None
     model = StatusModel.load(model_path(store))
     if model is None or model.model_id != embed.model_id:
         inputs, X = cached_matrix(store, store.units(), embed)
-        examples = collect_examples(store, gather_inputs(store, store.units()), decisions=True, cues=True)
+        examples = collect_examples(store, inputs, decisions=True, cues=True)
         model = train_on(X, examples, embed.model_id, inputs, embed.dim) if examples else None
+        return refresh_suggestions(store, model, embed, docs, rows=(inputs, X))
     return refresh_suggestions(store, model, embed, docs)
 
 
@@ -992,7 +996,7 @@ def apply_status(store: Any, docs: list[str] | None = None, embedder: Any | None
 # The feature cache, and retraining after reviewers' decisions in a second or two
 # ------------------------------------------------------------------------------------------------------------------
 
-FEATURE_VERSION = 1  # raise when a feature's computation changes but its name does not
+FEATURE_VERSION = 2  # raise when a feature's computation changes but its name does not
 
 
 @lru_cache(maxsize=1)
@@ -1017,13 +1021,13 @@ def cached_matrix(store: Any, units: list[Unit], embed: CachedEmbeddings) -> tup
     if missing:
         full = gather_inputs(store, missing)
         fresh = {feature_key(x.unit, reports.get(x.unit.doc), embed.model_id):
-                 (row, {"commentary": x.has_commentary, "quality": x.quality})
+                 (row, {"commentary": x.has_commentary, "quality": x.quality, "cue": cue_label(x.sentences)})
                  for x, row in zip(full, build_matrix(full, embed))}
         if not getattr(store, "read_only", False):
             store.put_features(fresh)
         rows.update(fresh)
     inputs = [UnitInput(u, [], "", report_reference_date(reports.get(u.doc)), rows[k][1]["quality"],
-                        rows[k][1]["commentary"]) for u, k in zip(units, keys)]
+                        rows[k][1]["commentary"], rows[k][1]["cue"]) for u, k in zip(units, keys)]
     X = np.stack([rows[k][0] for k in keys]).astype(np.float32) if units else np.zeros((0, 0), dtype=np.float32)
     return inputs, X
 
@@ -1056,11 +1060,12 @@ def review_priorities(store: Any, inputs: list[UnitInput], X: np.ndarray, probs:
 
 
 def refresh_suggestions(store: Any, model: StatusModel | None, embed: CachedEmbeddings,
-                        docs: list[str] | None = None, keep_evidence: bool = False) -> int:
+                        docs: list[str] | None = None, keep_evidence: bool = False,
+                        rows: tuple[list[UnitInput], np.ndarray] | None = None) -> int:
     """Write suggestions for the units of `docs` (all when None) and review priorities for all. With
-    `keep_evidence`, a unit whose suggested class did not change keeps its evidence (no sentence work)."""
-    units = store.units()
-    inputs, X = cached_matrix(store, units, embed)
+    `keep_evidence`, a unit whose suggested class did not change keeps its evidence (no sentence work).
+    `rows`: every unit's cached_matrix, when the caller has it."""
+    inputs, X = rows or cached_matrix(store, store.units(), embed)
     wanted = [i for i, x in enumerate(inputs) if docs is None or x.unit.doc in docs]
     if model is None:
         fields = suggest_with_rules(gather_inputs(store, [inputs[i].unit for i in wanted]))
@@ -1108,11 +1113,8 @@ def retrain_status(store: Any, embedder: Any) -> list[str]:
     inputs, X = cached_matrix(store, store.units(), embed)
     saved = StatusModel.load(model_path(store))
     trained_on = saved.trained_on if saved is not None and saved.model_id == embed.model_id else {}
-    cues = bool(trained_on.get("cues", not trained_on))
-    # Cue labels need sentences; only an on-the-fly store (no `cli.py train` yet) uses them.
-    label_inputs = gather_inputs(store, [x.unit for x in inputs]) if cues else inputs
-    examples = collect_examples(store, label_inputs, None, decisions=True, cues=cues,
-                                label_units=trained_on.get("label_units"))
+    cues = bool(trained_on.get("cues", not trained_on))  # an on-the-fly model (no `cli.py train` yet) used cues
+    examples = collect_examples(store, inputs, None, decisions=True, cues=cues, label_units=trained_on.get("label_units"))
     model = train_on(X, examples, embed.model_id, inputs, embed.dim, labels_info=trained_on.get("labels"))
     n_decisions = decision_count(store)
     if model is None:
@@ -1120,7 +1122,7 @@ def retrain_status(store: Any, embedder: Any) -> list[str]:
     model.trained_on.update(label_units=trained_on.get("label_units") or {}, cues=cues)
     model.save(model_path(store))
     store.set_meta(META_DECISIONS, str(n_decisions))
-    n = refresh_suggestions(store, model, embed, keep_evidence=True)
+    n = refresh_suggestions(store, model, embed, keep_evidence=True, rows=(inputs, X))
     return [f"status: omtränad på {len(examples)} exempel varav {n_decisions} granskarbeslut, förslag för {n} poster "
             f"({time.perf_counter() - started:.2f} s)"]
 

@@ -224,9 +224,9 @@ def _tokenizer():
 
 
 # Sentences: spaCy's Swedish tokenizer (its exceptions keep "bl.a.", "t.ex.", "m.fl." and decimals whole) and a rule
-# component on its tokens. spaCy's own "sentencizer" starts a sentence after every full stop, also before a lower-case
-# word ("ex. genomförande") and it puts an opening bullet or parenthesis on the sentence before; Swedish report prose
-# starts a sentence with a capital, a digit, a quote, a bullet or a parenthesis, which this component requires.
+# on its tokens. spaCy's own "sentencizer" starts a sentence after every full stop, also before a lower-case word
+# ("ex. genomförande"), and it puts an opening bullet or parenthesis on the sentence before; Swedish report prose
+# starts a sentence with a capital, a digit, a quote, a bullet or a parenthesis, which this rule requires.
 _SENTENCE_FINAL = (".", "!", "?", "…")
 _SENTENCE_LOCK = threading.Lock()
 _MORE_ABBREVIATIONS = ("ca.", "ex.", "inkl.", "jfr.", "resp.", "kl.", "nr.", "st.", "tkr.", "mnkr.", "milj.", "mdkr.",
@@ -234,54 +234,49 @@ _MORE_ABBREVIATIONS = ("ca.", "ex.", "inkl.", "jfr.", "resp.", "kl.", "nr.", "st
 _OPENERS = frozenset("\"”“«(•–-*")
 
 
-def _opens_sentence(doc: Any, i: int, after_abbreviation: bool) -> bool:
-    text = doc[i].text
-    if text in _OPENERS and i + 1 < len(doc):
-        text = doc[i + 1].text
+def _opens_sentence(tokens: list[str], i: int, after_abbreviation: bool) -> bool:
+    text = tokens[i]
+    if text in _OPENERS and i + 1 < len(tokens):
+        text = tokens[i + 1]
     if after_abbreviation:  # "ca. 20", "kap. 3 §": a number after an abbreviation goes on
         return bool(text) and text[0].isupper()
     return bool(text) and (text[0].isupper() or text[0].isdigit() or text[0] in "•–-")
 
 
-def _mark_sentence_starts(doc: Any) -> Any:
-    abbreviations = _abbreviations()
-    for i, token in enumerate(doc):
-        prev = doc[i - 1] if i else None
-        token.is_sent_start = prev is None or bool(
-            prev.text.endswith(_SENTENCE_FINAL) and prev.whitespace_
-            and _opens_sentence(doc, i, prev.text.lower() in abbreviations))
-    return doc
+@lru_cache(maxsize=1)
+def _sentence_tokenizer() -> Any:
+    nlp = _spacy().blank("sv")
+    for short in _MORE_ABBREVIATIONS:  # common in Swedish reports, missing from spaCy's list
+        for form in (short, short.capitalize()):
+            nlp.tokenizer.add_special_case(form, [{"ORTH": form}])
+    return nlp.tokenizer
 
 
 @lru_cache(maxsize=1)
 def _abbreviations() -> frozenset[str]:
     """spaCy's Swedish abbreviations with a full stop ("ca.", "bl.a.", "kap.", "m.m."), lower-cased."""
-    return frozenset(k.lower() for k in _sentence_pipeline().tokenizer.rules if len(k) > 1 and k.endswith("."))
-
-
-@lru_cache(maxsize=1)
-def _sentence_pipeline() -> Any:
-    spacy = _spacy()
-    from spacy.language import Language
-
-    if "sv_sentence_starts" not in Language.factories:
-        Language.component("sv_sentence_starts", func=_mark_sentence_starts)
-    nlp = spacy.blank("sv")
-    for short in _MORE_ABBREVIATIONS:  # common in Swedish reports, missing from spaCy's list
-        for form in (short, short.capitalize()):
-            nlp.tokenizer.add_special_case(form, [{"ORTH": form}])
-    nlp.add_pipe("sv_sentence_starts")
-    return nlp
+    return frozenset(k.lower() for k in _sentence_tokenizer().rules if len(k) > 1 and k.endswith("."))
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) character offsets of the sentences of one paragraph of Swedish prose."""
+    """(start, end) character offsets of the sentences of one paragraph of Swedish prose. A sentence ends after a
+    token that ends in . ! ? or … and is followed by space and a token that opens a sentence."""
     if not text.strip():
         return []
-    nlp = _sentence_pipeline()
-    with _SENTENCE_LOCK:  # a Language is not documented as thread-safe; the app splits in two threads
-        doc = nlp(text)
-    return [(s.start_char, s.end_char) for s in doc.sents]
+    tokenizer = _sentence_tokenizer()
+    with _SENTENCE_LOCK:  # a tokenizer is not documented as thread-safe; the app splits in two threads
+        doc = tokenizer(text)
+    # Plain lists: reading spaCy Token objects one by one costs more than the tokenizing itself.
+    words = [t for t in doc if not t.is_space]  # a run of spaces is a token of its own
+    tokens = [t.text for t in words]
+    starts = [t.idx for t in words]
+    spaced = [bool(t.whitespace_) or (t.i + 1 < len(doc) and doc[t.i + 1].is_space) for t in words]
+    abbreviations = _abbreviations()
+    cuts = [starts[0]] + [starts[i] for i in range(1, len(tokens))
+                  if tokens[i - 1].endswith(_SENTENCE_FINAL) and spaced[i - 1]
+                  and _opens_sentence(tokens, i, tokens[i - 1].lower() in abbreviations)]
+    ends = cuts[1:] + [len(text)]
+    return [(a, len(text[:b].rstrip())) for a, b in zip(cuts, ends)]
 
 
 @lru_cache(maxsize=1)

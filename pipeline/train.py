@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from index.store import Store
+from records import Unit
 
 
 def train_all(db_dir: Path | str | None = None, labels_dir: Path | str | None = None) -> list[str]:
@@ -39,6 +40,22 @@ def train_all(db_dir: Path | str | None = None, labels_dir: Path | str | None = 
 
 
 RETRAIN_LOCK = "status-retrain.lock"
+FLAG_TOLERANCE = 0.02  # the status-vs-text flag's score is 1 - P(stated status): smaller moves leave it as it was
+
+
+def moved_reports(before: dict[str, Unit], after: list[Unit]) -> list[str]:
+    """Reports where a unit with a stated status got another suggestion, or its probabilities moved by more than
+    FLAG_TOLERANCE: the only suggestions the flags read (status vs text)."""
+    moved = set()
+    for u in after:
+        old = before.get(u.id)
+        if u.status is None or old is None:
+            continue
+        old_p, new_p = old.status_probs or {}, u.status_probs or {}
+        shift = max((abs(old_p.get(c, 0.0) - new_p.get(c, 0.0)) for c in set(old_p) | set(new_p)), default=0.0)
+        if old.suggested_status != u.suggested_status or shift > FLAG_TOLERANCE:
+            moved.add(u.doc)
+    return sorted(moved)
 
 
 def retrain_from_decisions(db_dir: Path | str | None = None) -> list[str]:
@@ -55,11 +72,12 @@ def retrain_from_decisions(db_dir: Path | str | None = None) -> list[str]:
     store = Store.open(db_dir)
     try:
         with FileLock(str(Path(store.dir) / RETRAIN_LOCK), timeout=0):
-            before = {u.id: (u.suggested_status, u.status_probs) for u in store.units()}
+            before = {u.id: u for u in store.units()}
             lines = retrain_status(store, get_query_embedder(store.get_meta(META_MODEL)))
-            moved = sorted({u.doc for u in store.units() if before.get(u.id) != (u.suggested_status, u.status_probs)})
+            moved = moved_reports(before, store.units())
             apply_flags(store, moved)
-            return lines + [f"flaggor: omräknade för {len(moved)} rapporter vars förslag ändrades"]
+            return lines + [f"flaggor: omräknade för {len(moved)} rapporter där förslaget för en post med angiven "
+                            "status ändrades"]
     except Timeout:
         return ["status: en omträning pågår redan för den här databasen"]
     finally:

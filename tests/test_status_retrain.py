@@ -51,3 +51,22 @@ def test_decisions_and_labels_together_are_refused(app_data_dir):
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.strip().endswith("--decisions och --labels går inte att kombinera: etiketter läses bara av "
                                         "en full träning")
+
+
+def test_flags_are_recomputed_only_where_a_stated_units_suggestion_moved():
+    from records import Unit
+    from pipeline.train import FLAG_TOLERANCE, moved_reports
+
+    def unit(uid: str, doc: str, status: str | None, suggested: str, p: float) -> Unit:
+        return Unit(uid, doc, 0, "uppdrag", "t", "x", 1, 2, status=status, suggested_status=suggested,
+                    status_probs={"enligt plan": p, "försenad": 1 - p})
+
+    before = {u.id: u for u in [unit("a1", "a", "enligt plan", "enligt plan", 0.8),
+                                unit("b1", "b", "enligt plan", "enligt plan", 0.8),
+                                unit("c1", "c", None, "enligt plan", 0.8),
+                                unit("d1", "d", "försenad", "enligt plan", 0.6)]}
+    after = [unit("a1", "a", "enligt plan", "enligt plan", 0.8 + FLAG_TOLERANCE / 2),  # too small to show
+             unit("b1", "b", "enligt plan", "enligt plan", 0.8 + 2 * FLAG_TOLERANCE),  # the flag score moves
+             unit("c1", "c", None, "försenad", 0.3),  # no stated status: flags never read it
+             unit("d1", "d", "försenad", "försenad", 0.45)]  # another suggestion
+    assert moved_reports(before, after) == ["b", "d"]
