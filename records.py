@@ -89,7 +89,6 @@ class Unit:
     page_start: int | None = None  # 1-based pages for PDF and Word; None for text files
     page_end: int | None = None
     progress: int | None = None  # stated färdiggrad in percent (a progress column, cell or bar)
-    review_priority: float | None = None  # place in the informative review queue (0 first; None: not queued)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -42,8 +42,7 @@ CREATE TABLE IF NOT EXISTS units (
     text TEXT, line_start INTEGER, line_end INTEGER, title_line INTEGER, explicit_status TEXT,
     explicit_status_source TEXT, explicit_status_line INTEGER, status TEXT, linked_unit_id TEXT,
     suggested_status TEXT, status_confidence REAL, status_probs TEXT, status_evidence TEXT DEFAULT '[]',
-    status_note TEXT, themes TEXT DEFAULT '[]', page_start INTEGER, page_end INTEGER, progress INTEGER,
-    review_priority REAL
+    status_note TEXT, themes TEXT DEFAULT '[]', page_start INTEGER, page_end INTEGER, progress INTEGER
 );
 CREATE INDEX IF NOT EXISTS units_doc ON units(doc);
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -51,6 +50,9 @@ CREATE TABLE IF NOT EXISTS embeddings (
 );
 CREATE TABLE IF NOT EXISTS features (
     key TEXT PRIMARY KEY, vector BLOB, info TEXT
+);
+CREATE TABLE IF NOT EXISTS review_order (
+    unit_id TEXT PRIMARY KEY, rank REAL
 );
 CREATE TABLE IF NOT EXISTS flags (
     id TEXT PRIMARY KEY, kind TEXT, doc TEXT, unit_ids TEXT, line INTEGER, severity TEXT, score REAL,
@@ -69,8 +71,7 @@ UNIT_JSON_FIELDS = ("status_probs", "status_evidence", "themes")
 # Columns added after the first release: a store made before them gets them on open (NULL for old rows).
 ADDED_COLUMNS = (("reports", "file", "TEXT"), ("lines", "page", "INTEGER"), ("passages", "page_start", "INTEGER"),
                  ("passages", "page_end", "INTEGER"), ("units", "page_start", "INTEGER"),
-                 ("units", "page_end", "INTEGER"), ("units", "progress", "INTEGER"),
-                 ("units", "review_priority", "REAL"))
+                 ("units", "page_end", "INTEGER"), ("units", "progress", "INTEGER"))
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -317,7 +318,7 @@ class Store:
     def set_unit_fields(self, updates: dict[str, dict[str, Any]]) -> None:
         """Write classifier output: {unit_id: {field: value}} for suggestion and theme fields only."""
         allowed = {"suggested_status", "status_confidence", "status_probs", "status_evidence", "status_note",
-                   "themes", "review_priority"}
+                   "themes"}
         with self.transaction() as c:
             for unit_id, fields in updates.items():
                 bad = set(fields) - allowed
@@ -359,6 +360,15 @@ class Store:
             c.executemany("INSERT OR REPLACE INTO features VALUES (?,?,?)",
                           [(k, np.asarray(v, dtype=np.float32).tobytes(), json.dumps(info, ensure_ascii=False))
                            for k, (v, info) in rows.items()])
+
+    # -- the status review queue's order: one ranking over every report, rewritten whole -------------------------
+    def set_review_order(self, ranks: dict[str, float]) -> None:
+        with self.transaction() as c:
+            c.execute("DELETE FROM review_order")
+            c.executemany("INSERT INTO review_order VALUES (?,?)", sorted(ranks.items()))
+
+    def review_order(self) -> dict[str, float]:
+        return dict(self.conn.execute("SELECT unit_id, rank FROM review_order").fetchall())
 
     # -- flags -----------------------------------------------------------------------------------
     def replace_flags(self, doc: str, flags: list[Flag]) -> None:

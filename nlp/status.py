@@ -979,7 +979,7 @@ def trained_on_lines(name: str, counts: dict[str, int], trained_on: dict[str, An
 
 def apply_status(store: Any, docs: list[str] | None = None, embedder: Any | None = None) -> int:
     """Fill suggested_status, status_confidence, status_probs, status_evidence and status_note for the units of
-    `docs` (all when None), and every queued unit's review_priority. Uses the saved model; without one (or one for
+    `docs` (all when None), and the review queue's order. Uses the saved model; without one (or one for
     another embedding model) a model is trained on the fly from the store's stated statuses, reviewers' decisions
     and clear phrase cues. Returns the number of units that got a suggestion."""
     embed = CachedEmbeddings(embedder or load_embedder(), store)
@@ -1043,20 +1043,18 @@ def adapted_probs(store: Any, model: StatusModel, X: np.ndarray, inputs: list[Un
     return adapt_to_decisions(probs, centred(X[:, :embedding_dim(X)]), where, decided)
 
 
-def review_priorities(store: Any, inputs: list[UnitInput], X: np.ndarray, probs: np.ndarray) -> dict[str, float | None]:
+def review_priorities(store: Any, inputs: list[UnitInput], X: np.ndarray, probs: np.ndarray) -> dict[str, float]:
     """Place in the review queue (0 first) for units a reviewer may judge: no stated status, a commentary, no
-    decision yet; everything else None. Decided units count as seen (see status_learning.informative_order)."""
+    decision yet. Decided units count as seen (see status_learning.informative_order)."""
     decided_ids = {uid for uid, d in store.current_decisions("unit_status").items() if d.action in ("accept", "correct")}
     queued = [i for i, x in enumerate(inputs) if x.unit.status is None and x.has_commentary]
     if not queued:
-        return {x.unit.id: None for x in inputs}
+        return {}
     rows = np.array(queued)
     decided = [k for k, i in enumerate(queued) if inputs[i].unit.id in decided_ids]
     order = informative_order(probs[rows], centred(X[rows, :embedding_dim(X)]), [inputs[i].unit.doc for i in queued],
                               decided)
-    out: dict[str, float | None] = {x.unit.id: None for x in inputs}
-    out.update({inputs[queued[k]].unit.id: float(rank) for rank, k in enumerate(order)})
-    return out
+    return {inputs[queued[k]].unit.id: float(rank) for rank, k in enumerate(order)}
 
 
 def refresh_suggestions(store: Any, model: StatusModel | None, embed: CachedEmbeddings,
@@ -1073,9 +1071,8 @@ def refresh_suggestions(store: Any, model: StatusModel | None, embed: CachedEmbe
     else:
         probs = adapted_probs(store, model, X, inputs)
         fields = _model_fields(store, model, X, inputs, probs, wanted, embed, keep_evidence)
-    for uid, rank in review_priorities(store, inputs, X, probs).items():
-        fields.setdefault(uid, {})["review_priority"] = rank
     store.set_unit_fields(fields)
+    store.set_review_order(review_priorities(store, inputs, X, probs))
     return sum(1 for i in wanted if fields[inputs[i].unit.id].get("suggested_status"))
 
 

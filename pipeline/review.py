@@ -98,13 +98,14 @@ def status_queue(store: Store, kommun: str | None = None, namnd: str | None = No
                  include_decided: bool = False, year: int | None = None) -> list[Unit]:
     """Units to review. Decided ones (accepted or corrected) leave the queue unless `include_decided`; skipped
     ones stay but come last, so 'skip' means 'later'. `sort`: informative (what a decision would teach the model
-    most: nearly tied suggestions, spread over commentaries and reports – the review_priority the status step
-    writes; units without one follow by confidence), confidence (least sure first), confidence_desc (quick accepts
+    most: nearly tied suggestions, spread over commentaries and reports – the order the status step writes;
+    units without a place in it follow by confidence), confidence (least sure first), confidence_desc (quick accepts
     first) or document (report order)."""
     if sort not in STATUS_SORTS:
         raise UnknownChoice("sortering", sort, STATUS_SORTS)
     reports = store.reports_by_doc()
     decided = store.current_decisions(UNIT_STATUS)
+    ranks = store.review_order() if sort == "informative" else {}
     out = []
     for u in store.units():
         d = decided.get(u.id)
@@ -117,7 +118,7 @@ def status_queue(store: Store, kommun: str | None = None, namnd: str | None = No
     def key(u: Unit) -> tuple:
         skipped = decided.get(u.id) is not None and decided[u.id].action == "skip"
         conf = u.status_confidence if u.status_confidence is not None else 0.0
-        rank = u.review_priority if sort == "informative" else None
+        rank = ranks.get(u.id) if sort == "informative" else None
         order = {"informative": conf, "confidence": conf, "confidence_desc": -conf, "document": 0.0}[sort]
         return (skipped, sort == "informative" and rank is None, rank or 0.0, order, u.doc, u.seq)
 

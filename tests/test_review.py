@@ -22,7 +22,7 @@ def test_status_choices_match_the_status_module():
 
 
 def test_informative_order_follows_the_review_priority_and_falls_back_to_confidence(review_store):
-    review_store.set_unit_fields({"a#u2": {"review_priority": 0.0}, "b#u3": {"review_priority": 1.0}})
+    review_store.set_review_order({"a#u2": 0.0, "b#u3": 1.0})
     assert ids(review.status_queue(review_store)) == ["a#u2", "b#u3", "b#u1", "a#u3"]
 
 

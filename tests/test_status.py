@@ -608,13 +608,11 @@ def test_retrain_learns_decisions_and_keeps_the_analyst_labels_it_was_trained_on
 
 def test_review_priorities_rank_every_queued_unit_once_and_only_those(status_store):
     S.apply_status(status_store, None, embedder=HashEmbedder())
-    units = status_store.units()
-    queued = [u for u in units if u.status is None and u.suggested_status]
-    assert sorted(u.review_priority for u in queued) == [float(k) for k in range(len(queued))]
-    assert [u.review_priority for u in units if u not in queued] == [None] * (len(units) - len(queued))
-    first = min(queued, key=lambda u: u.review_priority)
-    _decide(status_store, first.id, "enligt plan")
+    ranks = status_store.review_order()
+    queued = {u.id for u in status_store.units() if u.status is None and u.suggested_status}
+    assert set(ranks) == queued and sorted(ranks.values()) == [float(k) for k in range(len(queued))]
+    first = min(ranks, key=ranks.get)
+    _decide(status_store, first, "enligt plan")
     S.apply_status(status_store, None, embedder=HashEmbedder())
-    after = {u.id: u.review_priority for u in status_store.units()}
-    assert after[first.id] is None
-    assert sorted(v for v in after.values() if v is not None) == [float(k) for k in range(len(queued) - 1)]
+    after = status_store.review_order()
+    assert set(after) == queued - {first} and sorted(after.values()) == [float(k) for k in range(len(queued) - 1)]

@@ -40,9 +40,10 @@ def test_ten_decisions_make_a_retrain_due_and_the_retrain_learns_them(app_data_d
     model = json.loads(S.model_path(store).read_text(encoding="utf-8"))
     assert model["trained_on"]["counts"]["decision:försenad"] == RETRAIN_EVERY
     assert (store.get_meta(META_DECISIONS), retrain_due(store)) == (str(RETRAIN_EVERY), False)
-    queued = [u for u in store.units() if u.review_priority is not None]
-    assert sorted(u.review_priority for u in queued) == [float(k) for k in range(len(queued))]
-    assert all(u.status is None and u.id not in {w.id for w in with_text[:RETRAIN_EVERY]} for u in queued)
+    ranks = store.review_order()
+    queued = {u.id for u in store.units() if u.status is None and u.suggested_status} - {
+        w.id for w in with_text[:RETRAIN_EVERY]}
+    assert set(ranks) == queued and sorted(ranks.values()) == [float(k) for k in range(len(queued))]
     store.close()
 
 
