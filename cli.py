@@ -39,6 +39,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if not args.paths:
             raise ToolError("ange filen att förklara: python cli.py ingest --explain FIL")
         return 0
+    if args.device:
+        from index.embeddings import DEVICE_ENV, resolve_device
+
+        os.environ[DEVICE_ENV] = resolve_device(args.device)  # the ingest worker inherits it
     overrides = {k: v for k, v in {"kommun": args.kommun, "namnd": args.namnd, "year": args.year,
                                    "period": args.period}.items() if v is not None}
     # Without paths, --reindex rebuilds what the store holds; only a plain ingest falls back to the sample corpus.
@@ -203,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="ingen förloppsindikator")
     p.add_argument("--explain", action="store_true", help="visa vilka postmallar som hittas i filen, utan att spara")
     p.add_argument("--layout", metavar="FIL", help="layoutprofil (TOML) för en mall som läses fel; se layouts/")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), help="där texterna bäddas in: cpu (standard), cuda "
+                   "(GPU, fp16) eller auto (GPU om det finns en)")
     _db(p)
     p.set_defaults(func=cmd_ingest)
 

@@ -191,3 +191,25 @@ def test_no_c_engine_twin_for_a_folder_from_another_release(tmp_path: Path) -> N
     assert emb.nano_query_embedder(folder) is None
     (folder / MARKER_FILE).write_text(json.dumps(source), encoding="utf-8")
     assert emb.nano_query_embedder(folder) is not None
+
+
+def test_device_is_cpu_unless_asked_and_cuda_without_a_gpu_is_a_clear_error(monkeypatch):
+    import torch
+
+    from errors import ToolError, UnknownChoice
+    from index.embeddings import DEVICE_ENV, resolve_device
+
+    monkeypatch.delenv(DEVICE_ENV, raising=False)
+    gpu = torch.cuda.is_available()
+    assert (resolve_device(None), resolve_device("cpu"), resolve_device("auto")) == (
+        "cpu", "cpu", "cuda" if gpu else "cpu")
+    monkeypatch.setenv(DEVICE_ENV, "AUTO")
+    assert resolve_device(None) == ("cuda" if gpu else "cpu")
+    with pytest.raises(UnknownChoice, match="--device"):
+        resolve_device("tpu")
+    if gpu:
+        assert resolve_device("cuda") == "cuda"
+    else:
+        with pytest.raises(ToolError, match="^--device cuda: torch hittar ingen GPU på den här datorn; använd "
+                                            "--device cpu eller auto$"):
+            resolve_device("cuda")
