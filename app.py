@@ -343,6 +343,22 @@ def render_unit_detail(store: Store, unit: Unit, decision: Decision | None) -> N
             + (" (ångrat)" if d.undone and d.action != "undo" else "") for d in history))
 
 
+def render_correction(store: Store, unit: Unit, key: str) -> None:
+    """Any unit's status can be corrected, a stated one too (the reader may have read it wrong, or the report may
+    be wrong): the decision is kept beside the stated status, used for training, and the difference is shown."""
+    if store.read_only:
+        return
+    with st.expander("Rätta status"):
+        c = st.columns([2, 1])
+        c[0].selectbox("Status", review.STATUS_CHOICES, key=f"fix_{key}", format_func=review.status_label,
+                       label_visibility="collapsed")
+        c[1].button("Spara status", key=f"fixb_{key}", on_click=_decide_status,
+                    args=(store, unit.id, "correct", f"fix_{key}", None), disabled=not reviewer(),
+                    icon=":material/edit:")
+        if not reviewer():
+            st.caption("Skriv ditt namn under »Granskare« i sidomenyn för att rätta.")
+
+
 def render_similar(store: Store, unit_id: str) -> None:
     from index.search import similar
 
@@ -514,6 +530,7 @@ def render_hit(store: Store, h: Hit, themes: dict[str, str], decisions: dict[str
         if key in st.session_state.get("open_units", set()):
             if unit:
                 render_unit_detail(store, unit, decisions.get(unit.id))
+                render_correction(store, unit, f"{rank}_{key}")
             else:
                 lines = store.lines(h.doc, max(1, h.line_start - CONTEXT_LINES), h.line_end + CONTEXT_LINES)
                 st.html(lines_table(lines, (h.line_start, h.line_end)))
@@ -608,7 +625,10 @@ def _decide_status(store: Store, unit_id: str, action: str, value_key: str | Non
 
 # A retrain runs as `cli.py train --decisions` in a process of its own (one per data directory): the app stays
 # responsive, and the retrain's imports and memory never land in the app's process.
-_RETRAINS: dict[str, Any] = {}
+@st.cache_resource(show_spinner=False)
+def _retrains() -> dict[str, Any]:
+    """Running retrains per data directory (a cached resource: module globals of the script reset on every rerun)."""
+    return {}
 
 
 def start_retrain_if_due(store: Store) -> None:
@@ -618,10 +638,10 @@ def start_retrain_if_due(store: Store) -> None:
     from nlp.status_learning import RETRAIN_EVERY, retrain_due
 
     key = str(store.dir)
-    running = _RETRAINS.get(key)
+    running = _retrains().get(key)
     if store.read_only or (running is not None and running.poll() is None) or not retrain_due(store):
         return
-    _RETRAINS[key] = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "train", "--decisions", "--db", key],
+    _retrains()[key] = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "train", "--decisions", "--db", key],
                                       cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                       start_new_session=True)
     flash("info", f"{RETRAIN_EVERY} nya beslut: statusmodellen tränas om i bakgrunden, och förslagen och köns "
@@ -630,13 +650,13 @@ def start_retrain_if_due(store: Store) -> None:
 
 def retrain_notice(store: Store) -> None:
     """While a retrain runs, say so; once it has finished, say that suggestions changed (once)."""
-    running = _RETRAINS.get(str(store.dir))
+    running = _retrains().get(str(store.dir))
     if running is None:
         return
     if running.poll() is None:
         st.caption("Statusmodellen tränas om i bakgrunden med de senaste besluten …")
         return
-    _RETRAINS.pop(str(store.dir), None)
+    _retrains().pop(str(store.dir), None)
     if running.returncode == 0:
         st.cache_data.clear()
         st.success("Statusmodellen är omtränad med de senaste besluten – förslagen och köns ordning är uppdaterade.")

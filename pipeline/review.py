@@ -154,7 +154,8 @@ def _reviewer(reviewer: str | None) -> str:
 def decide_status(store: Store, unit_id: str, reviewer: str, action: str, new_value: str | None = None,
                   comment: str | None = None) -> int:
     """Record accept (the suggestion), correct (to `new_value`) or skip for a unit; returns the decision id.
-    old_value is the status in force before: an earlier decision's value, else the suggestion."""
+    old_value is the status in force before: an earlier decision's value, else the stated status, else the
+    suggestion."""
     name = _reviewer(reviewer)
     if action not in STATUS_ACTIONS:
         raise UnknownChoice("beslut", action, STATUS_ACTIONS)
@@ -170,10 +171,10 @@ def decide_status(store: Store, unit_id: str, reviewer: str, action: str, new_va
             raise UnknownChoice("status", str(new_value), STATUS_CHOICES)
     else:
         new_value = None
-    # old_value (the value in force before: an earlier decision's, else the suggestion) is read in the same write
-    # transaction, so a decision racing another tab's records what it really replaced.
+    # old_value (the value in force before: an earlier decision's, else the stated, else the suggestion) is read
+    # in the same write transaction, so a decision racing another tab's records what it really replaced.
     return store.add_decision_over(Decision(UNIT_STATUS, unit_id, unit.doc, name, action, None, new_value,
-                                            _comment(comment)), default_old=unit.suggested_status)
+                                            _comment(comment)), default_old=unit.status or unit.suggested_status)
 
 
 def decide_flag(store: Store, flag_id: str, reviewer: str, action: str, comment: str | None = None) -> int:

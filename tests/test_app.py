@@ -246,6 +246,45 @@ def test_decision_shows_on_the_unit_in_search(app_data_dir):
     assert "✔ Granskad: Stoppad" in html(at)
 
 
+def test_a_stated_status_can_be_corrected_and_the_conflict_is_shown(app_data_dir):
+    store = Store.open(app_data_dir)
+    target = next(u for u in store.units() if u.status == "enligt plan" and len(u.title) > 25)
+    at = search(start(None, "Anna"), target.title)
+    at.radio(key="group").set_value("En lista").run()
+    next(b for b in at.button if b.label == "Visa hela posten").click().run()
+    at.selectbox(key=next(s.key for s in at.selectbox if s.key.startswith("fix_"))).select("försenad").run()
+    next(b for b in at.button if b.label == "Spara status").click().run()
+    assert not at.exception
+    [(unit_id, d)] = [(k, d) for k, d in store.current_decisions("unit_status").items()]
+    assert (unit_id, d.action, d.old_value, d.new_value) == (target.id, "correct", "enligt plan", "försenad")
+    assert (f"Granskat som försenad, men rapporten anger »{app_module.esc(target.explicit_status)}«"
+            in html(at))
+
+
+def test_ten_decisions_in_granska_retrain_the_model_in_the_background(app_data_dir):
+    import time
+
+    from nlp.status_learning import META_DECISIONS, RETRAIN_EVERY
+
+    store = Store.open(app_data_dir)
+    queued = {u.id for u in review.status_queue(store)}
+    for u in [u for u in store.units() if u.suggested_status and u.id not in queued][:RETRAIN_EVERY - 1]:
+        review.decide_status(store, u.id, "Bo", "correct", "försenad")  # nine decisions made earlier
+    at = start("Granska", "Anna")
+    assert not any("tränas om" in i.value for i in at.info)
+    first = review.status_queue(store)[0]
+    at.button(key=f"acc_{first.id}").click().run()  # the tenth
+    assert any("tränas om i bakgrunden" in i.value for i in at.info)
+    deadline = time.monotonic() + TIMEOUT
+    done = "Statusmodellen är omtränad med de senaste besluten – förslagen och köns ordning är uppdaterade."
+    while done not in [s.value for s in at.success] and time.monotonic() < deadline:  # shown once it has ended
+        time.sleep(1)
+        at.run()
+    assert [s.value for s in at.success] == [done]
+    assert store.get_meta(META_DECISIONS) == str(RETRAIN_EVERY)
+    assert set(store.review_order()) == {u.id for u in review.status_queue(store)}
+
+
 # -- Översikt -------------------------------------------------------------------------------------------------------
 
 def test_overview_draws_three_downloadable_charts(app_data_dir):
