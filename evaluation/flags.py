@@ -22,6 +22,7 @@ from evaluation.gold import load_gold
 from evaluation.heldout import held_out_status
 from nlp import flag_thresholds as T
 from nlp.consistency import KINDS, context_from_store, run_detectors
+from nlp.flag_feedback import adjust
 from nlp.labels import Problem, finds, label_problems
 from records import Flag
 
@@ -60,6 +61,28 @@ def unit_shares(store: Any, flags_by_doc: dict[str, list[Flag]]) -> dict[str, tu
     return out
 
 
+def feedback_lines(docs: list[str], raw: dict[str, list[Flag]], loro: dict[str, list[Flag]],
+                   chosen: dict[str, dict[str, float]], problems: dict[str, list[Problem]]) -> list[str]:
+    """Reviewers' decisions as feedback (nlp.flag_feedback), the analysts' labels playing the reviewer: (a) every
+    flag of the other reports decided, then the held-out report's flags; (b) the first half of the held-out
+    report's queue decided, then the rest of it, before and after the feedback."""
+    def decided(flags: list[Flag], doc: str) -> list[tuple[Flag, bool]]:
+        return [(f, any(finds(f, p) for p in problems[doc])) for f in flags]
+
+    elsewhere = {d: T.apply(adjust(raw[d], [r for o in docs if o != d for r in decided(loro[o], o)]), chosen[d])
+                 for d in docs}
+    before, after, rest_problems = {}, {}, {}
+    for d in docs:
+        queue = sorted(loro[d], key=lambda f: -f.score)
+        first, rest = queue[:len(queue) // 2], {f.id for f in queue[len(queue) // 2:]}
+        rest_problems[d] = [p for p in problems[d] if not any(finds(f, p) for f in first)]
+        before[d] = [f for f in loro[d] if f.id in rest]
+        after[d] = [f for f in T.apply(adjust(raw[d], decided(first, d)), chosen[d]) if f.id in rest]
+    return [line("alla, med granskarbeslut på de andra rapporterna", T.score_all(elsewhere, problems, finds)),
+            line("resten av kön, före beslut om första halvan", T.score_all(before, rest_problems, finds)),
+            line("resten av kön, efter beslut om första halvan", T.score_all(after, rest_problems, finds))]
+
+
 def evaluate(store: Any, gold_dir: Path | str | None = None, verbose: bool = True, embedder: Any | None = None
              ) -> list[str]:
     gold = load_gold(gold_dir)
@@ -84,6 +107,7 @@ def evaluate(store: Any, gold_dir: Path | str | None = None, verbose: bool = Tru
                + f"  mål recall >= {RECALL_TARGET} vid precision >= {PRECISION_TARGET}: {'uppnått' if ok else 'EJ uppnått'}")
     out.append(line("alla, utan trösklar", T.score_all(raw, problems, finds)))
     out.append(line("baslinje: bara status mot text", T.score_all(baseline, problems, finds)))
+    out += feedback_lines(docs, raw, loro, chosen, problems)
     out.append("per detektor (lämna en rapport utanför; recall: problem som detektorn ensam hittar):")
     shares = unit_shares(store, {d: run_detectors(context_from_store(store, d)) for d in sorted(reports)})
     for kind in KINDS:

@@ -9,7 +9,7 @@ import json
 import os
 import sqlite3
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
 UNIT_JSON_FIELDS = ("status_probs", "status_evidence", "themes")
+UNIT_FIELDS = frozenset(f.name for f in fields(Unit))
 # Columns added after the first release: a store made before them gets them on open (NULL for old rows).
 ADDED_COLUMNS = (("reports", "file", "TEXT"), ("lines", "page", "INTEGER"), ("passages", "page_start", "INTEGER"),
                  ("passages", "page_end", "INTEGER"), ("units", "page_start", "INTEGER"),
@@ -310,7 +311,8 @@ class Store:
 
     @staticmethod
     def _unit(r: sqlite3.Row) -> Unit:
-        d = dict(r)
+        # Columns this version does not know (a store a newer version also wrote) are left out, not an error.
+        d = {k: v for k, v in dict(r).items() if k in UNIT_FIELDS}
         for f in UNIT_JSON_FIELDS:
             d[f] = json.loads(d[f]) if d[f] else ([] if f != "status_probs" else None)
         return Unit(**d)

@@ -122,6 +122,7 @@ def build_hostile_store(base: Path, target: Path, src: Path) -> str:
                     "status_note": NOTE_1, "themes": [THEME]},
             u2.id: {"themes": [THEME], "status_note": NOTE_1},
         })
+        store.set_review_order({u1.id: 0.0})  # the hostile unit first in the Granska queue
         store.replace_flags(DOC, [
             Flag("fl-hostile", "status_text_conflict", DOC, [u1.id, u2.id], u1.line_start, "hög", 0.999,
                  FLAG_MESSAGE, [{"line": u1.line_start, "quote": QUOTE}, {"line": u2.line_start, "text": QUOTE}]),

@@ -151,3 +151,14 @@ def test_rows_shaded_in_their_status_colour_under_bold_goal_rows():
     assert [(u.title, u.explicit_status, u.parent) for u in seg.units] == [
         ("Mål 1: Fler läser", "grön", None), ("Bokbuss till byarna", "grön", "Mål 1: Fler läser"),
         ("Läsecirklar för unga", "röd", "Mål 1: Fler läser")]
+
+
+def test_a_store_with_a_column_this_version_does_not_know_still_reads(tmp_path):
+    from tests.conftest import build_review_store
+
+    store = build_review_store(tmp_path / "data")
+    before = store.units()
+    store.conn.execute("ALTER TABLE units ADD COLUMN written_by_a_newer_version REAL")
+    store.conn.execute("UPDATE units SET written_by_a_newer_version = 1.5")
+    assert store.units() == before
+    store.close()
