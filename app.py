@@ -708,10 +708,12 @@ def render_status_item(store: Store, unit: Unit) -> None:
         render_unit_detail(store, unit, decision)
 
 
-def _decide_flag(store: Store, flag_id: str, action: str, comment_key: str) -> None:
+def _decide_flag(store: Store, flag_id: str, action: str, comment_key: str, doc: str) -> None:
     comment = st.session_state.get(comment_key)
     if guarded(review.decide_flag, store, flag_id, reviewer(), action, comment):
-        flash("success", "Flaggan bekräftad som ett verkligt problem" if action == "confirm" else "Flaggan avfärdad")
+        guarded(review.rescore_flags, store, doc)
+        flash("success", "Flaggan bekräftad som ett verkligt problem" if action == "confirm" else
+              "Flaggan avfärdad – liknande flaggor i rapporten får lägre poäng")
 
 
 def render_flag_item(store: Store, flag: Flag) -> None:
@@ -743,14 +745,18 @@ def render_flag_item(store: Store, flag: Flag) -> None:
     st.text_area("Kommentar (valfri)", key=comment_key, height=70, max_chars=5000)
     row = st.container(horizontal=True)
     row.button("Bekräfta – ett verkligt problem", key=f"conf_{flag.id}", type="primary", on_click=_decide_flag,
-                args=(store, flag.id, "confirm", comment_key), disabled=disabled, shortcut="B",
+                args=(store, flag.id, "confirm", comment_key, flag.doc), disabled=disabled, shortcut="B",
                 icon=":material/report:")
-    row.button("Avfärda", key=f"dism_{flag.id}", on_click=_decide_flag, args=(store, flag.id, "dismiss", comment_key),
+    row.button("Avfärda", key=f"dism_{flag.id}", on_click=_decide_flag,
+               args=(store, flag.id, "dismiss", comment_key, flag.doc),
                 disabled=disabled, shortcut="D", icon=":material/close:")
 
 
 def _undo(store: Store, decision_id: int) -> None:
     if guarded(review.undo, store, decision_id, reviewer()):
+        undone = next((d for d in store.decisions() if d.id == decision_id), None)
+        if undone is not None and undone.target_type == review.FLAG:
+            guarded(review.rescore_flags, store, undone.doc)
         flash("info", f"Beslut {decision_id} ångrat; det tidigare värdet gäller igen")
 
 

@@ -167,6 +167,9 @@ class Decision:
     id: int | None = None
     created_at: str | None = None
     undone: bool = False
+    # For a flag: the kind of case it was (nlp.flag_feedback.case_key), kept with the decision so the feedback it
+    # gives does not depend on the flag still being in the flags table after a recompute.
+    flag_case: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -22,7 +22,7 @@ from evaluation.gold import load_gold
 from evaluation.heldout import held_out_status
 from nlp import flag_thresholds as T
 from nlp.consistency import KINDS, context_from_store, run_detectors
-from nlp.flag_feedback import adjust
+from nlp.flag_feedback import adjust, case_key
 from nlp.labels import Problem, finds, label_problems
 from records import Flag
 
@@ -66,8 +66,8 @@ def feedback_lines(docs: list[str], raw: dict[str, list[Flag]], loro: dict[str, 
     """Reviewers' decisions as feedback (nlp.flag_feedback), the analysts' labels playing the reviewer: (a) every
     flag of the other reports decided, then the held-out report's flags; (b) the first half of the held-out
     report's queue decided, then the rest of it, before and after the feedback."""
-    def decided(flags: list[Flag], doc: str) -> list[tuple[Flag, bool]]:
-        return [(f, any(finds(f, p) for p in problems[doc])) for f in flags]
+    def decided(flags: list[Flag], doc: str) -> list[tuple[str, bool]]:
+        return [(case_key(f), any(finds(f, p) for p in problems[doc])) for f in flags]
 
     elsewhere = {d: T.apply(adjust(raw[d], [r for o in docs if o != d for r in decided(loro[o], o)]), chosen[d])
                  for d in docs}

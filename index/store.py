@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS flags (
 CREATE INDEX IF NOT EXISTS flags_doc ON flags(doc);
 CREATE TABLE IF NOT EXISTS decisions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, target_type TEXT, target_id TEXT, doc TEXT, reviewer TEXT,
-    action TEXT, old_value TEXT, new_value TEXT, comment TEXT, created_at TEXT, undone INTEGER DEFAULT 0
+    action TEXT, old_value TEXT, new_value TEXT, comment TEXT, created_at TEXT, undone INTEGER DEFAULT 0,
+    flag_case TEXT
 );
 CREATE INDEX IF NOT EXISTS decisions_target ON decisions(target_type, target_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -69,10 +70,12 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 
 UNIT_JSON_FIELDS = ("status_probs", "status_evidence", "themes")
 UNIT_FIELDS = frozenset(f.name for f in fields(Unit))
+DECISION_FIELDS = frozenset(f.name for f in fields(Decision))
 # Columns added after the first release: a store made before them gets them on open (NULL for old rows).
 ADDED_COLUMNS = (("reports", "file", "TEXT"), ("lines", "page", "INTEGER"), ("passages", "page_start", "INTEGER"),
                  ("passages", "page_end", "INTEGER"), ("units", "page_start", "INTEGER"),
-                 ("units", "page_end", "INTEGER"), ("units", "progress", "INTEGER"))
+                 ("units", "page_end", "INTEGER"), ("units", "progress", "INTEGER"),
+                 ("decisions", "flag_case", "TEXT"))
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -433,7 +436,8 @@ class Store:
         if not include_undone:
             where.append("undone=0")
         sql = "SELECT * FROM decisions" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
-        return [Decision(**{**dict(r), "undone": bool(r["undone"])}) for r in self.conn.execute(sql, args).fetchall()]
+        return [Decision(**{**{k: v for k, v in dict(r).items() if k in DECISION_FIELDS}, "undone": bool(r["undone"])})
+                for r in self.conn.execute(sql, args).fetchall()]
 
     def current_decisions(self, target_type: str) -> dict[str, Decision]:
         """The latest decision in force per target (last writer wins; undone ones do not count)."""
@@ -470,7 +474,7 @@ def _report_row(row: sqlite3.Row) -> dict[str, Any]:
 def _insert_decision(c: sqlite3.Connection, d: Decision, old_value: str | None) -> int:
     cur = c.execute(
         "INSERT INTO decisions(target_type,target_id,doc,reviewer,action,old_value,new_value,comment,"
-        "created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+        "created_at,flag_case) VALUES (?,?,?,?,?,?,?,?,?,?)",
         (d.target_type, d.target_id, d.doc, d.reviewer, d.action, old_value, d.new_value, d.comment,
-         d.created_at or now_iso()))
+         d.created_at or now_iso(), d.flag_case))
     return int(cur.lastrowid)

@@ -31,14 +31,19 @@ def case(flag: Flag) -> tuple[str, str]:
     return flag.kind, " ".join(text.lower().split())
 
 
-def adjust(flags: list[Flag], reviewed: list[tuple[Flag, bool]]) -> list[Flag]:
-    """`flags` with scores lowered by reviewers' dismissals of similar flags (`reviewed`: (flag, confirmed))."""
+def case_key(flag: Flag) -> str:
+    """`case` as one string, as decisions keep it."""
+    return "\t".join(case(flag))
+
+
+def adjust(flags: list[Flag], reviewed: list[tuple[str, bool]]) -> list[Flag]:
+    """`flags` with scores lowered by reviewers' dismissals of similar flags (`reviewed`: (case_key, confirmed))."""
     confirmed, dismissed = Counter(), Counter()
-    for flag, real in reviewed:
-        (confirmed if real else dismissed)[case(flag)] += 1
+    for key, real in reviewed:
+        (confirmed if real else dismissed)[key] += 1
     out = []
     for f in flags:
-        c, d = confirmed[case(f)], dismissed[case(f)]
+        c, d = confirmed[case_key(f)], dismissed[case_key(f)]
         if not d:
             out.append(f)
             continue
@@ -48,10 +53,9 @@ def adjust(flags: list[Flag], reviewed: list[tuple[Flag, bool]]) -> list[Flag]:
     return out
 
 
-def reviewed_flags(store: Any) -> list[tuple[Flag, bool]]:
-    """Every confirmed or dismissed flag the store still holds, with whether it was confirmed."""
-    decided = {fid: d.action for fid, d in store.current_decisions("flag").items()
-               if d.action in ("confirm", "dismiss")}
-    if not decided:
-        return []
-    return [(f, decided[f.id] == "confirm") for f in store.flags() if f.id in decided]
+def reviewed_flags(store: Any) -> list[tuple[str, bool]]:
+    """(case_key, confirmed) for every flag decision in force that kept its case. Only the decisions count, never
+    the flags table, so recomputing flags twice gives the same flags (decisions from before cases were kept give
+    no feedback)."""
+    return [(d.flag_case, d.action == "confirm") for d in store.current_decisions("flag").values()
+            if d.action in ("confirm", "dismiss") and d.flag_case]

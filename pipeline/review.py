@@ -177,6 +177,16 @@ def decide_status(store: Store, unit_id: str, reviewer: str, action: str, new_va
                                             _comment(comment)), default_old=unit.status or unit.suggested_status)
 
 
+def rescore_flags(store: Store, doc: str | None) -> None:
+    """Recompute one report's flags after a decision on one of them, so the scores of similar flags in it follow
+    the reviewer at once (nlp.flag_feedback); other reports follow at their next recompute (ingest, train, the
+    background retrain)."""
+    from nlp.consistency import apply_flags
+
+    if doc and not store.read_only:
+        apply_flags(store, [doc])
+
+
 def decide_flag(store: Store, flag_id: str, reviewer: str, action: str, comment: str | None = None) -> int:
     """Confirm (a real problem) or dismiss a flag; returns the decision id."""
     name = _reviewer(reviewer)
@@ -185,8 +195,10 @@ def decide_flag(store: Store, flag_id: str, reviewer: str, action: str, comment:
     flag = next((f for f in store.flags() if f.id == flag_id), None)
     if flag is None:
         raise ReviewError(f"flaggan {flag_id} finns inte i databasen")
-    return store.add_decision_over(Decision(FLAG, flag_id, flag.doc, name, action, None, action, _comment(comment)),
-                                   default_old=None)
+    from nlp.flag_feedback import case_key
+
+    return store.add_decision_over(Decision(FLAG, flag_id, flag.doc, name, action, None, action, _comment(comment),
+                                            flag_case=case_key(flag)), default_old=None)
 
 
 def _comment(comment: str | None) -> str | None:

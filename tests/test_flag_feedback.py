@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from nlp.consistency import rounding_slack
-from nlp.flag_feedback import adjust, case, reviewed_flags
+from nlp.flag_feedback import adjust, case, case_key, reviewed_flags
 from records import Decision, Flag
 
 
@@ -24,7 +24,7 @@ def test_a_case_is_the_detector_and_its_words_without_quotes_and_numbers():
 def test_dismissals_lower_similar_flags_and_confirmations_lift_them_back():
     target = flag("t", 'Status "Klar" men texten säger att arbetet pågår', score=0.8)
     other = flag("o", 'Status "Försenad" men texten beskriver pågående arbete', score=0.6)
-    seen = [flag(f"s{k}", 'Status "Pågår" men texten säger att arbetet pågår') for k in range(3)]
+    seen = [case_key(flag(f"s{k}", 'Status "Pågår" men texten säger att arbetet pågår')) for k in range(3)]
     [once] = adjust([target], [(seen[0], False)])
     assert once.score == pytest.approx(round(1.6 / 3, 4)) and once.severity == "medel"
     assert once.message.endswith(" (poäng sänkt: granskare har avfärdat 1 och bekräftat 0 liknande flaggor)")
@@ -38,16 +38,22 @@ def test_dismissals_lower_similar_flags_and_confirmations_lift_them_back():
 
 def test_a_lowered_flag_stored_with_its_note_is_still_the_same_case():
     [lowered] = adjust([flag("t", 'Status "Klar" men texten säger att arbetet pågår')],
-                       [(flag("s", 'Status "Pågår" men texten säger att arbetet pågår'), False)])
+                       [(case_key(flag("s", 'Status "Pågår" men texten säger att arbetet pågår')), False)])
     assert case(lowered) == case(flag("x", 'Status "Pågår" men texten säger att arbetet pågår'))
 
 
-def test_reviewed_flags_come_from_the_store_decisions(review_store):
+def test_reviewed_cases_come_from_the_decisions_even_when_the_flag_is_gone(review_store):
+    from pipeline import review
+
     flags = review_store.flags()
-    review_store.add_decision(Decision("flag", flags[0].id, flags[0].doc, "Anna", "dismiss"))
-    review_store.add_decision(Decision("flag", flags[1].id, flags[1].doc, "Anna", "confirm"))
-    assert [(f.id, real) for f, real in reviewed_flags(review_store)] == sorted(
-        [(flags[0].id, False), (flags[1].id, True)], key=lambda p: [f.id for f in flags].index(p[0]))
+    review.decide_flag(review_store, flags[0].id, "Anna", "dismiss")
+    review.decide_flag(review_store, flags[1].id, "Anna", "confirm")
+    review_store.add_decision(Decision("flag", flags[2].id, flags[2].doc, "Anna", "dismiss"))  # kept no case
+    expected = sorted([(case_key(flags[0]), False), (case_key(flags[1]), True)])
+    assert sorted(reviewed_flags(review_store)) == expected
+    for doc in {f.doc for f in flags}:
+        review_store.replace_flags(doc, [])  # recomputed away: the decisions still count
+    assert sorted(reviewed_flags(review_store)) == expected
 
 
 @pytest.mark.parametrize("values, slack", [
@@ -57,3 +63,19 @@ def test_reviewed_flags_come_from_the_store_decisions(review_store):
 ])
 def test_rounding_slack_is_half_a_unit_per_figure(values, slack):
     assert rounding_slack(values) == pytest.approx(slack)
+
+
+def test_dismissing_a_flag_rescoring_its_report_lowers_that_kind_of_case(app_data_dir):
+    from index.store import Store
+    from pipeline import review
+
+    store = Store.open(app_data_dir)
+    target = max(store.flags(), key=lambda f: f.score)
+    review.decide_flag(store, target.id, "Anna", "dismiss", "inte ett problem")
+    review.rescore_flags(store, target.doc)
+    after = {f.id: f for f in store.flags(doc=target.doc)}
+    lowered = after[target.id]
+    assert lowered.score == pytest.approx(round(2 * target.score / 3, 4))
+    assert lowered.message == target.message + " (poäng sänkt: granskare har avfärdat 1 och bekräftat 0 liknande flaggor)"
+    assert target.id not in [f.id for f in review.flag_queue(store)]  # dismissed: out of the queue
+    store.close()

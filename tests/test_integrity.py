@@ -25,6 +25,7 @@ import pytest
 from index.store import Store
 from pipeline.derive import clear_pending, mark_pending, pending
 from pipeline.recovery import IntegrityReport, check, open_store, orphan_decisions, orphan_lines, recover
+from nlp.flag_feedback import case_key
 from records import Decision
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,7 +188,7 @@ def decide_something(store: Store, rng: random.Random, i: int) -> None:
     if flags:
         f = rng.choice(flags)
         store.add_decision(Decision("flag", f.id, f.doc, f"Granskare {i}", "dismiss", None, "dismiss",
-                                    "ingen avvikelse"))
+                                    "ingen avvikelse", flag_case=case_key(f)))
     rows = store.decisions(include_undone=False)
     if rows and i % 3 == 0:
         store.undo_decision(rows[0].id, f"Granskare {i}")
