@@ -1,0 +1,59 @@
+"""Odd numbers, tables and dates that report templates produce: parsed or left alone, never a false flag.
+
+Each case is a small, internally consistent report (an item on plan, a table whose parts add up to its total, a
+commentary that places work in a period before or around the report's date); the detectors must find nothing.
+"""
+from __future__ import annotations
+
+import pytest
+
+from nlp import consistency as c
+from tests.test_consistency import ctx_of, unit
+
+
+def report(table: list[str], commentary: str) -> list[c.Flag]:
+    lines = ["Ekonomi", *table, "", "Uppdrag 1. Utveckla hemtjänsten", "Status", "Pågår", commentary]
+    start = len(table) + 3
+    units = [unit("u1", start, start + 3, "Uppdrag 1. Utveckla hemtjänsten", status="Pågår",
+                  explicit_status_line=start + 2)]
+    return c.run_detectors(ctx_of(lines, units, report_date=c.parse_date("2024-08-31")))
+
+
+TABLES = {
+    "spaces as thousands": ["Belopp, tkr\tUtfall\tBudget", "Hemtjänst\t1 234\t1 300", "Boende\t2 766\t2 700",
+                            "Summa\t4 000\t4 000"],
+    "unicode minus": ["Resultat, mnkr\tUtfall", "Hemtjänst\t−12,5", "Boende\t−7,5", "Summa\t−20,0"],
+    "en dash minus": ["Resultat, mnkr\tUtfall", "Hemtjänst\t–3", "Boende\t5", "Totalt\t2"],
+    "rounded parts": ["Belopp, mnkr\tUtfall", "Hemtjänst\t1 000", "Boende\t1 077", "Summa\t2 076"],
+    "empty and merged cells": ["Belopp, tkr\tUtfall\tBudget", "Hemtjänst\t100\t", "Boende\t\t200",
+                               "Summa\t100\t200"],
+    "percent with comma": ["Andel\tUtfall", "Kvinnor\t52,5 %", "Män\t47,5 %", "Totalt\t100,0 %"],
+    "units in the header only": ["Kostnad (tkr)\tUtfall\tPrognos", "Personal\t12 300\t12 900",
+                                 "Övrigt\t700\t600", "Summa\t13 000\t13 500"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_consistent_tables_give_no_flag(name):
+    assert report(TABLES[name], "Arbetet pågår enligt plan.") == []
+
+
+@pytest.mark.parametrize("commentary", [
+    "Arbetet pågår och en uppföljning gjordes v. 34.",
+    "Arbetet pågår; nästa avstämning sker Q4 2024.",
+    "Arbetet pågår och utvärderas under HT 2024.",
+    "Arbetet pågår och planeras vara klart under hösten.",
+    "Arbetet pågår enligt plan under VT 2024 och HT 2024.",
+    "Arbetet pågår, 12,5 % av personalen är utbildad hittills.",
+    "Arbetet pågår. Kostnaden hittills är −1,2 mnkr mot budget.",
+])
+def test_date_and_number_phrases_on_plan_give_no_flag(commentary):
+    assert report([], commentary) == []
+
+
+def test_the_same_layout_with_a_real_slip_is_flagged():
+    """The control: the sums detector reads these tables (a total 50 off, beyond rounding, is found)."""
+    table = ["Belopp, tkr\tUtfall\tBudget", "Hemtjänst\t1 234\t1 300", "Boende\t2 766\t2 700", "Summa\t4 050\t4 000"]
+    [flag] = report(table, "Arbetet pågår enligt plan.")
+    assert (flag.kind, flag.line, flag.message) == (
+        "internal_contradiction", 5, 'Raderna summerar inte till "Summa": 4 000 mot 4 050')
