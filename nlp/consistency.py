@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from difflib import SequenceMatcher
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Callable, Iterable
 
 from nlp.status import Sentence, cue_matches, split_sentences
@@ -1017,6 +1017,8 @@ def _text_says(ctx: ReportContext, u: Unit, st: str) -> bool:
 
 UNIVERSAL = re.compile(r"\b(samtliga|alla) ([a-zåäö]{4,})\b", re.I)
 PARTIAL = r"\b(ett fåtal|några|vissa|en del|flera) {noun}\b"
+# "72 % av medarbetarna" after "samtliga medarbetare": the noun's stem (its inflected ending cut) after a share.
+SHARE_OF = r"\b(\d{{1,2}}(?:[,.]\d+)?)\s?(?:%|procent)\s+(?:av\s+)?(?:\w+\s+)?{stem}\w*"
 DONE_EVENT = re.compile(r"\b(har|hade) (\w+ ){0,2}?(\w{4,}(ats|its|tts|ts|tt))\b", re.I)
 FUTURE_EVENT = re.compile(r"\b(kommer att (\w+ )?(\w{3,}as)|(\w{4,}as) under (hösten|våren|sommaren|året|20\d\d)|"
                           r"planeras (att )?(\w{4,}as))\b", re.I)
@@ -1046,7 +1048,62 @@ def content_stems(text: str) -> set[str]:
 
 def internal_contradiction(ctx: ReportContext) -> list[Flag]:
     return (_claim_and_exception(ctx) + _tense_conflicts(ctx) + _table_totals(ctx) + _year_spans(ctx)
-            + _text_vs_tables(ctx))
+            + _text_vs_tables(ctx) + _numbering_reused(ctx))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Detector part: one number for two different items ("Uppdrag 12" twice, "3.8" twice)
+# ----------------------------------------------------------------------------------------------------------------
+
+DOTTED_NUMBER = r"\d{1,2}(?:\.\d{1,2}){1,2}"
+SAME_TITLE = 60  # rapidfuzz ratio at or above which two titles are the same item listed twice
+
+
+@lru_cache(maxsize=1)
+def _numbered_title() -> re.Pattern[str]:
+    from nlp.layout import vocab
+
+    words = sorted(vocab()["items"]["words"], key=len, reverse=True)
+    kinds = "|".join(re.escape(w) for w in words)
+    return re.compile(rf"^\s*(?:(?P<kw>{kinds})\s*(?:nr\.?\s*)?(?P<num>\d{{1,3}}(?:\.\d{{1,2}})*)|"
+                      rf"(?P<dotted>{DOTTED_NUMBER}))\b[.:)]?\s*(?P<rest>.*)$", re.I)
+
+
+def numbering_key(title: str) -> tuple[str, str] | None:
+    """('uppdrag 12', the rest of the title) for a title numbered with an item word or a dotted number; a bare
+    '1.' is left out (numbering restarts under every heading)."""
+    m = _numbered_title().match(title or "")
+    if not m:
+        return None
+    key = f"{m.group('kw').lower()} {m.group('num')}" if m.group("kw") else m.group("dotted")
+    return key, m.group("rest").strip()
+
+
+def _numbering_reused(ctx: ReportContext) -> list[Flag]:
+    from rapidfuzz import fuzz
+
+    by_key: dict[str, list[tuple[Unit, str]]] = defaultdict(list)
+    for u in ctx.units:
+        found = numbering_key(u.title)
+        if found and found[1]:
+            by_key[found[0]].append((u, found[1]))
+    flags = []
+    for key, found in by_key.items():
+        (a, rest_a), other = found[0], None
+        for b, rest_b in found[1:]:
+            linked = b.linked_unit_id == a.id or a.linked_unit_id == b.id
+            if not linked and fuzz.ratio(norm(rest_a), norm(rest_b)) < SAME_TITLE:
+                other = (b, rest_b)
+                break
+        if other is None:
+            continue
+        b, _ = other
+        flags.append(make_flag(
+            "internal_contradiction", ctx.doc, [a.id, b.id], b.title_line or b.line_start, 0.6,
+            f"Samma nummer \"{short(key, 30)}\" står på två olika poster: \"{short(a.title)}\" och \"{short(b.title)}\"",
+            [{"line": a.title_line or a.line_start, "quote": quote(a.title)},
+             {"line": b.title_line or b.line_start, "quote": quote(b.title)}], key=f"number {key}"))
+    return flags
 
 
 # Words every financial row and sentence shares; they say nothing about which row a sentence speaks of.
@@ -1243,13 +1300,17 @@ def _claim_and_exception(ctx: ReportContext) -> list[Flag]:
             for m in UNIVERSAL.finditer(s.text):
                 noun = m.group(2).lower()
                 pat = re.compile(PARTIAL.format(noun=re.escape(noun)), re.I)
-                later = next(((t, mm) for t in sents[i + 1:i + 4] if (mm := pat.search(t.text))), None)
+                share = re.compile(SHARE_OF.format(stem=re.escape(noun[:max(4, len(noun) - 3)])), re.I)
+                later = next(((t, mm, "nämner sedan \"{}\" som undantag") for t in sents[i + 1:i + 4]
+                              if (mm := pat.search(t.text))), None) or next(
+                    ((t, mm, "anger \"{}\"") for t in sents[i:i + 4] if (mm := share.search(t.text))
+                     and float(mm.group(1).replace(",", ".")) < 100), None)
                 if not later:
                     continue
-                t, mm = later
+                t, mm, what = later
                 flags.append(make_flag(
                     "internal_contradiction", ctx.doc, [u.id], s.line, 0.55,
-                    f"Texten säger \"{m.group(0)}\" men nämner sedan \"{mm.group(0)}\" som undantag",
+                    f"Texten säger \"{m.group(0)}\" men " + what.format(mm.group(0)),
                     [{"line": s.line, "quote": quote(s.text, m)}, {"line": t.line, "quote": quote(t.text, mm)}],
                     key=f"claim {noun}"))
                 break

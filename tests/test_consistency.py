@@ -495,3 +495,50 @@ def test_evaluate_reads_gold_at_run_time(tmp_path):
     lines = evaluate(store, gold, embedder=HashEmbedder())
     assert lines[2] == (f"  {DOC:46s} recall 0.500 (  1/  2)  precision 1.000 (  1/  1)")
     assert any(line.startswith("    missad " + DOC + ":40 [doc]") for line in lines)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# numbering reused, and a universal claim against a share
+# ---------------------------------------------------------------------------------------------------------------
+
+def numbered(titles: list[str]) -> list[Flag]:
+    """A report of these items and eight other numbered ones (no detector may flag over a fifth of a report)."""
+    lines, units = [], []
+    for i, title in enumerate(titles + [f"Uppdrag {40 + k}. Ett annat uppdrag nummer {k}" for k in range(8)]):
+        lines += [title, "Status", "Pågår", "Arbetet pågår enligt plan."]
+        units.append(unit(f"u{i}", 4 * i + 1, 4 * i + 4, title, status="Pågår", explicit_status_line=4 * i + 3))
+    return c.run_detectors(ctx_of(lines, units), ["internal_contradiction"])
+
+
+def test_one_number_on_two_different_items_is_flagged():
+    [flag] = numbered(["Uppdrag 12. Utveckla hemtjänstens planering", "Uppdrag 13. Inför digitala larm",
+                       "Uppdrag 12. Minska sjukfrånvaron i äldreomsorgen"])
+    assert (flag.unit_ids, flag.line, flag.message) == (
+        ["u0", "u2"], 9, 'Samma nummer "uppdrag 12" står på två olika poster: "Uppdrag 12. Utveckla hemtjänstens '
+        'planering" och "Uppdrag 12. Minska sjukfrånvaron i äldreomsorgen"')
+    [dotted] = numbered(["3.8 Öka återvinningen i verksamheterna", "3.8 Minska matsvinnet i köken"])
+    assert dotted.unit_ids == ["u0", "u1"]
+
+
+@pytest.mark.parametrize("titles", [
+    ["Uppdrag 12. Utveckla hemtjänstens planering", "Uppdrag 12. Utveckla hemtjänstens planering."],  # listed twice
+    ["1. Utveckla hemtjänstens planering", "1. Minska sjukfrånvaron"],  # numbering restarts under each heading
+    ["Uppdrag 12. Utveckla hemtjänsten", "Uppdrag 120. Minska sjukfrånvaron"],
+])
+def test_the_same_item_twice_or_restarting_numbers_are_not_flagged(titles):
+    assert numbered(titles) == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Samtliga medarbetare ska gå utbildningen. Hittills har 72 % av medarbetarna genomgått den.",
+     'Texten säger "Samtliga medarbetare" men anger "72 % av medarbetarna"'),
+    ("Alla enheter har en handlingsplan, men 86,5 procent av enheterna har följt upp den.",
+     'Texten säger "Alla enheter" men anger "86,5 procent av enheterna"'),
+    ("Samtliga medarbetare har gått utbildningen, det vill säga 100 % av medarbetarna.", None),
+    ("Samtliga medarbetare har gått utbildningen. Sjukfrånvaron är 7 % av arbetstiden.", None),
+])
+def test_a_universal_claim_against_a_share_below_all(text, expected):
+    lines = ["Uppdrag 1. Kompetens", "Status", "Pågår", text]
+    units = [unit("u1", 1, 4, "Uppdrag 1. Kompetens", status="Pågår", explicit_status_line=3)]
+    flags = c.run_detectors(ctx_of(lines, units), ["internal_contradiction"])
+    assert [f.message for f in flags] == ([expected] if expected else [])
