@@ -9,11 +9,8 @@ each report with every other one, which is what grows with the store.
 """
 from __future__ import annotations
 
-import argparse
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +20,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from index.store import Store  # noqa: E402
 from nlp.consistency import compute_flags  # noqa: E402
-from retrain import copy_reports  # noqa: E402
+from retrain import bench_args, copy_reports, store_copy  # noqa: E402
 
 TARGET_S = 2.0
 
@@ -49,24 +46,15 @@ def report(label: str, n_units: int, times: dict[str, float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--db", default=str(ROOT / "data"))
-    ap.add_argument("--copies", type=int, default=20)
-    ap.add_argument("--runs", type=int, default=3)
-    args = ap.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="flags-bench-"))
-    try:
-        shutil.copy(Path(args.db) / "store.sqlite", work / "store.sqlite")
-        store = Store.open(work)
+    args = bench_args(argv)
+    with store_copy(args.db, "flags-bench-") as (_, store):
         docs = [r["doc"] for r in store.reports()]
         print(report("korpusen", len(store.units()), time_reports(store, docs, args.runs)))
         copy_reports(store, args.copies)
         print(report(f"korpusen kopierad {args.copies} gånger", len(store.units()),
                      time_reports(store, docs, args.runs)))
         store.close()
-        return 0
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return 0
 
 
 if __name__ == "__main__":

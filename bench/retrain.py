@@ -13,6 +13,7 @@ found in the embedding cache; a store whose new units' sentences were never embe
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 import random
 import shutil
 import statistics
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -73,16 +75,29 @@ def seed_feature_cache(store: Store, originals: dict[str, str], model_id: str, r
     assert len(by_id) == len(keys)
 
 
-def main(argv: list[str] | None = None) -> int:
+def bench_args(argv: list[str] | None) -> argparse.Namespace:
+    """--db, --copies, --runs: shared by the benches that copy the corpus store."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", default=str(ROOT / "data"))
     ap.add_argument("--copies", type=int, default=20)
     ap.add_argument("--runs", type=int, default=3)
-    args = ap.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="retrain-bench-"))
+    return ap.parse_args(argv)
+
+
+@contextmanager
+def store_copy(db: str, prefix: str) -> Iterator[tuple[Path, Store]]:
+    """A private copy of the store's SQLite file in a temporary folder, removed afterwards."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        shutil.copy(Path(args.db) / "store.sqlite", work / "store.sqlite")
-        store = Store.open(work)
+        shutil.copy(Path(db) / "store.sqlite", work / "store.sqlite")
+        yield work, Store.open(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = bench_args(argv)
+    with store_copy(args.db, "retrain-bench-") as (work, store):
         embedder = get_query_embedder(store.get_meta(META_MODEL))
         embed = S.CachedEmbeddings(embedder, store)
         S.cached_matrix(store, store.units(), embed)  # the originals' rows, as their ingest left them
@@ -117,9 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  sista körningen: {line}")
         print(f"  hela bakgrundskommandot `cli.py train --decisions` från en ny process: {wall:.1f} s "
               f"({done.stdout.strip().splitlines()[-1]})")
-        return 0
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return 0
 
 
 if __name__ == "__main__":
