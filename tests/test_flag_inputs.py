@@ -41,6 +41,7 @@ def test_consistent_tables_give_no_flag(name):
 @pytest.mark.parametrize("commentary", [
     "Arbetet pågår och en uppföljning gjordes v. 34.",
     "Arbetet pågår; nästa avstämning sker Q4 2024.",
+    "Arbetet pågår och rapporterades i Q3, som planerat.",
     "Arbetet pågår och utvärderas under HT 2024.",
     "Arbetet pågår och planeras vara klart under hösten.",
     "Arbetet pågår enligt plan under VT 2024 och HT 2024.",
