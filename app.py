@@ -975,6 +975,28 @@ def models_mtime(db_dir: Path) -> float:
     return max((p.stat().st_mtime for p in paths if p.exists()), default=0.0)
 
 
+URL_PAGE, URL_REVIEWER = "sida", "granskare"
+
+
+def restore_state() -> None:
+    """The page and the reviewer's name from the URL (?sida=Granska&granskare=Anna), so a reload keeps them."""
+    if "page" not in st.session_state and st.query_params.get(URL_PAGE) in PAGES:
+        st.session_state["page"] = st.query_params[URL_PAGE]
+    if "reviewer" not in st.session_state and st.query_params.get(URL_REVIEWER):
+        st.session_state["reviewer"] = " ".join(str(st.query_params[URL_REVIEWER]).split())[:100]
+
+
+def keep_state(page: str) -> None:
+    """Write the page and the reviewer's name back to the URL (only when they changed: each write is a history
+    entry in the browser)."""
+    wanted = {URL_PAGE: page, URL_REVIEWER: reviewer()}
+    for key, value in wanted.items():
+        if value and st.query_params.get(key) != value:
+            st.query_params[key] = value
+        elif not value and key in st.query_params:
+            del st.query_params[key]
+
+
 def sidebar(store: Store | None) -> str:
     with st.sidebar:
         st.title("Kommunrapporter")
@@ -998,6 +1020,7 @@ def sidebar(store: Store | None) -> str:
 def main() -> None:
     st.set_page_config(page_title="Kommunrapporter", page_icon=":material/description:", layout="wide")
     st.html(CSS)
+    restore_state()
     page = st.session_state.get("page", PAGES[0])
     try:
         show_page(page)
@@ -1019,6 +1042,7 @@ def show_page(page: str) -> None:
         store = None
         missing = e
     page = sidebar(store)
+    keep_state(page)
     show_flash()
     if store is None:
         if page == "Läs in":

@@ -153,6 +153,21 @@ def test_open_unit_with_source_lines_and_similar_units(app_data_dir):
     assert "likhet" in html(at) or any("Inga liknande" in i.value for i in at.info)
 
 
+def test_page_and_reviewer_live_in_the_url_so_a_reload_keeps_them(app_data_dir):
+    at = start("Granska", "Anna Berg")
+    assert (at.query_params["sida"], at.query_params["granskare"]) == ("Granska", "Anna Berg")
+    reloaded = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    reloaded.query_params.update({"sida": "Granska", "granskare": "Anna Berg"})
+    reloaded.run()
+    assert not reloaded.exception
+    assert (reloaded.radio(key="page").value, reloaded.text_input(key="reviewer").value) == ("Granska", "Anna Berg")
+    assert [w.value for w in reloaded.warning] == []  # no "Skriv ditt namn" after the reload
+    odd = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    odd.query_params.update({"sida": "Finns inte", "granskare": "  Bo \n  Ek  "})
+    odd.run()
+    assert (odd.radio(key="page").value, odd.text_input(key="reviewer").value) == ("Sök", "Bo Ek")
+
+
 # -- Granska --------------------------------------------------------------------------------------------------------
 
 def test_review_needs_a_reviewer_name(app_data_dir):
