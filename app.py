@@ -41,7 +41,8 @@ ALL = "Alla"
 CONTEXT_LINES = 3
 STATUS_SLUG = {"genomförd": "done", "enligt plan": "onplan", "försenad": "late", "ej påbörjad": "notstarted",
                "stoppad": "stopped"}
-STATUS_SORT_LABELS = {"informative": "Mest lärorika först", "confidence": "Lägst säkerhet först", "confidence_desc": "Högst säkerhet först",
+STATUS_SORT_LABELS = {"informative": "Mest lärorika först", "confidence": "Lägst säkerhet först",
+                      "confidence_desc": "Högst säkerhet först",
                       "document": "Rapportordning"}
 FLAG_SORT_LABELS = {"score": "Starkast först", "score_asc": "Svagast först", "document": "Rapportordning"}
 
@@ -753,10 +754,10 @@ def render_flag_item(store: Store, flag: Flag) -> None:
 
 
 def _undo(store: Store, decision_id: int) -> None:
-    if guarded(review.undo, store, decision_id, reviewer()):
-        undone = next((d for d in store.decisions() if d.id == decision_id), None)
-        if undone is not None and undone.target_type == review.FLAG:
-            guarded(review.rescore_flags, store, undone.doc)
+    undone: list[Decision] = []
+    if guarded(lambda: undone.append(review.undo(store, decision_id, reviewer()))):
+        if undone[0].target_type == review.FLAG:
+            guarded(review.rescore_flags, store, undone[0].doc)
         flash("info", f"Beslut {decision_id} ångrat; det tidigare värdet gäller igen")
 
 

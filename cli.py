@@ -207,8 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="ingen förloppsindikator")
     p.add_argument("--explain", action="store_true", help="visa vilka postmallar som hittas i filen, utan att spara")
     p.add_argument("--layout", metavar="FIL", help="layoutprofil (TOML) för en mall som läses fel; se layouts/")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), help="där texterna bäddas in: cpu (standard), cuda "
-                   "(GPU, fp16) eller auto (GPU om det finns en)")
+    p.add_argument("--device", metavar="ENHET", help="där texterna bäddas in: cpu (standard), cuda (GPU, fp16) eller "
+                   "auto (GPU om det finns en)")
     _db(p)
     p.set_defaults(func=cmd_ingest)
 

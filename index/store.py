@@ -71,6 +71,12 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 UNIT_JSON_FIELDS = ("status_probs", "status_evidence", "themes")
 UNIT_FIELDS = frozenset(f.name for f in fields(Unit))
 DECISION_FIELDS = frozenset(f.name for f in fields(Decision))
+
+
+def _known(row: sqlite3.Row, names: frozenset[str]) -> dict[str, Any]:
+    """A row's columns that are fields of the record: a column this version does not know (a store a newer
+    version also wrote) is left out, not an error."""
+    return {k: v for k, v in dict(row).items() if k in names}
 # Columns added after the first release: a store made before them gets them on open (NULL for old rows).
 ADDED_COLUMNS = (("reports", "file", "TEXT"), ("lines", "page", "INTEGER"), ("passages", "page_start", "INTEGER"),
                  ("passages", "page_end", "INTEGER"), ("units", "page_start", "INTEGER"),
@@ -314,8 +320,7 @@ class Store:
 
     @staticmethod
     def _unit(r: sqlite3.Row) -> Unit:
-        # Columns this version does not know (a store a newer version also wrote) are left out, not an error.
-        d = {k: v for k, v in dict(r).items() if k in UNIT_FIELDS}
+        d = _known(r, UNIT_FIELDS)
         for f in UNIT_JSON_FIELDS:
             d[f] = json.loads(d[f]) if d[f] else ([] if f != "status_probs" else None)
         return Unit(**d)
@@ -436,7 +441,7 @@ class Store:
         if not include_undone:
             where.append("undone=0")
         sql = "SELECT * FROM decisions" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
-        return [Decision(**{**{k: v for k, v in dict(r).items() if k in DECISION_FIELDS}, "undone": bool(r["undone"])})
+        return [Decision(**{**_known(r, DECISION_FIELDS), "undone": bool(r["undone"])})
                 for r in self.conn.execute(sql, args).fetchall()]
 
     def current_decisions(self, target_type: str) -> dict[str, Decision]:

@@ -878,17 +878,19 @@ def suggest_with_model(model: StatusModel, X: np.ndarray, inputs: list[UnitInput
     for k, r in enumerate(rows):
         x = inputs[r]
         n = min(len(x.sentences), MAX_SENTENCES)
-        p = probs[k]
-        best = int(np.argmax(p))
-        out[x.unit.id] = {
-            "suggested_status": model.classes[best],
-            "status_confidence": round(float(p[best]), 4),
-            "status_probs": {c: round(float(v), 4) for c, v in zip(model.classes, p)},
-            "status_evidence": _evidence(sent_logits[start:start + n, best], x.sentences[:n]),
-            "status_note": _note(x, dict(zip(model.classes, map(float, p))), rules=False),
-        }
+        best = int(np.argmax(probs[k]))
+        out[x.unit.id] = {**_fields(model.classes, x, probs[k]),
+                          "status_evidence": _evidence(sent_logits[start:start + n, best], x.sentences[:n])}
         start += n
     return out
+
+
+def _fields(classes: list[str] | tuple[str, ...], x: UnitInput, p: np.ndarray, rules: bool = False) -> dict[str, Any]:
+    """A suggestion's fields but its evidence: the likeliest class, its probability, all of them, the note."""
+    best = int(np.argmax(p))
+    return {"suggested_status": classes[best], "status_confidence": round(float(p[best]), 4),
+            "status_probs": {c: round(float(v), 4) for c, v in zip(classes, p)},
+            "status_note": _note(x, dict(zip(classes, map(float, p))), rules=rules)}
 
 
 def suggest_with_rules(inputs: list[UnitInput]) -> dict[str, dict[str, Any]]:
@@ -904,13 +906,9 @@ def suggest_with_rules(inputs: list[UnitInput]) -> dict[str, dict[str, Any]]:
         p = _flatten_if_unreadable(_softmax(logits), x)
         contrib = np.array([sum(c.weight for c in cue_hits(s.text) if baseline_class(c.cls) == label)
                             for s in x.sentences[:MAX_SENTENCES]], dtype=float)
-        out[x.unit.id] = {
-            "suggested_status": label,
-            "status_confidence": round(float(p[SUGGESTED.index(label)]), 4),
-            "status_probs": {c: round(float(v), 4) for c, v in zip(SUGGESTED, p)},
-            "status_evidence": _evidence(contrib, x.sentences[:MAX_SENTENCES]) if contrib.any() else [],
-            "status_note": _note(x, dict(zip(SUGGESTED, map(float, p))), rules=True),
-        }
+        out[x.unit.id] = {**_fields(SUGGESTED, x, p, rules=True), "suggested_status": label,
+                          "status_confidence": round(float(p[SUGGESTED.index(label)]), 4),
+                          "status_evidence": _evidence(contrib, x.sentences[:MAX_SENTENCES]) if contrib.any() else []}
     return out
 
 
@@ -936,8 +934,7 @@ def train_status(store: Any, labels: dict[str, Any] | None = None, decisions: bo
     Returns report lines (Swedish, shown by `python cli.py train`).
     """
     embed = CachedEmbeddings(embedder or load_embedder(), store)
-    inputs = gather_inputs(store, store.units())
-    X = build_matrix(inputs, embed)
+    inputs, X = cached_matrix(store, store.units(), embed)
     examples = collect_examples(store, inputs, labels, decisions=decisions, cues=TRAIN_WITH_CUE_LABELS)
     lines = [f"status: {len(examples)} märkta poster av {len(inputs)} ("
              + ", ".join(f"{k} {v}" for k, v in sorted(_count(e.source for e in examples).items())) + ")"]
@@ -953,7 +950,7 @@ def train_status(store: Any, labels: dict[str, Any] | None = None, decisions: bo
         lines.append(f"status: modell sparad i {model_path(store)} (temperatur {model.temperature:.2f})")
     store.set_meta(META_DECISIONS, str(decision_count(store)))
     if apply:
-        n = refresh_suggestions(store, model, embed)
+        n = refresh_suggestions(store, model, embed, rows=(inputs, X))
         lines.append(f"status: förslag för {n} av {len(inputs)} poster")
     return lines
 
@@ -1086,12 +1083,11 @@ def _model_fields(store: Any, model: StatusModel, X: np.ndarray, inputs: list[Un
     fields: dict[str, dict[str, Any]] = {}
     fresh = []
     for i in wanted:
-        x, p = inputs[i], probs[i]
-        best = model.classes[int(np.argmax(p))]
-        if keep_evidence and x.has_commentary and x.unit.suggested_status == best and x.unit.status_evidence:
-            fields[x.unit.id] = {"suggested_status": best, "status_confidence": round(float(p.max()), 4),
-                                 "status_probs": {c: round(float(v), 4) for c, v in zip(model.classes, p)},
-                                 "status_note": _note(x, dict(zip(model.classes, map(float, p))), rules=False)}
+        x = inputs[i]
+        kept = _fields(model.classes, x, probs[i])
+        if keep_evidence and x.has_commentary and x.unit.suggested_status == kept["suggested_status"] \
+                and x.unit.status_evidence:
+            fields[x.unit.id] = kept
         else:
             fresh.append(i)
     if fresh:

@@ -245,6 +245,7 @@ def _opens_sentence(tokens: list[str], i: int, after_abbreviation: bool) -> bool
 
 @lru_cache(maxsize=1)
 def _sentence_tokenizer() -> Any:
+    """A tokenizer of its own: the added abbreviations would change the words `_tokenizer` gives the indexes."""
     nlp = _spacy().blank("sv")
     for short in _MORE_ABBREVIATIONS:  # common in Swedish reports, missing from spaCy's list
         for form in (short, short.capitalize()):
@@ -266,11 +267,19 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     tokenizer = _sentence_tokenizer()
     with _SENTENCE_LOCK:  # a tokenizer is not documented as thread-safe; the app splits in two threads
         doc = tokenizer(text)
-    # Plain lists: reading spaCy Token objects one by one costs more than the tokenizing itself.
-    words = [t for t in doc if not t.is_space]  # a run of spaces is a token of its own
-    tokens = [t.text for t in words]
-    starts = [t.idx for t in words]
-    spaced = [bool(t.whitespace_) or (t.i + 1 < len(doc) and doc[t.i + 1].is_space) for t in words]
+    # One pass into plain lists: reading spaCy Token objects costs more than the tokenizing itself. A run of
+    # spaces is a token of its own; it only says that the word before it is followed by space.
+    tokens: list[str] = []
+    starts: list[int] = []
+    spaced: list[bool] = []
+    for t in doc:
+        if t.is_space:
+            if spaced:
+                spaced[-1] = True
+            continue
+        tokens.append(t.text)
+        starts.append(t.idx)
+        spaced.append(bool(t.whitespace_))
     abbreviations = _abbreviations()
     cuts = [starts[0]] + [starts[i] for i in range(1, len(tokens))
                   if tokens[i - 1].endswith(_SENTENCE_FINAL) and spaced[i - 1]

@@ -208,8 +208,9 @@ def _comment(comment: str | None) -> str | None:
     return text or None
 
 
-def undo(store: Store, decision_id: int, reviewer: str) -> None:
-    """Undo one decision in force; the previous decision on the same target (if any) applies again."""
+def undo(store: Store, decision_id: int, reviewer: str) -> Decision:
+    """Undo one decision in force; the previous decision on the same target (if any) applies again. Returns the
+    decision undone."""
     name = _reviewer(reviewer)
     found = [d for d in store.decisions() if d.id == decision_id]
     if not found or found[0].action == "undo":
@@ -217,6 +218,7 @@ def undo(store: Store, decision_id: int, reviewer: str) -> None:
     if found[0].undone:
         raise ReviewError(f"beslut {decision_id} är redan ångrat")
     store.undo_decision(decision_id, name)
+    return found[0]
 
 
 def recent_decisions(store: Store, reviewer: str | None = None, limit: int = 20) -> list[Decision]:
