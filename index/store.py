@@ -66,6 +66,11 @@ CREATE TABLE IF NOT EXISTS decisions (
 );
 CREATE INDEX IF NOT EXISTS decisions_target ON decisions(target_type, target_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS text_bands (
+    doc TEXT, unit_id TEXT, band INTEGER, key INTEGER
+);
+CREATE INDEX IF NOT EXISTS text_bands_key ON text_bands(band, key);
+CREATE INDEX IF NOT EXISTS text_bands_doc ON text_bands(doc);
 """
 
 UNIT_JSON_FIELDS = ("status_probs", "status_evidence", "themes")
@@ -379,6 +384,32 @@ class Store:
 
     def review_order(self) -> dict[str, float]:
         return dict(self.conn.execute("SELECT unit_id, rank FROM review_order").fetchall())
+
+    # -- near-duplicate bands (nlp/near_duplicates.py) ---------------------------------------------
+    # Kept when a report's rows are replaced or removed: until its derived data is redone they say which other
+    # reports shared text with the version that left, so their cross-report flags are redone too.
+    def replace_bands(self, doc: str, rows: Iterable[tuple[str, int, int]]) -> None:
+        with self.transaction() as c:
+            c.execute("DELETE FROM text_bands WHERE doc=?", (doc,))
+            c.executemany("INSERT INTO text_bands VALUES (?,?,?,?)", [(doc, u, b, k) for u, b, k in rows])
+
+    def band_partners(self, doc: str) -> dict[str, set[str]]:
+        """Other reports' units sharing at least one band key with a unit of `doc`: {doc: {unit id}}."""
+        out: dict[str, set[str]] = {}
+        for other, unit_id in self.conn.execute(
+                "SELECT DISTINCT o.doc, o.unit_id FROM text_bands m JOIN text_bands o ON o.band=m.band AND o.key=m.key "
+                "WHERE m.doc=? AND o.doc<>?", (doc, doc)):
+            out.setdefault(other, set()).add(unit_id)
+        return out
+
+    def units_by_id(self, ids: Iterable[str]) -> list[Unit]:
+        ids = sorted(set(ids))
+        rows = []
+        for i in range(0, len(ids), 500):  # under SQLite's bound-parameter limit
+            chunk = ids[i:i + 500]
+            rows += self.conn.execute(f"SELECT * FROM units WHERE id IN ({','.join('?' * len(chunk))})",
+                                      chunk).fetchall()
+        return sorted((self._unit(r) for r in rows), key=lambda u: (u.doc, u.seq))
 
     # -- flags -----------------------------------------------------------------------------------
     def replace_flags(self, doc: str, flags: list[Flag]) -> None:

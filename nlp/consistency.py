@@ -21,6 +21,7 @@ from difflib import SequenceMatcher
 from functools import cached_property, lru_cache
 from typing import Any, Callable, Iterable
 
+from nlp.near_duplicates import MIN_SHARED_WORDS, SHINGLE, WORD, candidate_units, shingles
 from nlp.status import Sentence, cue_matches, split_sentences
 from nlp.status_vocab import CANONICAL, canonical_status, load_map, norm
 from records import Flag, Unit
@@ -606,15 +607,6 @@ def _foreign_namnd(ctx: ReportContext) -> list[Flag]:
 # ----------------------------------------------------------------------------------------------------------------
 # Detector: the same commentary under different items
 # ----------------------------------------------------------------------------------------------------------------
-
-WORD = re.compile(r"[0-9a-zåäöéü]+")
-SHINGLE = 4
-MIN_SHARED_WORDS = 15
-
-
-def shingles(words: list[str], n: int = SHINGLE) -> set[tuple[str, ...]]:
-    return {tuple(words[i:i + n]) for i in range(max(0, len(words) - n + 1))}
-
 
 @dataclass
 class Commentary:
@@ -1439,12 +1431,14 @@ def context_from_store(store: Any, doc: str) -> ReportContext:
     if report is None:
         from errors import ToolError
         raise ToolError(f"{doc}: ingen sådan rapport i databasen")
-    others = {r["doc"]: r.get("namnd") for r in store.reports() if r["doc"] != doc}
+    # Only the units that share a MinHash band with this report's (nlp/near_duplicates.py): the cost of the
+    # cross-report check does not grow with the number of reports stored.
+    others = candidate_units(store, doc)
+    namnd = {d: (store.report(d) or {}).get("namnd") for d in {u.doc for u in others}}
     return ReportContext(
         doc=doc, lines=dict(store.lines(doc)), units=store.units(doc), kommun=report.get("kommun"),
         namnd=report.get("namnd"), year=report.get("year"), period=report.get("period"),
-        report_date=parse_date(report.get("report_date")),
-        other_units=[u for u in store.units() if u.doc != doc], other_namnd=others)
+        report_date=parse_date(report.get("report_date")), other_units=others, other_namnd=namnd)
 
 
 def compute_flags(store: Any, doc: str, thresholds: dict[str, float] | None = None) -> list[Flag]:

@@ -43,7 +43,7 @@ def compile_vocab(v: dict) -> None:
     """(Re)build the patterns that come from the vocabulary: at import from report_vocab.toml, and again when a
     layout profile adds a template's own words (nlp/profile.py)."""
     global _V, STATUS_LABEL_RE, STATUS_LINE_RE, STATUS_IN_TEXT_RE, LEVEL_KEYWORDS, COMMENT_RE, ITEM_COLUMN_RE
-    global COLUMN_LABEL_RE
+    global COLUMN_LABEL_RE, ITEM_HEADING_RE
     _V = v
     STATUS_LABEL_RE = re.compile(rf"^(?:{_alternation(v['labels']['status'])})[:.]?$", re.I)
     # "Status: Pågår", "Aktivitetsstatus – Klar": a status label and its value on one line.
@@ -58,6 +58,11 @@ def compile_vocab(v: dict) -> None:
     _LEVEL_PATTERNS[:] = [(k, lvl, re.compile(rf"(?:^|\s){re.escape(k)}(?:\s|:|$)")) for k, lvl in LEVEL_KEYWORDS]
     COMMENT_RE = re.compile(rf"^(?:{_alternation(v['labels']['comment'])})\s*:", re.I)
     ITEM_COLUMN_RE = re.compile(rf"(?:^|\b)(?:{_alternation(v['items']['words'])})\b", re.I)
+    # "Uppdrag 12: Title", "Åtgärd 3.1 – Title", "Aktivitet 4. Title": an item word and its number open a heading in
+    # plain-text and Word templates that use no heading styles.
+    ITEM_HEADING_RE = re.compile(
+        rf"^(?P<word>{_alternation(v['items']['words'])})\s+(?P<num>\d{{1,3}}(?:\.\d{{1,2}}){{0,2}})\s*[:.–\-]\s*"
+        r"(?P<title>\S.*)$", re.I)
     COLUMN_LABEL_RE = re.compile(
         rf"^(?:{_alternation([w for ws in v['columns'].values() for w in ws])}|beslutat.*|avvikelse.*|\d{{4}}.*|"
         r".*\(mnkr\)|.*\(tkr\))$", re.I)
@@ -65,6 +70,7 @@ def compile_vocab(v: dict) -> None:
 
 _V: dict = {}
 STATUS_LABEL_RE = STATUS_LINE_RE = STATUS_IN_TEXT_RE = COMMENT_RE = ITEM_COLUMN_RE = COLUMN_LABEL_RE = re.compile("$^")
+ITEM_HEADING_RE = re.compile("$^")
 LEVEL_KEYWORDS: list[tuple[str, str]] = []
 _LEVEL_PATTERNS: list[tuple[str, str, re.Pattern[str]]] = []
 compile_vocab(vocab())

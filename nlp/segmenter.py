@@ -537,6 +537,9 @@ def heading_key(line: Line) -> str | None:
         return f"md{len(line.raw.lstrip()) - len(line.raw.lstrip().lstrip('#'))}"
     if line.is_bold_line or L.goal_header(text) or re.match(r"^(?:mål|delmål|nämndmål)\s*\d*\s*:", text, re.I):
         return "bold"
+    item = L.ITEM_HEADING_RE.match(text)
+    if item:
+        return f"item{item.group('num').count('.') + 1}"
     return None
 
 
@@ -597,7 +600,7 @@ def record_anchors(lines: list[Line]) -> list[Anchor]:
     chosen: set[int] = set()
     for key, group in by_key.items():
         evidenced = [h for h in group if h.evidence]
-        numbered = key.startswith("num") and len(group) >= 3
+        numbered = key.startswith(("num", "item")) and len(group) >= 3
         if numbered or (len(evidenced) >= MIN_RECORDS and len(evidenced) >= 0.5 * len(group)):
             chosen |= {h.index for h in group}
         elif len(evidenced) >= MIN_RECORDS:
@@ -605,7 +608,8 @@ def record_anchors(lines: list[Line]) -> list[Anchor]:
             # with a verb ("Utveckla ...", "Inför ..."); section headings are nouns ("Periodens avvikelse").
             chosen |= {h.index for h in group if h.evidence or (
                 len(h.title.split()) >= 3 and L.starts_with_verb(L.strip_numbering(strip_prefix(h.title))))}
-    order = ["md1", "num1", "md2", "num2", "bold", "md3", "num3", "md4", "num4", "md5", "md6"]
+    order = ["md1", "num1", "md2", "num2", "bold", "item1", "md3", "num3", "item2", "md4", "num4", "item3", "md5",
+             "md6"]
     chosen |= sibling_runs(heads, chosen, order)
     chosen |= parents_of_records(heads, chosen, order)
     out: list[Anchor] = []

@@ -14,11 +14,13 @@ from index.store import Store
 PENDING_KEY = "pending_derive"
 
 
-def derive(store: Store, docs: list[str] | None, progress: bool = False, embedder=None) -> None:
+def derive(store: Store, docs: list[str] | None, progress: bool = False, embedder=None) -> list[str]:
     """Indexes, suggestions, themes and flags for `docs` (None: all reports); a name no longer in the store (a
-    removed report) only leaves the indexes."""
+    removed report) only leaves the indexes. Returns every report whose derived data was redone: `docs` and the
+    reports whose cross-report flags they touch (text shared before or after the change)."""
     from index.indexes import update_indexes
     from nlp.consistency import apply_flags
+    from nlp.near_duplicates import ensure_bands, partner_docs, refresh_bands
     from nlp.status import apply_status
     from nlp.themes import apply_themes
 
@@ -27,8 +29,17 @@ def derive(store: Store, docs: list[str] | None, progress: bool = False, embedde
     if present is None or present:
         apply_status(store, present)
         apply_themes(store, present)
-    # Flags compare across units and reports (copied text), so they are recomputed for all reports.
-    apply_flags(store, None)
+    if ensure_bands(store) or docs is None:
+        apply_flags(store, None)
+        return [r["doc"] for r in store.reports()]
+    # Reports that shared text with the old versions: marked pending before the bands change, so a crash here
+    # still redoes their flags on the next start.
+    before = partner_docs(store, docs)
+    mark_pending(store, sorted(before))
+    refresh_bands(store, docs)
+    touched = set(docs) | before | partner_docs(store, docs)
+    apply_flags(store, sorted(d for d in touched if store.report(d) is not None))
+    return sorted(touched)
 
 
 # -- pending derived work --------------------------------------------------------------------------------------

@@ -145,9 +145,10 @@ def store_prepared(store: Store, placement: Placement, meta: ReportMeta, documen
 
 
 def finish(store: Store, docs: list[str] | None, progress: bool = False) -> None:
-    """Derived data for `docs` (None: all), then their pending markers go."""
-    derive(store, docs, progress=progress)
-    clear_pending(store, docs)
+    """Derived data for `docs` (None: all), then their pending markers go (and those of the reports whose
+    flags were redone with them)."""
+    touched = derive(store, docs, progress=progress)
+    clear_pending(store, None if docs is None else touched)
 
 
 def remove_report(doc: str, db_dir: Path | str | None = None) -> str | None:

@@ -79,8 +79,7 @@ def recover(store: Store, embedder=None) -> IntegrityReport:
     report = IntegrityReport()
     todo = pending(store)
     if todo:
-        derive(store, todo, embedder=embedder)
-        clear_pending(store, todo)
+        clear_pending(store, derive(store, todo, embedder=embedder))
         report.redone = todo
     problems = check_indexes(store)
     if problems:

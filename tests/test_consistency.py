@@ -12,6 +12,7 @@ from nlp.flag_thresholds import choose, score_all
 from nlp.labels import Problem, finds
 from index.store import Store
 from nlp import consistency as c
+from nlp.near_duplicates import ensure_bands
 from records import Decision, Document, Flag, ReportMeta, Segmentation, Unit
 
 DOC = "testkommun-omsorg-2024-08.txt"
@@ -199,6 +200,10 @@ def test_shorter_period_than_the_report_in_an_item():
 
 COPIED = ("För att minska bilanvändandet till förmån för cykel och kollektivtrafik pågår ett arbete där gemensamma "
           "principer för resor inom stadskärnan förankras bland chefer och en rutin är framtagen för tjänstebilar.")
+
+
+OTHER_TEXT = ("Förvaltningen har under våren kartlagt behoven av platser i särskilt boende och tagit fram en "
+              "lokalförsörjningsplan som nämnden beslutar om i december tillsammans med budgeten för nästa år.")
 
 
 def test_same_commentary_under_two_unrelated_items():
@@ -439,6 +444,12 @@ def test_cross_report_duplicates_are_one_information_flag(tmp_path):
         u = unit("u-" + doc, 1, 2, "Uppdrag ett")
         u.text = COPIED
         put_report(store, doc, lines, [u], namnd)
+    other = unit("u-c", 1, 2, "Uppdrag tre")
+    other.text = OTHER_TEXT
+    put_report(store, "c.txt", ["Uppdrag tre", OTHER_TEXT], [other], "Socialnämnden")
+    assert ensure_bands(store) is True and ensure_bands(store) is False
+    # Candidates come from the band index: the unrelated report is never read.
+    assert store.band_partners("a.txt") == {"b.txt": {"u-b.txt"}}
     flags = c.compute_flags(store, "a.txt")
     assert kinds(flags) == [("duplicate_text", [], 2)]
     assert flags[0].severity == "låg" and "Äldrenämnden (b.txt)" in flags[0].message

@@ -313,3 +313,63 @@ def test_a_new_version_of_the_reading_code_reads_unchanged_files_again(copy, mon
     again = ingest_paths([reports], db_dir=db, progress=False)
     assert sorted(again.ingested) == sorted(p.name for p in reports.glob("*.txt")) and not again.errors
     assert ingest_paths([reports], db_dir=db, progress=False).ingested == []
+
+
+# -- cross-report flags follow the reports they name, and only those ---------------------------------------------
+SHARED = ("Förvaltningen har tillsammans med regionen tagit fram en gemensam rutin för samordnad individuell plan "
+          "som nu används i alla verksamheter och följs upp varje kvartal av ledningsgruppen.")
+
+
+def plain_report(namnd: str, year: int, commentaries: list[str]) -> str:
+    """A follow-up in a plain template: 'Uppdrag N: title', a status line, the commentary."""
+    out = [namnd, f"Delårsrapport per augusti {year}", "", "Uppföljning av uppdrag", ""]
+    titles = ["Stärka samverkan kring barn", "Minska sjukfrånvaron", "Utveckla digitala tjänster"]
+    for k, (title, text) in enumerate(zip(titles, commentaries), 1):
+        out += [f"Uppdrag {k}: {title}", "Status: Pågår", text, ""]
+    return "\n".join(out)
+
+
+def test_cross_report_flags_are_redone_for_the_reports_sharing_text_and_no_others(tmp_path, hash_model,
+                                                                                   monkeypatch):
+    import nlp.consistency
+    from pipeline.ingest import ingest_paths
+
+    own = ["Arbetet med att minska sjukfrånvaron fortsätter med hälsosamtal och en ny rutin för rehabilitering "
+           "som alla chefer har gått igenom under våren tillsammans med HR.",
+           "Tre nya e-tjänster har lanserats under perioden och ytterligare två planeras under hösten efter att "
+           "användartester har genomförts med invånare och medarbetare."]
+    unrelated = ["Antalet placeringar på HVB har minskat sedan förra året tack vare fler familjehem och ett "
+                 "utvecklat öppenvårdsprogram för unga som erbjuds i egen regi.",
+                 "Nämnden har beslutat om en ny plan för internkontroll med fyra granskningsområden som följs upp i "
+                 "samband med årsbokslutet och redovisas för nämnden i februari."]
+    texts = {"a": ("Omsorgsnämnden", [SHARED] + own), "b": ("Kultur- och fritidsnämnden", [SHARED, own[1][::-1]]),
+             "c": ("Socialnämnden", unrelated)}
+    for name, (namnd, comments) in texts.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / f"{name}-2024-08.txt").write_text(plain_report(namnd, 2024, comments), encoding="utf-8")
+        assert ingest_paths([folder], tmp_path / "db", progress=False).errors == []
+    store = Store.open(tmp_path / "db")
+    assert [len(store.units(f"{n}-2024-08.txt")) for n in "abc"] == [3, 2, 2]
+    cross = [f.message for f in store.flags("a-2024-08.txt") if f.unit_ids == []]
+    assert cross == ["1 kommentarer återkommer ordagrant i Kultur- och fritidsnämnden (b-2024-08.txt); kontrollera "
+                     "att texten gäller denna nämnd"]
+    store.close()
+
+    redone: list[str] = []
+    real = nlp.consistency.apply_flags
+    monkeypatch.setattr(nlp.consistency, "apply_flags",
+                        lambda store, docs=None: redone.extend(docs or ["ALLA"]) or real(store, docs))
+    # The unrelated report changes: only its own flags are redone.
+    (tmp_path / "c" / "c-2024-08.txt").write_text(plain_report("Socialnämnden", 2024, unrelated[::-1]), encoding="utf-8")
+    ingest_paths([tmp_path / "c"], tmp_path / "db", progress=False)
+    assert redone == ["c-2024-08.txt"]
+    # The report that shared the text drops it: the other side's flag goes too.
+    redone.clear()
+    (tmp_path / "b" / "b-2024-08.txt").write_text(
+        plain_report("Kultur- och fritidsnämnden", 2024, [own[0][::-1], own[1][::-1]]), encoding="utf-8")
+    ingest_paths([tmp_path / "b"], tmp_path / "db", progress=False)
+    assert redone == ["a-2024-08.txt", "b-2024-08.txt"]
+    store = Store.open(tmp_path / "db")
+    assert [f.message for f in store.flags("a-2024-08.txt") if f.unit_ids == []] == []
+    assert store.band_partners("a-2024-08.txt") == {}

@@ -184,3 +184,30 @@ def test_short_lines_above_an_items_status_belong_to_the_item():
         ("3.9 Minska energianvändningen i förvaltningens lokaler", 9, "Pågår"),
         ("3.10 Öka andelen förnybar energi", 19, "Påbörjad")]
     assert units[1].text.endswith("Under hösten påbörjas en kartläggning.")
+
+
+def plain_items(lines: list[str]):
+    return segment(make_document("plan.txt", "\n".join(lines), "txt", "sha")).units
+
+
+def test_item_word_and_number_open_a_heading_in_plain_text():
+    """No heading styles, no table: 'Uppdrag 1: ...' / 'Åtgärd 2.1 – ...' lines are the items, with or without a
+    status line under them (the template the bench's generator and many Word exports use)."""
+    units = plain_items(["Kultur- och fritidsnämnden", "Delårsrapport per april 2025", "",
+                         "Uppdrag 1: Öka besöken på biblioteken", "Status: Enligt plan",
+                         "Meröppet infördes i två filialer under våren.", "",
+                         "Uppdrag 2: Utveckla lovaktiviteterna", "Status: Försenad",
+                         "Upphandlingen av aktörer blev försenad.", "",
+                         "Uppdrag 3: Renovera simhallen", "Status: Genomförd", "Simhallen öppnade i mars."])
+    assert [s[:-1] for s in summary(units)] == [  # the canonical status is mapped later, by prepare
+        (4, 6, "uppdrag", "Uppdrag 1: Öka besöken på biblioteken", "Enligt plan", "column"),
+        (8, 10, "uppdrag", "Uppdrag 2: Utveckla lovaktiviteterna", "Försenad", "column"),
+        (12, 14, "uppdrag", "Uppdrag 3: Renovera simhallen", "Genomförd", "column"),
+    ]
+    actions = plain_items(["Åtgärder", "", "Åtgärd 2.1 – Inför digital signering",
+                           "Arbetet har påbörjats och beräknas vara klart i december.", "",
+                           "Åtgärd 2.2 – Se över avgifterna", "En utredning pågår.", "",
+                           "Åtgärd 2.3 – Minska matsvinnet", "Mätningar visar att svinnet minskat med 12 procent."])
+    assert [(u.line_start, u.level, u.title) for u in actions] == [
+        (3, "åtgärd", "Åtgärd 2.1 – Inför digital signering"), (6, "åtgärd", "Åtgärd 2.2 – Se över avgifterna"),
+        (9, "åtgärd", "Åtgärd 2.3 – Minska matsvinnet")]

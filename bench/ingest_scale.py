@@ -1,0 +1,153 @@
+"""Bulk ingest at growing store sizes: does one more report cost the same in a store of 5 and of 500 reports?
+
+    python bench/ingest_scale.py [--reports 500] [--at 5 50 500] [--window 5] [--work bench/work/ingest]
+
+Generates --reports synthetic text reports (below), then ingests them one file per `pipeline.ingest.ingest_paths`
+call into one growing store, as a kommun's reports arrive over the years, and times every call. Printed: at each
+size in --at, the median time of the --window ingests ending there, the ratio of the last to the first (target: the
+500th report <= 1.5x the 5th) and peak RSS.
+
+Embedding excluded: the embedding model is replaced by a deterministic hashing embedder (character 4-grams, 64
+dimensions, as in the test suite), so the figure is the pipeline's own cost (reading, segmenting, SQLite, index
+updates, status, themes, flags). The real model adds a constant ~35 ms per passage on this CPU (see bench/run.py)
+whatever the store size. What it cannot show: the status model is the untrained one (no `cli.py train`), and a
+store whose reports are long PDFs spends its time in the reader, not here.
+
+The generator: each report is a nämnd's follow-up of 12-18 uppdrag in one plain layout, with titles and
+commentaries drawn from the sentences of corpus/ (seeded), stated statuses from the status vocabulary, and one
+commentary in twenty copied from a shared pool, so the cross-report duplicate check has real work.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+TARGET_RATIO = 1.5
+SEED = 20261127
+NAMNDER = ["Socialnämnden", "Omsorgsnämnden", "Äldrenämnden", "Vård- och omsorgsnämnden",
+           "Kultur- och fritidsnämnden", "Barn- och utbildningsnämnden", "Miljö- och byggnadsnämnden"]
+STATUSES = ["Enligt plan", "Försenad", "Genomförd", "Pågår", "Ej påbörjad"]
+
+
+class HashEmbedder:
+    """Deterministic, model-free vectors (character 4-grams hashed into 64 dimensions): embedding excluded."""
+
+    model_id = "bench/hash-embedder"
+    dim = 64
+
+    def _vector(self, text: str):
+        import re
+        import zlib
+
+        import numpy as np
+
+        v = np.zeros(self.dim, dtype=np.float32)
+        for word in re.findall(r"\w+", text.lower()):
+            padded = f"#{word}#"
+            for i in range(max(1, len(padded) - 3)):
+                v[zlib.crc32(padded[i:i + 4].encode()) % self.dim] += 1.0
+        n = float(np.linalg.norm(v))
+        return v / n if n else v
+
+    def embed_passages(self, texts, batch_size: int = 32, show_progress: bool = False):
+        import numpy as np
+
+        return np.vstack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+    def embed_query(self, text: str):
+        return self._vector(text)
+
+
+def use_hash_embedder() -> None:
+    import index.embeddings
+    import index.indexes
+
+    index.embeddings.Embedder.load = classmethod(lambda cls, *a, **k: HashEmbedder())
+    index.indexes._EMBEDDERS.clear()
+    os.environ.pop(index.indexes.MODEL_ENV, None)
+
+
+def corpus_pool() -> list[str]:
+    from run import corpus_sentences
+
+    return [s for s in corpus_sentences()[0] if 6 <= len(s.split()) <= 40 and "|" not in s]
+
+
+def report_text(r: int, rng: random.Random, sentences: list[str], shared: list[str]) -> tuple[str, dict[str, str]]:
+    kommun, namnd, year = f"Kommun{r // 7:03d}", NAMNDER[r % len(NAMNDER)], 2019 + (r % 6)
+    out = [namnd, f"{kommun} kommun", f"Delårsrapport per augusti {year}", f"Datum: {year}-09-20", "",
+           "Sammanfattning", " ".join(rng.sample(sentences, 3)), "", "Uppföljning av nämndens uppdrag", ""]
+    for k in range(1, rng.randint(12, 18) + 1):
+        title = " ".join(rng.choice(sentences).rstrip(".").split()[:7])
+        body = rng.choice(shared) if rng.random() < 0.05 else " ".join(rng.sample(sentences, rng.randint(2, 5)))
+        out += [f"Uppdrag {k}: {title}", f"Status: {rng.choice(STATUSES)}", body, ""]
+    name = f"{kommun.lower()}-{r:04d}-{year}-08.txt"
+    return "\n".join(out), {"file": name, "kommun": kommun, "namnd": namnd, "year": str(year), "period": "augusti",
+                            "report_date": f"{year}-09-20"}
+
+
+def generate(folder: Path, n: int) -> list[Path]:
+    rng = random.Random(SEED)
+    sentences = corpus_pool()
+    shared = [" ".join(rng.sample(sentences, 4)) for _ in range(20)]
+    paths = []
+    for r in range(n):
+        text, _ = report_text(r, rng, sentences, shared)
+        sub = folder / f"r{r:04d}"  # one folder per report: its own manifest-free file, ingested alone
+        sub.mkdir(parents=True, exist_ok=True)
+        path = sub / _["file"]
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reports", type=int, default=500)
+    ap.add_argument("--at", type=int, nargs="+", default=[5, 50, 500])
+    ap.add_argument("--window", type=int, default=5)
+    ap.add_argument("--work", default=str(ROOT / "bench" / "work" / "ingest"))
+    args = ap.parse_args(argv)
+    work = Path(args.work)
+    shutil.rmtree(work, ignore_errors=True)
+    paths = generate(work / "reports", args.reports)
+    use_hash_embedder()
+    from pipeline.ingest import ingest_paths
+
+    times = []
+    for path in paths:
+        started = time.perf_counter()
+        summary = ingest_paths([path], work / "db", progress=False)
+        times.append(time.perf_counter() - started)
+        if summary.errors:
+            raise SystemExit(f"{path.name}: {summary.errors}")
+    at = {n: statistics.median(times[max(0, n - args.window):n]) for n in args.at if n <= len(times)}
+    for n, t in at.items():
+        print(f"inläsning, rapport nr {n} (median av nr {max(1, n - args.window + 1)}–{n}): {t:.3f} s "
+              f"({summary.units if n == len(times) else '–'} poster i databasen vid slutet)")
+    first, last = min(at), max(at)
+    ratio = at[last] / at[first]
+    print(f"inläsning: rapport nr {last} / nr {first} = {ratio:.2f}; mål <= {TARGET_RATIO}: "
+          f"{'uppnått' if ratio <= TARGET_RATIO else 'EJ uppnått'} (inbäddning undantagen)")
+    print(f"inläsning: högsta RSS {peak_rss_mb():.0f} MB; {summary.line()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
