@@ -38,6 +38,28 @@ def held_out_flags(store: Any, doc: str, fields: dict[str, dict[str, Any]]) -> l
     return run_detectors(ctx)
 
 
+def index_vs_all_pairs(store: Any, docs: list[str]) -> str:
+    """The copied commentaries found through the MinHash band index (what the product runs) against comparing
+    every unit with every other report's units (what it replaced)."""
+    from dataclasses import replace
+
+    from nlp.consistency import cross_report_duplicates
+
+    def copied(flags: list[Any]) -> int:  # the flag's message opens with the number of copied commentaries
+        return sum(int(f.message.split()[0]) for f in flags)
+
+    by_index = by_pairs = 0
+    all_units = store.units()
+    namnd = {r["doc"]: r.get("namnd") for r in store.reports()}
+    for d in docs:
+        ctx = context_from_store(store, d)
+        by_index += copied(cross_report_duplicates(ctx))
+        by_pairs += copied(cross_report_duplicates(replace(ctx, other_units=[u for u in all_units if u.doc != d],
+                                                           other_namnd=namnd)))
+    return (f"kopierade kommentarer mellan rapporter: {by_index} via MinHash-index, {by_pairs} vid jämförelse av "
+            f"alla par ({by_index / by_pairs if by_pairs else 1:.3f})")
+
+
 def line(label: str, s: tuple[int, int, int, int]) -> str:
     found, problems, hits, flags = s
     recall = found / problems if problems else 0.0
@@ -117,6 +139,7 @@ def evaluate(store: Any, gold_dir: Path | str | None = None, verbose: bool = Tru
         out.append(line(f"  {kind}", T.score_all(own, problems, finds)) + f"  trösklar {thresholds}"
                    + f"  störst andel poster {share:5.3f}" + (f" ({where})" if share else "")
                    + ("" if share <= MAX_SHARE else f"  ÖVER {MAX_SHARE:.0%}"))
+    out.append(index_vs_all_pairs(store, sorted(reports)))
     counts = Counter(f.severity for fl in loro.values() for f in fl)
     out.append("flaggor per rapport (lämna en rapport utanför): "
                + ", ".join(f"{d}: {len(f)}" for d, f in loro.items()) + f"; allvar {dict(counts)}")

@@ -18,8 +18,10 @@ def ensure_corpus(db_dir: Path | str | None, gold_dir: Path | str | None) -> Sto
     from pipeline.ingest import ingest_paths
 
     wanted = set(load_gold(gold_dir))
+    from pipeline.recovery import open_store
+
     try:
-        store = Store.open(db_dir)
+        store, _ = open_store(db_dir)  # as the app and the CLI open it: derived data brought up to date
         if wanted <= {r["doc"] for r in store.reports()}:
             return store
         store.close()

@@ -393,12 +393,16 @@ class Store:
             c.execute("DELETE FROM text_bands WHERE doc=?", (doc,))
             c.executemany("INSERT INTO text_bands VALUES (?,?,?,?)", [(doc, u, b, k) for u, b, k in rows])
 
-    def band_partners(self, doc: str) -> dict[str, set[str]]:
-        """Other reports' units sharing at least one band key with a unit of `doc`: {doc: {unit id}}."""
+    def band_partners(self, doc: str, max_docs: int) -> dict[str, set[str]]:
+        """Other reports' units sharing at least one band key with a unit of `doc`: {doc: {unit id}}. A key held by
+        more than `max_docs` reports is template text, not a copy, and is left out: that also bounds the work."""
         out: dict[str, set[str]] = {}
         for other, unit_id in self.conn.execute(
-                "SELECT DISTINCT o.doc, o.unit_id FROM text_bands m JOIN text_bands o ON o.band=m.band AND o.key=m.key "
-                "WHERE m.doc=? AND o.doc<>?", (doc, doc)):
+                "WITH mine AS (SELECT DISTINCT band, key FROM text_bands WHERE doc=?), "
+                "rare AS (SELECT t.band, t.key FROM text_bands t JOIN mine m ON t.band=m.band AND t.key=m.key "
+                "         GROUP BY t.band, t.key HAVING COUNT(DISTINCT t.doc) <= ?) "
+                "SELECT DISTINCT o.doc, o.unit_id FROM rare r JOIN text_bands o ON o.band=r.band AND o.key=r.key "
+                "WHERE o.doc<>?", (doc, max_docs, doc)):
             out.setdefault(other, set()).add(unit_id)
         return out
 

@@ -16,11 +16,12 @@ import hashlib
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from difflib import SequenceMatcher
 from functools import cached_property, lru_cache
 from typing import Any, Callable, Iterable
 
+from nlp.periods import MONTHS, find_periods, month_end
 from nlp.near_duplicates import MIN_SHARED_WORDS, SHINGLE, WORD, candidate_units, shingles
 from nlp.status import Sentence, cue_matches, split_sentences
 from nlp.status_vocab import CANONICAL, canonical_status, load_map, norm
@@ -37,8 +38,6 @@ KINDS = ("status_text_conflict", "summary_conflict", "overdue", "period_mismatch
 MAX_UNIT_SHARE = 0.2
 QUOTE_CHARS = 220
 
-MONTHS = {"januari": 1, "februari": 2, "mars": 3, "april": 4, "maj": 5, "juni": 6, "juli": 7, "augusti": 8,
-          "september": 9, "oktober": 10, "november": 11, "december": 12}
 NUMBER_WORDS = {"en": 1, "ett": 1, "två": 2, "tre": 3, "fyra": 4, "fem": 5, "sex": 6, "sju": 7, "åtta": 8, "nio": 9,
                 "tio": 10, "elva": 11, "tolv": 12, "tretton": 13, "fjorton": 14, "femton": 15, "sexton": 16,
                 "sjutton": 17, "arton": 18, "nitton": 19, "tjugo": 20}
@@ -116,8 +115,7 @@ class ReportContext:
         if self.year and self.period:
             month = next((m for name, m in MONTHS.items() if name in self.period.lower()), None)
             if month:
-                nxt = date(self.year + (month == 12), month % 12 + 1, 1)
-                return nxt - timedelta(days=1)
+                return month_end(self.year, month)
         return None
 
     @cached_property
@@ -357,10 +355,13 @@ def short(text: str, n: int = 60) -> str:
 # ----------------------------------------------------------------------------------------------------------------
 
 ISO_DATE = re.compile(r"\b(20\d\d)-(\d\d)-(\d\d)\b")
+# What announces a deadline; the time phrase after it (any form nlp/periods.py reads: "2024-03-01", "mars 2024",
+# "v. 34 2024", "Q3 2024", "HT 2024") gives its last day.
 DEADLINE = re.compile(
-    r"\b(slutdatum|ska (vara )?(klar|klart|färdig|färdigt|genomförd|genomfört|slutförd|slutfört|infört|införd)|"
-    r"senast)\s*:?\s*(den |i |under |till |vid )?((\d{1,2} )?(?P<month>" + "|".join(MONTHS) + r") )?"
-    r"(?P<year>20\d\d)(?P<rest>-\d\d-\d\d)?\b", re.I)
+    r"\b(slutdatum|senast|ska (?:vara )?(?:klar|klart|färdig|färdigt|genomförd|genomfört|slutförd|slutfört|infört|"
+    r"införd)|(?:vara|bli|blir) (?:klar|klart|färdig|färdigt))\b\s*:?\s*", re.I)
+DEADLINE_LEAD = re.compile(r"(?:den |i |under |till |vid |före |innan |senast )*", re.I)
+BARE_YEAR = re.compile(r"(20\d\d)(?![\d-])")
 TITLE_YEAR = re.compile(r"\((20\d\d)\)")
 
 
@@ -381,26 +382,28 @@ def unit_dates(ctx: ReportContext, u: Unit) -> tuple[date | None, date | None, i
         return min(dates), max(dates), title_line, row
     for ln in ctx.own_lines.get(u.id, [])[:12]:
         text = ctx.lines.get(ln, "")
-        m = DEADLINE.search(text)
-        if m:
-            end = deadline_date(m)
-            if end:
-                return None, end, ln, quote(text, m)
+        found = deadline_in(text)
+        if found:
+            return None, found[0], ln, quote(text, found[1])
     m = TITLE_YEAR.search(u.title)
     if m:
         return None, date(int(m.group(1)), 12, 31), title_line, u.title
     return None, None, None, ""
 
 
-def deadline_date(m: re.Match[str]) -> date | None:
-    year = int(m.group("year"))
-    if m.group("rest"):
-        full = re.match(r"(20\d\d)-(\d\d)-(\d\d)", m.group("year") + m.group("rest"))
-        return parse_iso(full) if full else None
-    month = MONTHS.get((m.group("month") or "").lower())
-    if month:
-        return date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)
-    return date(year, 12, 31)
+def deadline_in(text: str) -> tuple[date, re.Match[str]] | None:
+    """The last day of the first deadline in `text` that names its year ("ska vara klart senast v. 34 2024"). A
+    phrase without a year is left alone: "klart i mars" may mean next March."""
+    for m in DEADLINE.finditer(text):
+        lead = DEADLINE_LEAD.match(text, m.end())
+        rest = text[lead.end():lead.end() + 40]
+        first = next(iter(find_periods(rest)), None)
+        if first is not None and first.at == 0 and first.explicit_year:
+            return first.end, m
+        bare = BARE_YEAR.match(rest)
+        if bare:
+            return date(int(bare.group(1)), 12, 31), m
+    return None
 
 
 def overdue(ctx: ReportContext) -> list[Flag]:
@@ -465,7 +468,43 @@ def period_mismatch(ctx: ReportContext) -> list[Flag]:
     flags: list[Flag] = []
     if ctx.year:
         flags += _prognosis_years(ctx) + _past_plans(ctx)
-    flags += _target_years(ctx) + _foreign_namnd(ctx) + _short_periods(ctx)
+    flags += _target_years(ctx) + _foreign_namnd(ctx) + _short_periods(ctx) + _starts_after_report(ctx)
+    return flags
+
+
+# The item itself starting at a time: "Arbetet påbörjas v. 40", "Projektet med X kommer att starta Q4 2024".
+ITEM_SUBJECT = (r"(?:arbetet|uppdraget|projektet|åtgärden|insatsen|aktiviteten|genomförandet|implementeringen|"
+                r"införandet|satsningen)")
+ITEM_STARTS = re.compile(
+    r"\b" + ITEM_SUBJECT + r"(?:\s+med\s+[\wåäö\-]+(?:\s+[\wåäö\-]+)?)?\s+(?:kommer\s+att\s+|planeras\s+(?:att\s+)?|"
+    r"beräknas\s+|ska\s+)?(?:starta|startar|startas|påbörjas|inleds|inledas|börja|börjar)\b", re.I)
+STARTED_WORDS = ("pågå", "påbörja", "startad", "igång")  # a stated status saying work is under way
+
+
+def _starts_after_report(ctx: ReportContext) -> list[Flag]:
+    """A status saying the work is under way or done while the commentary says it starts after the report's date
+    ("Pågår" over "Arbetet påbörjas v. 40" in a report of 20 September)."""
+    ref = ctx.ref_date
+    if ref is None:
+        return []
+    flags = []
+    for u in ctx.units:
+        word = norm(u.explicit_status or "")
+        if not (stated(u) == DONE or any(w in word for w in STARTED_WORDS)):
+            continue
+        for s in ctx.commentary(u):
+            m = ITEM_STARTS.search(s.text)
+            if not m or NEGATION.search(s.text[max(0, m.start() - 12):m.end()]):
+                continue
+            when = next((p for p in find_periods(s.text[m.end():m.end() + 60], ctx.year) if p.at <= 25), None)
+            if when is None or when.start <= ref:
+                continue
+            flags.append(make_flag(
+                "period_mismatch", ctx.doc, [u.id], s.line, 0.6,
+                f"Status är \"{short(u.explicit_status or stated(u) or '')}\" men texten säger att arbetet börjar "
+                f"{when.text} ({when.start.isoformat()}), efter rapportens datum {ref.isoformat()}",
+                [{"line": s.line, "quote": quote(s.text, m)}], key=f"starts {when.text}"))
+            break
     return flags
 
 

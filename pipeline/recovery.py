@@ -102,9 +102,22 @@ def open_store(db_dir: Path | str | None = None, create: bool = False, embedder=
     """Open the store and repair derived data from SQLite if a crash left it behind (the app and CLI call this
     on start)."""
     store = Store.open(db_dir, create=create)
-    if not store.read_only and needs_recovery(store):  # a read-only store is searched as it stands
+    if store.read_only:  # a read-only store is searched as it stands
+        return store, IntegrityReport(passages=store.count("passages"), orphans=orphan_decisions(store))
+    _bands_for_an_older_store(store)
+    if needs_recovery(store):
         return store, recover(store, embedder)
     return store, IntegrityReport(passages=store.count("passages"), orphans=orphan_decisions(store))
+
+
+def _bands_for_an_older_store(store: Store) -> None:
+    """A store written before the near-duplicate bands (or with bands of another version) gets them, and its
+    flags are redone with them once; otherwise its cross-report flags would wait for the next ingest."""
+    from nlp.consistency import apply_flags
+    from nlp.near_duplicates import ensure_bands
+
+    if store.count("reports") and ensure_bands(store):
+        apply_flags(store, None)
 
 
 # -- decisions whose unit or flag is gone ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Stage of each product module; shared vocabularies and result types (stage 0) may be imported by anyone.
 STAGES: dict[str, int] = {
     "errors": 0, "records": 0, "nlp.text": 0, "nlp.status_vocab": 0, "nlp.swedish": 0, "nlp.labels": 0,
-    "nlp.taxonomy": 0,
+    "nlp.taxonomy": 0, "nlp.periods": 0,
     "nlp.reader": 1, "nlp.document": 1, "nlp.pdf_reader": 1, "nlp.docx_reader": 1, "nlp.metadata": 1,
     "nlp.layout": 2, "nlp.segmenter": 2, "nlp.profile": 2,
     "index.store": 3, "index.cite": 3, "index.checksum": 3,

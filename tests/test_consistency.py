@@ -12,7 +12,7 @@ from nlp.flag_thresholds import choose, score_all
 from nlp.labels import Problem, finds
 from index.store import Store
 from nlp import consistency as c
-from nlp.near_duplicates import ensure_bands
+from nlp.near_duplicates import MAX_SHARING_REPORTS, ensure_bands, refresh_bands
 from records import Decision, Document, Flag, ReportMeta, Segmentation, Unit
 
 DOC = "testkommun-omsorg-2024-08.txt"
@@ -449,10 +449,24 @@ def test_cross_report_duplicates_are_one_information_flag(tmp_path):
     put_report(store, "c.txt", ["Uppdrag tre", OTHER_TEXT], [other], "Socialnämnden")
     assert ensure_bands(store) is True and ensure_bands(store) is False
     # Candidates come from the band index: the unrelated report is never read.
-    assert store.band_partners("a.txt") == {"b.txt": {"u-b.txt"}}
+    assert store.band_partners("a.txt", MAX_SHARING_REPORTS) == {"b.txt": {"u-b.txt"}}
     flags = c.compute_flags(store, "a.txt")
     assert kinds(flags) == [("duplicate_text", [], 2)]
     assert flags[0].severity == "låg" and "Äldrenämnden (b.txt)" in flags[0].message
+
+
+def test_text_in_more_reports_than_the_limit_is_a_template_not_a_copy(tmp_path):
+    store = Store.open(tmp_path, create=True)
+    docs = [f"r{i:02d}.txt" for i in range(MAX_SHARING_REPORTS + 1)]
+    for doc in docs:
+        u = unit("u-" + doc, 1, 2, "Uppdrag ett")
+        u.text = COPIED
+        put_report(store, doc, ["Uppdrag ett", COPIED], [u], f"Nämnd {doc}")
+    refresh_bands(store, docs[:MAX_SHARING_REPORTS])
+    assert len(store.band_partners("r00.txt", MAX_SHARING_REPORTS)) == MAX_SHARING_REPORTS - 1
+    refresh_bands(store, docs[MAX_SHARING_REPORTS:])  # one report more holds the same text: a template
+    assert store.band_partners("r00.txt", MAX_SHARING_REPORTS) == {}
+    assert [f.kind for f in c.compute_flags(store, "r00.txt")] == []
 
 
 def test_compute_flags_for_unknown_report_is_a_named_error(tmp_path):

@@ -58,3 +58,33 @@ def test_the_same_layout_with_a_real_slip_is_flagged():
     [flag] = report(table, "Arbetet pågår enligt plan.")
     assert (flag.kind, flag.line, flag.message) == (
         "internal_contradiction", 5, 'Raderna summerar inte till "Summa": 4 000 mot 4 050')
+
+
+@pytest.mark.parametrize("commentary, end", [
+    ("Åtgärden ska vara klar senast v. 20 2024, men arbetet pågår.", "2024-05-19"),
+    ("Arbetet ska vara klart Q2 2024 och pågår.", "2024-06-30"),
+    ("Planen ska vara färdig till VT 2024; arbetet pågår.", "2024-06-30"),
+    ("Arbetet ska vara klart senast 15 mars 2024 och pågår.", "2024-03-15"),
+])
+def test_deadlines_in_any_period_form_are_read(commentary, end):
+    [flag] = report([], commentary)
+    assert (flag.kind, flag.message) == ("overdue", f'Slutdatum {end} har passerat (rapporten avser 2024-08-31) men '
+                                                    'status är "Pågår"')
+
+
+@pytest.mark.parametrize("commentary", [
+    "Arbetet ska vara klart HT 2024 och pågår.",  # the term has not ended
+    "Arbetet ska vara klart under hösten och pågår.",  # no year: may mean any autumn
+    "Arbetet ska vara klart senast v. 61 2024 och pågår.",  # no such week
+    "Arbetet påbörjades v. 20 och pågår.",  # a past start
+    "Arbetet pågår. Arbetet med enkäten påbörjas under hösten.",  # autumn began before the report's date
+])
+def test_deadlines_and_starts_that_fit_give_no_flag(commentary):
+    assert report([], commentary) == []
+
+
+def test_work_said_to_start_after_the_report_date_under_a_status_saying_it_is_under_way():
+    [flag] = report([], "Arbetet påbörjas v. 40 när den nya chefen är på plats.")
+    assert (flag.kind, flag.unit_ids, flag.message) == (
+        "period_mismatch", ["u1"], 'Status är "Pågår" men texten säger att arbetet börjar v. 40 (2024-09-30), '
+                                   'efter rapportens datum 2024-08-31')

@@ -372,4 +372,4 @@ def test_cross_report_flags_are_redone_for_the_reports_sharing_text_and_no_other
     assert redone == ["a-2024-08.txt", "b-2024-08.txt"]
     store = Store.open(tmp_path / "db")
     assert [f.message for f in store.flags("a-2024-08.txt") if f.unit_ids == []] == []
-    assert store.band_partners("a-2024-08.txt") == {}
+    assert store.band_partners("a-2024-08.txt", 10) == {}
