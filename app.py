@@ -477,10 +477,7 @@ def page_search(store: Store) -> None:
         st.error(md_plain(e.user_message()))
         return
     hits = result.hits
-    kommuner = {h.kommun for h in hits}
-    n_k = len(kommuner)
-    st.markdown(f"**{len(hits)} {'träff' if len(hits) == 1 else 'träffar'}** i {n_k} "
-                f"{'kommun' if n_k == 1 else 'kommuner'} · {MODES[mode]}")
+    st.html(f'<p class="kr-count"><strong>{esc(result.summary())}</strong> · {esc(MODES[mode])}</p>')
     for note in result.plan.notes:
         caption(note)
     if not hits:
@@ -490,15 +487,27 @@ def page_search(store: Store) -> None:
 
     download_pair("Exportera träfflistan", lambda: hit_rows(hits), "traffar", "dl_hits")
     decisions = unit_decisions(store, str(store.dir), ver)
+    render_hit_list(store, result.word_hits, grouping, themes, decisions, hits)
+    if result.meaning_hits and mode != "dense":
+        st.subheader("Träffar bara på betydelse")
+        caption("Sökorden står inte i texterna nedan; de liknar frågan till innehållet och visas bara när de sticker "
+                "ut tydligt från rapporternas texter i allmänhet.")
+    render_hit_list(store, result.meaning_hits, grouping, themes, decisions, hits)
+
+
+def render_hit_list(store: Store, shown: list[Hit], grouping: str, themes: dict[str, str],
+                    decisions: dict[str, Decision], hits: list[Hit]) -> None:
+    from index.search import by_kommun
+
     if grouping == "Per kommun":
-        for kommun_name, group in result.by_kommun().items():
+        for kommun_name, group in by_kommun(shown).items():
             # A kommun name comes from the report: an escaped HTML heading, never a Markdown one.
             st.html(f'<h3 class="kr-group">{esc(kommun_name)} ({len(group)})</h3>')
             for h in group:
                 render_hit(store, h, themes, decisions, hits.index(h))
     else:
-        for i, h in enumerate(hits):
-            render_hit(store, h, themes, decisions, i)
+        for h in shown:
+            render_hit(store, h, themes, decisions, hits.index(h))
 
 
 def _toggle(name: str, key: str) -> None:
@@ -511,7 +520,7 @@ def render_hit(store: Store, h: Hit, themes: dict[str, str], decisions: dict[str
     view = review.status_view(unit, decisions.get(unit.id)) if unit else review.StatusView(
         h.status or h.suggested_status, "angiven" if h.status else "förslag" if h.suggested_status else None)
     badges = [status_badge(view)]
-    if h.lexical_rank is None:
+    if "bm25" not in h.matched_by:
         note = "Betydelseträff" if h.matched_terms else "Betydelseträff – sökorden står inte i texten"
         badges.append(f'<span class="kr-badge kr-semantic" title="Hittad via textens betydelse">{note}</span>')
     badges.append(theme_chips([themes.get(t, t) for t in h.themes]))

@@ -124,6 +124,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.jsonl:
         _print_jsonl([h.to_dict() for h in result.hits])
     else:
+        print(result.summary())
+        for note in result.plan.notes:
+            print(f"obs: {note}")
         for i, h in enumerate(result.hits, 1):
             print(f"{i:2d}. {h.kommun} · {h.namnd} · {h.year}  {h.doc}:{h.line_start}-{h.line_end}  {h.score:.4f}")
             print(f"    {h.title or ''}")

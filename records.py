@@ -129,6 +129,8 @@ class Hit:
     themes: list[str] = field(default_factory=list)
     page_start: int | None = None
     page_end: int | None = None
+    matched_by: list[str] = field(default_factory=list)  # "bm25" (a query word or its part), "dense" (meaning)
+    similarity: float | None = None  # how far the passage's meaning stands out for this query (z; dense only)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

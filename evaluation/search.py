@@ -186,7 +186,67 @@ def evaluate(store: Store, gold_dir: Path | str | None = None) -> list[str]:
             + _window_loqo(windowed)
             + ["", f"hela databasen ({n_reports} rapporter, obedömda rapporters träffar räknas som missar): "
                    + ", ".join(f"{m} {whole[m]:.3f}" for m in MODES)]
-            + [f"{qid} topp {K} i hela databasen, kommuner: {', '.join(k) or '–'}" for qid, k in q1_all.items()])
+            + [f"{qid} topp {K} i hela databasen, kommuner: {', '.join(k) or '–'}" for qid, k in q1_all.items()]
+            + meaning_cutoff(store, queries, qrels, docs))
+
+
+Z_GRID = tuple(round(2.5 + 0.25 * i, 2) for i in range(11))  # 2.5 ... 5.0
+MEANING_DEPTH = 50  # the dense ranking's head judged for meaning-only hits
+
+
+def meaning_cutoff(store: Store, queries: dict[str, str], qrels, docs: list[str]) -> list[str]:
+    """The cut-off for hits found by meaning alone (index/search.py DENSE_MIN_Z), chosen leave-one-query-out: for
+    each query, the z that gives the best F1 of relevant meaning-only hits on the other queries, scored on it; and
+    how many strings of random letters still get a hit at the product's cut-off."""
+    import random
+
+    from index.indexes import load_indexes
+    from index.search import DENSE_MIN_Z, SearchFilters, allowed_pids, query_embedder, query_vector, resolve_filters, \
+        search, standing_out
+
+    indexes = load_indexes(store)
+    lexical, dense = indexes.lexical, indexes.dense
+    allowed = allowed_pids(store, resolve_filters(store, SearchFilters(docs=docs)))
+    rows = store.passage_rows(allowed.tolist())
+    embedder = query_embedder(dense)
+    judged_hits: dict[str, list[tuple[float, bool]]] = {}
+    for qid, text in queries.items():
+        terms = [(t.term, t.weight) for t in lexical.analyzer.query_terms(text)]
+        words = set(lexical.top_and_matches(terms, 1, lexical.rows_for(allowed))[1].tolist()) if terms else set()
+        vec = query_vector(embedder, text)
+        ranked = dense.search(vec, MEANING_DEPTH, allowed)
+        z = standing_out(dense, vec, ranked)
+        judged = qrels.get(qid, {})
+        judged_hits[qid] = [(z[pid], any(d == rows[pid]["doc"] and rows[pid]["line_start"] <= ln <= rows[pid]["line_end"]
+                                         for d, ln in judged)) for pid, _ in ranked if pid not in words]
+
+    def counts(qids, cut) -> tuple[int, int, int]:
+        kept = [rel for q in qids for z, rel in judged_hits[q] if z >= cut]
+        return sum(kept), len(kept), sum(rel for q in qids for _, rel in judged_hits[q])
+
+    def f1(c: tuple[int, int, int]) -> float:
+        good, kept, relevant = c
+        return 2 * good / (kept + relevant) if kept + relevant else 0.0
+
+    held, chosen = [0, 0, 0], []
+    for q in queries:
+        rest = [o for o in queries if o != q]
+        cut = max(Z_GRID, key=lambda c: (f1(counts(rest, c)), c))
+        chosen.append(cut)
+        held = [a + b for a, b in zip(held, counts([q], cut))]
+    good, kept, relevant = held
+    everyone = max(Z_GRID, key=lambda c: (f1(counts(list(queries), c)), c))
+    rng = random.Random(20261127)
+    nonsense = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyzåäö") for _ in range(rng.randint(6, 14)))
+                for _ in range(50)]
+    with_hits = sum(bool(search(store, w, top=K).hits) for w in nonsense)
+    return ["", "## Träffar bara på betydelse: gräns för hur mycket en passage sticker ut (z), lämna-en-fråga-utanför",
+            f"gränser valda utan frågan: {', '.join(f'{c:.2f}' for c in chosen)}; på alla frågor {everyone:.2f}; "
+            f"produktens DENSE_MIN_Z {DENSE_MIN_Z:.2f}",
+            f"betydelseträffar (topp {MEANING_DEPTH} utan sökorden) med utelämnade frågans gräns: precision "
+            f"{good / kept if kept else 0:.3f} ({good}/{kept}), recall {good / relevant if relevant else 0:.3f} "
+            f"({good}/{relevant}) av de relevanta som bara hittas på betydelse",
+            f"slumpade bokstavsföljder med någon träff (standardläget): {with_hits} av {len(nonsense)}"]
 
 
 def _table(queries, ours, base, docs, n_chunks, store) -> list[str]:

@@ -12,6 +12,7 @@ import json
 import math
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from index.checksum import file_sha1
 
 KINDS = ("flat", "ivf")
 IVF_MIN_VECTORS = 10_000  # below this an approximate index buys nothing and trains badly
+BACKGROUND = 2000  # vectors sampled to describe a query's similarity to passages in general
 NPROBE = 64  # lists searched per query, at least; on very large stores an eighth of the lists, rounded up to a power
 # of two (1M passages: 1,000 lists, nprobe 128, recall@10 0.96 against exact; bench/run.py)
 
@@ -55,6 +57,15 @@ class DenseIndex:
     @property
     def size(self) -> int:
         return int(self.index.ntotal)
+
+    @cached_property
+    def background(self) -> np.ndarray:
+        """A fixed sample (seeded) of the stored vectors: a query's cosines to it say how similar passages are to
+        the query *in general*, so a hit can be judged by how far it stands out (index/search.py)."""
+        ids = self.ids()
+        if len(ids) > BACKGROUND:
+            ids = np.sort(np.random.default_rng(0).choice(ids, BACKGROUND, replace=False))
+        return self.vectors(ids.tolist())
 
     def ids(self) -> np.ndarray:
         import faiss

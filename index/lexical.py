@@ -153,15 +153,21 @@ class LexicalIndex:
             allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """[(pid, score)] best first, only documents matching at least one term (score > 0); `allowed` is a
         boolean mask over rows (filters)."""
+        return self.top_and_matches(terms, k, allowed)[0]
+
+    def top_and_matches(self, terms: Iterable[tuple[str, float]], k: int, allowed: np.ndarray | None = None
+                        ) -> tuple[list[tuple[int, float]], np.ndarray]:
+        """`top`, and the pids of every document matching a term (what a search counts as word matches)."""
         scores = self.scores(terms)
         if allowed is not None:
             scores = np.where(allowed, scores, 0.0)
         matched = np.flatnonzero(scores > 0)
+        every = self.pids[matched]
         if len(matched) > k:
             matched = matched[np.argpartition(-scores[matched], k - 1)[:k]]
         # Ties broken by pid so the order is stable across runs and rebuilds.
         order = sorted(matched.tolist(), key=lambda r: (-float(scores[r]), int(self.pids[r])))
-        return [(int(self.pids[r]), float(scores[r])) for r in order]
+        return [(int(self.pids[r]), float(scores[r])) for r in order], every
 
     def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         if self.analyzer is None:

@@ -295,6 +295,16 @@ class Store:
             out.update({r["pid"]: r for r in rows})
         return out
 
+    def kommun_count(self, pids: list[int]) -> int:
+        """How many kommuner these passages come from."""
+        kommuner: set[str] = set()
+        for i in range(0, len(pids), 500):
+            chunk = pids[i:i + 500]
+            kommuner.update(r[0] or "" for r in self.conn.execute(
+                "SELECT DISTINCT r.kommun FROM passages p JOIN reports r ON r.doc = p.doc "
+                f"WHERE p.pid IN ({','.join('?' * len(chunk))})", chunk))
+        return len(kommuner)
+
     def passage_ids(self, doc: str | None = None) -> list[int]:
         sql = "SELECT pid FROM passages" + (" WHERE doc=?" if doc else "") + " ORDER BY pid"
         return [r[0] for r in self.conn.execute(sql, (doc,) if doc else ()).fetchall()]

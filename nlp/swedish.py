@@ -458,6 +458,16 @@ class Analyzer:
         """Index tokens of a text: every term of every word (parts count as occurrences too)."""
         return [t.term for w in self.words(text) for t in self.expand(w.lower)]
 
+    def knows(self, text: str) -> bool:
+        """Whether a word of `text` is one the analyzer knows: in the Swedish lexicon or the corpus, or a compound of
+        such words. A string of letters that is no word gives a search by meaning nothing to go on: its nearest
+        passages are merely the least unlike it."""
+        for w in self.words(text):
+            if w.lower in self.splitter.vocabulary or self.lemmas.get(w.lower) is not None or any(
+                    t.depth > 0 for t in self.expand(w.lower)):
+                return True
+        return False
+
     def query_terms(self, text: str) -> list[Term]:
         """Distinct query terms, each with the shallowest depth (highest weight) at which it occurs.
 

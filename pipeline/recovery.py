@@ -111,13 +111,12 @@ def open_store(db_dir: Path | str | None = None, create: bool = False, embedder=
 
 
 def _bands_for_an_older_store(store: Store) -> None:
-    """A store written before the near-duplicate bands (or with bands of another version) gets them, and its
-    flags are redone with them once; otherwise its cross-report flags would wait for the next ingest."""
-    from nlp.consistency import apply_flags
+    """A store written before the near-duplicate bands (or with bands of another version) gets them, so the next
+    report's cross-report check finds its copies. Its stored flags stay: they were computed against every report."""
     from nlp.near_duplicates import ensure_bands
 
-    if store.count("reports") and ensure_bands(store):
-        apply_flags(store, None)
+    if store.count("reports"):
+        ensure_bands(store)
 
 
 # -- decisions whose unit or flag is gone ----------------------------------------------------------------------

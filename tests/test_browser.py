@@ -139,12 +139,25 @@ def test_search_review_and_every_page(server, page):
     shot(page, "1-sok-start.png")
 
     box = page.get_by_role("textbox", name="Sökfråga")
+    box.fill("xqzplorfbungt")  # no word at all: nothing found, in words or in meaning
+    box.press("Enter")
+    page.get_by_text("Inga träffar.", exact=False).wait_for(timeout=SLOW_MS)
+    assert page.locator(".kr-count").inner_text() == "0 ordträffar i 0 kommuner · 0 träffar bara på betydelse · " \
+                                                     "Hybrid (ord + betydelse)"
     box.fill("hyrsjuksköterskor")
     box.press("Enter")
-    header = page.get_by_text(re.compile(r"\d+ träffar"))
+    header = page.locator(".kr-count", has_text="ordträffar i 3 kommuner")
     header.wait_for(timeout=SLOW_MS)
     settle(page)
-    n_hits = int(re.search(r"(\d+) träffar", header.inner_text()).group(1))
+    counts = re.fullmatch(r"(\d+) ordträffar i 3 kommuner(?: \((\d+) visas\))? · (\d+) träffa?r? bara på betydelse · "
+                          r"Hybrid \(ord \+ betydelse\)", header.inner_text())
+    words, meaning = int(counts.group(1)), int(counts.group(3))
+    shown = int(counts.group(2) or words)
+    # The count on screen is the CLI's: every word match of `search --jsonl` (all of them listed) is tagged bm25.
+    cli = subprocess.run([sys.executable, str(ROOT / "cli.py"), "search", "hyrsjuksköterskor", "--db", str(data),
+                          "--top", "1000", "--jsonl"], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert words == sum('"bm25"' in line for line in cli.stdout.splitlines()) == 9
+    n_hits = shown + meaning
     # Every hit card has one snippet; wait for all of them (the browser may still be drawing after the run).
     page.wait_for_function(f"() => document.querySelectorAll('.kr-snippet').length === {n_hits}", timeout=SLOW_MS)
     metas = page.locator(".kr-meta").all_inner_texts()

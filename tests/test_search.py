@@ -134,6 +134,44 @@ def test_query_matching_nothing_lexically(search_store):
     assert len(hybrid) == 10 and all(h.lexical_rank is None and h.matched_terms == [] for h in hybrid)
 
 
+def test_word_matches_are_counted_in_full_and_meaning_hits_apart(search_store):
+    result = search(search_store, "hyrsjuksköterskor", top=8, mode="hybrid")
+    assert (result.word_total, result.word_kommuner) == (len(HYR_BM25), 3)
+    assert [h.matched_by for h in result.hits] == [["bm25", "dense"]] * 6 + [["dense"]] * 2
+    assert [ids(result.word_hits), len(result.meaning_hits)] == [sorted(HYR_BM25, key=ids(result.hits).index), 2]
+    assert result.summary() == "6 ordträffar i 3 kommuner · 2 träffar bara på betydelse"
+    assert search(search_store, "hyrsjuksköterskor", top=2, mode="bm25").summary() == \
+        "6 ordträffar i 3 kommuner (2 visas)"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense"])
+def test_a_string_that_is_no_word_finds_nothing(search_store, mode):
+    result = search(search_store, "xqzplorfbungt", mode=mode)
+    assert result.hits == []
+    assert result.plan.notes == ["inget ord i sökfrågan finns i ordlistan eller rapporterna: ingen sökning på "
+                                 "betydelse"]
+
+
+def test_meaning_hits_must_stand_out_from_the_background():
+    """z of a passage = how far its cosine lies above the query's cosines to a sample of all passages."""
+    from index.dense import DenseIndex
+    from index.search import DENSE_MIN_Z, MIN_BACKGROUND, standing_out
+
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(MIN_BACKGROUND + 100, 16)).astype(np.float32)
+    query = vectors[0] + 0.05 * rng.normal(size=16).astype(np.float32)  # passage 0 says what the query says
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    query /= np.linalg.norm(query)
+    dense = DenseIndex.new("test", 16)
+    dense.add(np.arange(len(vectors), dtype=np.int64), vectors)
+    z = standing_out(dense, query, dense.search(query, 5))
+    kept = sorted(pid for pid, v in z.items() if v >= DENSE_MIN_Z)
+    assert kept == [0] and round(z[0], 2) == 3.83
+    small = DenseIndex.new("test", 16)
+    small.add(np.arange(10, dtype=np.int64), vectors[:10])
+    assert set(standing_out(small, query, small.search(query, 3)).values()) == {float("inf")}
+
+
 def test_whole_hit_record(search_store):
     hit = search(search_store, "hyrsjuksköterskor", top=1).hits[0]
     record = hit.to_dict()
@@ -148,6 +186,7 @@ def test_whole_hit_record(search_store):
         "matched_terms": [{"term": "hyrsjuksköterskor", "form": "hyrsjuksköterskor", "start": 45, "end": 62}],
         "level": "åtgärd", "status": None, "suggested_status": "försenad", "themes": ["kompetensforsorjning"],
         "page_start": None, "page_end": None,  # a text file: cited by its lines
+        "matched_by": ["bm25", "dense"], "similarity": None,  # a store this small has no background for z
     }
 
 
