@@ -1079,7 +1079,30 @@ def content_stems(text: str) -> set[str]:
 
 def internal_contradiction(ctx: ReportContext) -> list[Flag]:
     return (_claim_and_exception(ctx) + _tense_conflicts(ctx) + _table_totals(ctx) + _year_spans(ctx)
-            + _text_vs_tables(ctx) + _numbering_reused(ctx))
+            + _text_vs_tables(ctx) + _numbering_reused(ctx) + _same_item_two_statuses(ctx))
+
+
+def _same_item_two_statuses(ctx: ReportContext) -> list[Flag]:
+    """One item followed up in two places (an overview table and its detail section, the same uppdrag under two
+    goals) with two different stated statuses: at most one of them is right."""
+    stated_units = [u for u in ctx.units if stated(u)]
+    flags = []
+    for i, a in enumerate(stated_units):
+        for b in stated_units[i + 1:]:
+            sa, sb = stated(a), stated(b)
+            if sa == sb or is_goal_scale(a) != is_goal_scale(b) or a.id in ctx.ancestors(b) \
+                    or b.id in ctx.ancestors(a):
+                continue
+            if not (a.linked_unit_id == b.id or b.linked_unit_id == a.id or titles_alike(a.title, b.title)):
+                continue
+            ev = [{"line": u.explicit_status_line or u.title_line or u.line_start,
+                   "quote": f"{short(u.title)}: {u.explicit_status or stated(u)}"} for u in (a, b)]
+            flags.append(make_flag(
+                "internal_contradiction", ctx.doc, [a.id, b.id], ev[1]["line"], 0.7,
+                f"Samma post står på två ställen med olika status: \"{short(a.explicit_status or sa or '', 30)}\" "
+                f"(rad {ev[0]['line']}) och \"{short(b.explicit_status or sb or '', 30)}\" (rad {ev[1]['line']})", ev,
+                key=f"two statuses {sa} {sb}"))
+    return flags
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -88,3 +88,46 @@ def test_work_said_to_start_after_the_report_date_under_a_status_saying_it_is_un
     assert (flag.kind, flag.unit_ids, flag.message) == (
         "period_mismatch", ["u1"], 'Status är "Pågår" men texten säger att arbetet börjar v. 40 (2024-09-30), '
                                    'efter rapportens datum 2024-08-31')
+
+
+OVERVIEW_AND_DETAIL = """Socialnämnden
+Delårsrapport per augusti 2024
+
+Översikt över uppdragen
+Uppdrag\tStatus
+Införa digitala trygghetslarm\t{overview}
+Minska sjukfrånvaron\tPågår
+
+Uppdrag i detalj
+
+Uppdrag 1: Införa digitala trygghetslarm
+Status: Pågår
+Upphandlingen är klar och installationerna i hemmen fortsätter under hösten enligt tidplanen.
+
+Uppdrag 2: Minska sjukfrånvaron
+Status: Pågår
+Arbetet med hälsosamtal och en ny rutin för rehabilitering fortsätter i alla enheter.
+""" + "".join(f"""
+Uppdrag {k}: Utveckla verksamhetsområde {k}
+Status: Pågår
+Arbetet i område {k} fortsätter enligt plan.
+""" for k in range(3, 11))  # ten items: one flag on two of them stays within a detector's 20 % of a report
+
+
+@pytest.mark.parametrize("overview, expected", [
+    ("Genomförd", [("internal_contradiction", 'Samma post står på två ställen med olika status: "Genomförd" (rad 6) '
+                                              'och "Pågår" (rad 12)')]),
+    ("Pågår", []),  # the same status in both places
+])
+def test_one_item_in_an_overview_table_and_a_detail_section(tmp_path, overview, expected):
+    from pipeline.prepare import prepare
+
+    path = tmp_path / "overview-2024-08.txt"
+    path.write_text(OVERVIEW_AND_DETAIL.format(overview=overview), encoding="utf-8")
+    _, document, seg = prepare(path, {}, {})
+    assert [(u.title, u.explicit_status) for u in seg.units[:4]] == [
+        ("Införa digitala trygghetslarm", overview), ("Minska sjukfrånvaron", "Pågår"),
+        ("Uppdrag 1: Införa digitala trygghetslarm", "Pågår"), ("Uppdrag 2: Minska sjukfrånvaron", "Pågår")]
+    assert len(seg.units) == 12
+    ctx = ctx_of(document.clean, seg.units, report_date=c.parse_date("2024-09-20"))
+    assert [(f.kind, f.message) for f in c.run_detectors(ctx)] == expected
