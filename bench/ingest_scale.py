@@ -5,7 +5,8 @@
 Generates --reports synthetic text reports (below), then ingests them one file per `pipeline.ingest.ingest_paths`
 call into one growing store, as a kommun's reports arrive over the years, and times every call. Printed: at each
 size in --at, the median time of the --window ingests ending there, the ratio of the last to the first (target: the
-500th report <= 1.5x the 5th) and peak RSS.
+500th report <= 1.5x the 5th) and peak RSS; the figures go to bench/results/ingest_scale.json, which
+bench/run.py puts in docs/benchmarks.md.
 
 Embedding excluded: the embedding model is replaced by a deterministic hashing embedder (character 4-grams, 64
 dimensions, as in the test suite), so the figure is the pipeline's own cost (reading, segmenting, SQLite, index
@@ -22,6 +23,7 @@ real copies to find (and, as the store grows, template text shared by more than 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import resource
@@ -37,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 TARGET_RATIO = 1.5
+RESULTS = ROOT / "bench" / "results"
 SEED = 20261127
 NAMNDER = ["Socialnämnden", "Omsorgsnämnden", "Äldrenämnden", "Vård- och omsorgsnämnden",
            "Kultur- och fritidsnämnden", "Barn- och utbildningsnämnden", "Miljö- och byggnadsnämnden"]
@@ -160,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"inläsning: rapport nr {last} / nr {first} = {ratio:.2f}; mål <= {TARGET_RATIO}: "
           f"{'uppnått' if ratio <= TARGET_RATIO else 'EJ uppnått'} (inbäddning undantagen)")
     print(f"inläsning: högsta RSS {peak_rss_mb():.0f} MB; {summary.line()}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "ingest_scale.json").write_text(json.dumps({
+        "reports": len(times), "window": args.window, "seconds": [round(t, 4) for t in times],
+        "median_at": {str(n): round(t, 4) for n, t in at.items()}, "ratio": round(ratio, 3),
+        "target_ratio": TARGET_RATIO, "peak_rss_mb": round(peak_rss_mb()), "units": summary.units,
+        "passages": summary.passages, "load_avg_end": os.getloadavg()}, indent=1), encoding="utf-8")
     return 0
 
 

@@ -23,7 +23,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -278,17 +278,18 @@ def build_lexical(passages: list[Passage], pids: list[int] | None = None) -> Lex
                                               FULL_BUILD_SIZE: len(passages)})
 
 
-def update_lexical(lexical: LexicalIndex, by_pid: dict[int, Passage],
-                   changed: set[str]) -> tuple[int, int] | None:
-    """Remove the rows of changed or vanished passages and add the passages the index lacks, with the index's own
-    analyzer; (removed, added). None, changing nothing, when the store has outgrown the last full build: the caller
-    rebuilds instead, so the compound vocabulary follows the corpus."""
-    if len(by_pid) > REBUILD_GROWTH * max(int(lexical.analyzer_state.get(FULL_BUILD_SIZE, 0)), 1):
+def update_lexical(lexical: LexicalIndex, docs: dict[int, str], changed: set[str],
+                   fetch: Callable[[list[int]], dict[int, Passage]]) -> tuple[int, int] | None:
+    """Remove the rows of changed or vanished passages and add the passages the index lacks (read with `fetch`),
+    with the index's own analyzer; (removed, added). `docs`: every stored passage id and its report. None,
+    changing nothing, when the store has outgrown the last full build: the caller rebuilds instead, so the compound
+    vocabulary follows the corpus."""
+    if len(docs) > REBUILD_GROWTH * max(int(lexical.analyzer_state.get(FULL_BUILD_SIZE, 0)), 1):
         return None
     analyzer = lexical.analyzer or analyzer_from_state(lexical.analyzer_state)
-    removed = lexical.remove(_stale(lexical.pids.tolist(), by_pid, changed))
+    removed = lexical.remove(_stale(lexical.pids.tolist(), docs, changed))
     held = set(lexical.pids.tolist())
-    to_add = {pid: p for pid, p in by_pid.items() if pid not in held}
+    to_add = fetch([pid for pid in docs if pid not in held])
     lexical.add(list(to_add), [_terms(analyzer, analyzer.words(lexical_text(p))) for p in to_add.values()])
     return removed, len(to_add)
 
@@ -297,9 +298,9 @@ def _terms(analyzer, words) -> list[str]:
     return [t.term for w in words for t in analyzer.expand(w.lower)]
 
 
-def _stale(held: Iterable[int], by_pid: dict[int, Passage], changed: set[str]) -> list[int]:
+def _stale(held: Iterable[int], docs: dict[int, str], changed: set[str]) -> list[int]:
     """Indexed ids whose passage left the store or belongs to a report that changed."""
-    return [i for i in held if i not in by_pid or by_pid[i].doc in changed]
+    return [i for i in held if i not in docs or docs[i] in changed]
 
 
 def analyzer_from_state(state: dict[str, Any]):
@@ -340,24 +341,41 @@ def update_indexes(store: Store, changed_docs: list[str] | None = None, removed_
 
 
 def _update_locked(store: Store, full: bool, changed: set[str], embedder, progress: bool) -> IndexUpdate:
-    by_pid = store.passages_by_pid()  # one consistent snapshot, read under the lock
-    passages = list(by_pid.values())
-    result = IndexUpdate()
-    files = None if full else _published_files_or_none(store)
-    lexical = None if files is None else _load_lexical_or_none(files)
-    if lexical is not None:
-        changes = update_lexical(lexical, by_pid, changed)
-        if changes is None:
-            lexical = None
-        else:
-            result.lexical_removed, result.lexical_added = changes
-    if lexical is None:
-        lexical = build_lexical(passages, list(by_pid))
-        result.lexical_rebuilt = True
-    result.lexical_passages = lexical.size
+    # One consistent snapshot, read under the lock: every passage's id and report, and the text only of those an
+    # index lacks, so adding one report does not read the whole store (a full build reads it all).
+    with store.snapshot():
+        docs = store.passage_docs()
+        fetched: dict[int, Passage] = {}
 
-    dense = None if files is None else _load_dense_or_none(files)
-    if dense is None and not passages:
+        def fetch(pids: list[int]) -> dict[int, Passage]:
+            missing = [p for p in pids if p not in fetched]
+            fetched.update(store.passages_for(missing) if missing else {})
+            return {p: fetched[p] for p in pids if p in fetched}
+
+        result = IndexUpdate()
+        files = None if full else _published_files_or_none(store)
+        lexical = None if files is None else _load_lexical_or_none(files)
+        if lexical is not None:
+            changes = update_lexical(lexical, docs, changed, fetch)
+            if changes is None:
+                lexical = None
+            else:
+                result.lexical_removed, result.lexical_added = changes
+        if lexical is None:
+            every = fetch(list(docs))
+            lexical = build_lexical(list(every.values()), list(every))
+            result.lexical_rebuilt = True
+        result.lexical_passages = lexical.size
+        dense = None if files is None else _load_dense_or_none(files)
+        if dense is None:
+            to_add = fetch(list(docs))
+        else:
+            held = set(dense.ids().tolist())
+            stale = _stale(held, docs, changed)
+            result.dense_removed = dense.remove(np.asarray(stale, dtype=np.int64))
+            held.difference_update(stale)
+            to_add = fetch([pid for pid in docs if pid not in held])
+    if dense is None and not docs:
         publish(store, lexical, None)
         _forget(store)
         return result
@@ -369,14 +387,7 @@ def _update_locked(store: Store, full: bool, changed: set[str], embedder, progre
             raise ModelMismatch(f"vektorindexet är byggt med {dense.model_id}, men modellen {embedder.model_id} "
                                 "är vald")
     if dense is None:
-        dense = _new_dense(store, embedder, passages)
-        to_add = by_pid
-    else:
-        held = set(dense.ids().tolist())
-        stale = _stale(held, by_pid, changed)
-        result.dense_removed = dense.remove(np.asarray(stale, dtype=np.int64))
-        held.difference_update(stale)
-        to_add = {pid: p for pid, p in by_pid.items() if pid not in held}
+        dense = _new_dense(store, embedder, list(to_add.values()))
     vectors, result.embedded = embed_passages(store, embedder, list(to_add.values()), progress)
     dense.add(np.asarray(list(to_add), dtype=np.int64), vectors)
     result.dense_added = len(to_add)

@@ -276,6 +276,30 @@ class Store:
         sql = "SELECT * FROM passages" + (" WHERE doc=?" if doc else "") + " ORDER BY doc, seq"
         return [self._passage(r) for r in self.conn.execute(sql, (doc,) if doc else ()).fetchall()]
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one state of the store (a deferred read transaction under WAL)."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
+    def passage_docs(self) -> dict[int, str]:
+        """Every passage's integer id and report: what an index update compares with what it holds."""
+        return dict(self.conn.execute("SELECT pid, doc FROM passages ORDER BY doc, seq").fetchall())
+
+    def passages_for(self, pids: Iterable[int]) -> dict[int, Passage]:
+        """These passages keyed by integer id, in `passages()` order."""
+        pids = list(pids)
+        rows = []
+        for i in range(0, len(pids), 500):
+            chunk = pids[i:i + 500]
+            rows += self.conn.execute(f"SELECT * FROM passages WHERE pid IN ({','.join('?' * len(chunk))})",
+                                      chunk).fetchall()
+        rows.sort(key=lambda r: (r["doc"], r["seq"]))
+        return {r["pid"]: self._passage(r) for r in rows}
+
     def passages_by_pid(self) -> dict[int, Passage]:
         """Every passage keyed by its stored integer id (the FAISS and BM25 key), in `passages()` order."""
         rows = self.conn.execute("SELECT * FROM passages ORDER BY doc, seq").fetchall()

@@ -982,11 +982,34 @@ def apply_status(store: Any, docs: list[str] | None = None, embedder: Any | None
     embed = CachedEmbeddings(embedder or load_embedder(), store)
     model = StatusModel.load(model_path(store))
     if model is None or model.model_id != embed.model_id:
-        inputs, X = cached_matrix(store, store.units(), embed)
-        examples = collect_examples(store, inputs, decisions=True, cues=True)
-        model = train_on(X, examples, embed.model_id, inputs, embed.dim) if examples else None
-        return refresh_suggestions(store, model, embed, docs, rows=(inputs, X))
+        model = StatusModel.load(auto_model_path(store))
+        if model is None or not _auto_model_fits(store, model, embed.model_id):
+            inputs, X = cached_matrix(store, store.units(), embed)
+            examples = collect_examples(store, inputs, decisions=True, cues=True)
+            model = train_on(X, examples, embed.model_id, inputs, embed.dim) if examples else None
+            if model is not None:
+                model.trained_on[AUTO_KEY] = {"units": len(inputs), "decisions": decision_count(store)}
+                model.save(auto_model_path(store))
+            return refresh_suggestions(store, model, embed, docs, rows=(inputs, X))
     return refresh_suggestions(store, model, embed, docs)
+
+
+# Without `cli.py train`, the model trained at ingest is kept (status_model_auto.json) and fitted again only when
+# reviewers decided since or the store grew by a quarter: fitting it on every unit at every ingest made one more
+# report cost more the larger the store (bench/ingest_scale.py); growth by a fixed factor keeps the total linear.
+AUTO_MODEL_FILE = "status_model_auto.json"
+AUTO_KEY = "trained_at_ingest"
+AUTO_REFIT_GROWTH = 1.25
+
+
+def auto_model_path(store: Any) -> Path:
+    return Path(store.dir) / AUTO_MODEL_FILE
+
+
+def _auto_model_fits(store: Any, model: StatusModel, model_id: str) -> bool:
+    seen = model.trained_on.get(AUTO_KEY) or {}
+    return (model.model_id == model_id and seen.get("decisions") == decision_count(store)
+            and store.count("units") <= AUTO_REFIT_GROWTH * int(seen.get("units") or 0))
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -125,4 +125,4 @@ def test_a_full_disk_keeps_what_was_stored_and_the_rerun_finishes(ingested_fixtu
         rc, out, err = run(capsys, "ingest", str(report), "--db", str(db), "--quiet")
         assert rc == 0 and Store.open(db).get_meta("pending_derive") in (None, "[]")
         rc, out, err = run(capsys, "search", "gör filen ny", "--db", str(db), "--mode", "bm25")
-        assert "  ny-rapport.txt:" in out.splitlines()[0]
+        assert out.splitlines()[0] == "1 ordträff i 1 kommun" and "  ny-rapport.txt:" in out.splitlines()[1]
