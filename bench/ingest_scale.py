@@ -46,40 +46,12 @@ NAMNDER = ["Socialnämnden", "Omsorgsnämnden", "Äldrenämnden", "Vård- och om
 STATUSES = ["Enligt plan", "Försenad", "Genomförd", "Pågår", "Ej påbörjad"]
 
 
-class HashEmbedder:
-    """Deterministic, model-free vectors (character 4-grams hashed into 64 dimensions): embedding excluded."""
-
-    model_id = "bench/hash-embedder"
-    dim = 64
-
-    def _vector(self, text: str):
-        import re
-        import zlib
-
-        import numpy as np
-
-        v = np.zeros(self.dim, dtype=np.float32)
-        for word in re.findall(r"\w+", text.lower()):
-            padded = f"#{word}#"
-            for i in range(max(1, len(padded) - 3)):
-                v[zlib.crc32(padded[i:i + 4].encode()) % self.dim] += 1.0
-        n = float(np.linalg.norm(v))
-        return v / n if n else v
-
-    def embed_passages(self, texts, batch_size: int = 32, show_progress: bool = False):
-        import numpy as np
-
-        return np.vstack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
-
-    def embed_query(self, text: str):
-        return self._vector(text)
-
-
 def use_hash_embedder() -> None:
     import index.embeddings
     import index.indexes
+    from tests.conftest import HashEmbedder  # the test suite's deterministic embedder: no model, no weights
 
-    index.embeddings.Embedder.load = classmethod(lambda cls, *a, **k: HashEmbedder())
+    index.embeddings.Embedder.load = classmethod(lambda cls, *a, **k: HashEmbedder("bench/hash-embedder"))
     index.indexes._EMBEDDERS.clear()
     os.environ.pop(index.indexes.MODEL_ENV, None)
 

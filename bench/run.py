@@ -574,6 +574,8 @@ def write_report(results: Path = RESULTS, doc: Path = DOC) -> None:
                   key=lambda r: r["size"])
     corpus_path = results / "corpus_ingest.json"
     corpus = json.loads(corpus_path.read_text(encoding="utf-8")) if corpus_path.exists() else None
+    growth_path = results / "ingest_scale.json"  # bench/ingest_scale.py
+    growth = json.loads(growth_path.read_text(encoding="utf-8")) if growth_path.exists() else None
     lines = ["# Benchmarks", "",
              "Written by `bench/run.py` from `bench/results/*.json`; do not edit by hand, run it again:", "",
              "```bash", *sorted({r["command"] for r in runs} | ({corpus["command"]} if corpus else set())), "```",
@@ -587,7 +589,7 @@ def write_report(results: Path = RESULTS, doc: Path = DOC) -> None:
                   "(torch.set_num_threads(1), faiss.omp_set_num_threads(1), OMP/MKL/OpenBLAS = 1). The machine is "
                   "shared with other work: each run records the load average (1, 5, 15 min) before and after; "
                   "figures taken under load are slower than on an idle machine.", ""]
-    lines += _targets(runs, corpus) + METHOD
+    lines += _targets(runs, corpus, growth) + METHOD
     for r in runs:
         lines += _size_section(r)
     if corpus:
@@ -627,7 +629,7 @@ METHOD = [
 ]
 
 
-def _targets(runs: list[dict], corpus: dict | None) -> list[str]:
+def _targets(runs: list[dict], corpus: dict | None, growth: dict | None = None) -> list[str]:
     by = {r["size"]: r for r in runs}
     rows = []
 
@@ -660,6 +662,13 @@ def _targets(runs: list[dict], corpus: dict | None) -> list[str]:
         add("first ingest of corpus/ ≤ 120 s", "corpus/", f"{corpus['first_s']} s", corpus["first_s"] <= 120)
         add("re-ingest of unchanged corpus/ ≤ 10 s", "corpus/", f"{corpus['unchanged_s']} s",
             corpus["unchanged_s"] <= 10)
+    if growth:
+        at = growth["median_at"]
+        first, last = min(at, key=int), max(at, key=int)
+        add(f"report nr {last} ingested in ≤ {growth['target_ratio']}× the time of nr {first} (embedding excluded, "
+            "`bench/ingest_scale.py`)", f"{growth['reports']} reports",
+            f"{at[last]} s / {at[first]} s = {growth['ratio']} (medians of {growth['window']}; "
+            f"peak RSS {growth['peak_rss_mb']} MB)", growth["ratio"] <= growth["target_ratio"])
     if not rows:
         return []
     return ["## Targets", "", "| target | size | measured | met |", "|---|---|---|---|", *rows, ""]

@@ -211,3 +211,23 @@ def test_item_word_and_number_open_a_heading_in_plain_text():
     assert [(u.line_start, u.level, u.title) for u in actions] == [
         (3, "åtgärd", "Åtgärd 2.1 – Inför digital signering"), (6, "åtgärd", "Åtgärd 2.2 – Se över avgifterna"),
         (9, "åtgärd", "Åtgärd 2.3 – Minska matsvinnet")]
+
+
+def test_item_word_headings_in_a_word_file_without_heading_styles(tmp_path):
+    """The same template typed in Word as plain paragraphs (Normal style, no bold): the item word and number alone
+    open each item."""
+    import docx
+
+    d = docx.Document()
+    for text in ["Barn- och utbildningsnämnden", "Delårsrapport per augusti 2025", "Aktivitet 1. Utöka läxhjälpen",
+                 "Status: Pågår", "Läxhjälp erbjuds nu på fyra skolor.", "Aktivitet 2. Införa digitala lärplattformar",
+                 "Status: Ej påbörjad", "Upphandlingen startar i januari.", "Aktivitet 3. Minska frånvaron",
+                 "Status: Klar", "Frånvarorutinen gäller från augusti."]:
+        d.add_paragraph(text)
+    path = tmp_path / "plan-2025-08.docx"
+    d.save(path)
+    units = segment(read_report(path)).units
+    assert [(u.level, u.title, u.explicit_status) for u in units] == [
+        ("aktivitet", "Aktivitet 1. Utöka läxhjälpen", "Pågår"),
+        ("aktivitet", "Aktivitet 2. Införa digitala lärplattformar", "Ej påbörjad"),
+        ("aktivitet", "Aktivitet 3. Minska frånvaron", "Klar")]
