@@ -455,12 +455,15 @@ def page_search(store: Store) -> None:
     top = c[4].selectbox("Antal", [10, 20, 50, 100], key="top")
     c = st.columns([2, 2, 2, 2])
     level = c[0].selectbox("Nivå", [ALL] + opts["level"], key="f_level")
-    status = c[1].selectbox("Status", [ALL] + list(review.STATUS_CHOICES), key="f_status",
-                            format_func=lambda s: s if s == ALL else review.status_label(s))
+    status = c[1].selectbox("Status (angiven eller förslag)", [ALL] + list(review.STATUS_CHOICES), key="f_status",
+                            format_func=lambda s: s if s == ALL else review.status_label(s),
+                            help="Postens angivna status; där rapporten inte anger någon, den föreslagna.")
     themes = taxonomy_labels()
     theme = c[2].selectbox("Tema", [ALL] + sorted(themes, key=themes.get), key="f_theme",
                            format_func=lambda t: t if t == ALL else themes.get(t, t))
     grouping = c[3].radio("Visa", ["Per kommun", "En lista"], key="group", horizontal=True)
+    if any(st.session_state.get(k, ALL) != ALL for k in FILTER_KEYS):
+        st.button("Rensa filter", key="clear_filters", on_click=_clear_filters, icon=":material/filter_alt_off:")
     if not query.strip():
         st.subheader(f"Inlästa rapporter ({len(rows)})")
         st.dataframe(rows, hide_index=True, width="stretch")
@@ -508,6 +511,14 @@ def render_hit_list(store: Store, shown: list[Hit], grouping: str, themes: dict[
     else:
         for h in shown:
             render_hit(store, h, themes, decisions, hits.index(h))
+
+
+FILTER_KEYS = ("f_kommun", "f_namnd", "f_year", "f_level", "f_status", "f_theme")
+
+
+def _clear_filters() -> None:
+    for key in FILTER_KEYS:
+        st.session_state[key] = ALL
 
 
 def _toggle(name: str, key: str) -> None:

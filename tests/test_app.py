@@ -106,6 +106,18 @@ def test_search_as_one_list_and_filtered_by_kommun(app_data_dir):
         re.findall(r'<div class="kr-meta">Uppsala · [^·]+ · (\d{4})', html(at))) == {"2024"}
 
 
+def test_clear_filters_brings_back_every_hit(app_data_dir):
+    at = search(start(), "hyrsjuksköterskor")
+    everywhere = hit_kommuner(at)
+    assert [b.label for b in at.button if b.key == "clear_filters"] == []  # nothing to clear yet
+    at.selectbox(key="f_kommun").select("Uppsala").run()
+    at.selectbox(key="f_status").select("försenad").run()
+    next(b for b in at.button if b.key == "clear_filters").click().run()
+    assert [at.selectbox(key=k).value for k in ("f_kommun", "f_status")] == ["Alla", "Alla"]
+    assert hit_kommuner(at) == everywhere == {"Eskilstuna", "Hudiksvall", "Uppsala"}
+    assert [b.label for b in at.button if b.key == "clear_filters"] == []
+
+
 def test_lexical_mode_has_no_semantic_only_hits_and_dense_marks_them(app_data_dir):
     at = search(start(), "hyrsjuksköterskor")
     at.selectbox(key="mode").select("bm25").run()
