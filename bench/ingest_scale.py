@@ -72,7 +72,8 @@ def spliced(rng: random.Random, sentences: list[str], n: int) -> str:
     return " ".join(out)
 
 
-def report_text(r: int, rng: random.Random, sentences: list[str], shared: list[str]) -> tuple[str, dict[str, str]]:
+def report_text(r: int, rng: random.Random, sentences: list[str], shared: list[str]) -> tuple[str, str]:
+    """A report's text and its file name."""
     kommun, namnd, year = f"Kommun{r // 7:03d}", NAMNDER[r % len(NAMNDER)], 2019 + (r % 6)
     out = [namnd, f"{kommun} kommun", f"Delårsrapport per augusti {year}", f"Datum: {year}-09-20", "",
            "Sammanfattning", spliced(rng, sentences, 3), "", "Uppföljning av nämndens uppdrag", ""]
@@ -80,9 +81,7 @@ def report_text(r: int, rng: random.Random, sentences: list[str], shared: list[s
         title = " ".join(rng.choice(sentences).rstrip(".").split()[:7])
         body = rng.choice(shared) if rng.random() < 0.05 else spliced(rng, sentences, rng.randint(2, 5))
         out += [f"Uppdrag {k}: {title}", f"Status: {rng.choice(STATUSES)}", body, ""]
-    name = f"{kommun.lower()}-{r:04d}-{year}-08.txt"
-    return "\n".join(out), {"file": name, "kommun": kommun, "namnd": namnd, "year": str(year), "period": "augusti",
-                            "report_date": f"{year}-09-20"}
+    return "\n".join(out), f"{kommun.lower()}-{r:04d}-{year}-08.txt"
 
 
 def generate(folder: Path, n: int) -> list[Path]:
@@ -91,10 +90,10 @@ def generate(folder: Path, n: int) -> list[Path]:
     shared = [" ".join(rng.sample(sentences, 4)) for _ in range(20)]
     paths = []
     for r in range(n):
-        text, _ = report_text(r, rng, sentences, shared)
+        text, name = report_text(r, rng, sentences, shared)
         sub = folder / f"r{r:04d}"  # one folder per report: its own manifest-free file, ingested alone
         sub.mkdir(parents=True, exist_ok=True)
-        path = sub / _["file"]
+        path = sub / name
         path.write_text(text, encoding="utf-8")
         paths.append(path)
     return paths

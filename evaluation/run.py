@@ -16,10 +16,9 @@ SECTIONS = ("segmentation", "renderings", "families", "status", "status_learning
 def ensure_corpus(db_dir: Path | str | None, gold_dir: Path | str | None) -> Store:
     """The dev reports must be in the store; ingest corpus/ when any is missing."""
     from pipeline.ingest import ingest_paths
-
-    wanted = set(load_gold(gold_dir))
     from pipeline.recovery import open_store
 
+    wanted = set(load_gold(gold_dir))
     try:
         store, _ = open_store(db_dir)  # as the app and the CLI open it: derived data brought up to date
         if wanted <= {r["doc"] for r in store.reports()}:

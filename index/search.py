@@ -8,6 +8,7 @@ ranking, so passages tied at zero never feed the fusion.
 from __future__ import annotations
 
 import json
+import math
 import unicodedata
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
@@ -320,16 +321,36 @@ def run_plan(store: Store, plan: QueryPlan, embedder=None) -> SearchResult:
         highlight = query_terms if pid in lex_rank or plan.mode == "dense" else {}
         hit = _hit(row, score, lex_rank.get(pid), dense_rank.get(pid), analyzer, highlight)
         hit.matched_by = ["bm25"] * (pid in lex_rank) + ["dense"] * (pid in meaning)
-        hit.similarity = round(standout[pid], 2) if pid in standout and standout[pid] != float("inf") else None
+        hit.similarity = round(standout[pid], 2) if math.isfinite(standout.get(pid, math.inf)) else None
         hits.append(hit)
-    return SearchResult(hits, plan, len(word_pids), store.kommun_count(word_pids.tolist()))
+    return SearchResult(hits, plan, len(word_pids), kommun_count(store, indexes, word_pids))
+
+
+_KOMMUN_OF: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # index generation -> (sorted pids, kommun codes)
+
+
+def kommun_count(store: Store, indexes, pids: np.ndarray) -> int:
+    """How many kommuner these passages come from: a lookup in sorted arrays read once per index generation, since
+    a common word matches tens of thousands of passages and asking SQLite for each on every query is too slow."""
+    key = (str(store.dir), indexes.files)
+    if key not in _KOMMUN_OF:
+        of = store.passage_kommuner()
+        names = {k: i for i, k in enumerate(sorted(set(of.values())))}
+        order = np.array(sorted(of), dtype=np.int64)
+        _KOMMUN_OF.clear()
+        _KOMMUN_OF[key] = (order, np.array([names[of[int(p)]] for p in order], dtype=np.int64))
+    order, codes = _KOMMUN_OF[key]
+    at = np.searchsorted(order, pids)
+    found = at < len(order)
+    found[found] = order[at[found]] == pids[found]  # a passage the store no longer has counts for no kommun
+    return len(np.unique(codes[at[found]]))
 
 
 def standing_out(dense, vec: np.ndarray, ranked: list[tuple[int, float]]) -> dict[int, float]:
     """{pid: z} for the ranked passages: how many standard deviations each one's cosine lies above the query's mean
     cosine to a fixed sample of the index's passages."""
     if len(dense.background) < MIN_BACKGROUND:
-        return {pid: float("inf") for pid, _ in ranked}  # too few passages to tell what stands out: keep them all
+        return {pid: math.inf for pid, _ in ranked}  # too few passages to tell what stands out: keep them all
     background = dense.background @ np.asarray(vec, dtype=np.float32).reshape(-1)
     mean, sd = float(background.mean()), float(background.std()) or 1.0
     return {pid: (cos - mean) / sd for pid, cos in ranked}

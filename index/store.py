@@ -291,43 +291,32 @@ class Store:
 
     def passages_for(self, pids: Iterable[int]) -> dict[int, Passage]:
         """These passages keyed by integer id, in `passages()` order."""
-        pids = list(pids)
-        rows = []
-        for i in range(0, len(pids), 500):
-            chunk = pids[i:i + 500]
-            rows += self.conn.execute(f"SELECT * FROM passages WHERE pid IN ({','.join('?' * len(chunk))})",
-                                      chunk).fetchall()
-        rows.sort(key=lambda r: (r["doc"], r["seq"]))
-        return {r["pid"]: self._passage(r) for r in rows}
-
-    def passages_by_pid(self) -> dict[int, Passage]:
-        """Every passage keyed by its stored integer id (the FAISS and BM25 key), in `passages()` order."""
-        rows = self.conn.execute("SELECT * FROM passages ORDER BY doc, seq").fetchall()
+        rows = sorted(self._rows_in("SELECT * FROM passages WHERE pid IN ({})", pids),
+                      key=lambda r: (r["doc"], r["seq"]))
         return {r["pid"]: self._passage(r) for r in rows}
 
     def passage_rows(self, pids: Iterable[int]) -> dict[int, sqlite3.Row]:
         """Passages joined with report metadata and unit fields, keyed by integer id (for search hits)."""
-        pids = list(pids)
-        out: dict[int, sqlite3.Row] = {}
-        for i in range(0, len(pids), 500):
-            chunk = pids[i:i + 500]
-            rows = self.conn.execute(
-                "SELECT p.*, r.kommun, r.namnd, r.year, u.title AS unit_title, u.level, u.status, "
-                "u.suggested_status, u.themes AS unit_themes FROM passages p JOIN reports r ON r.doc = p.doc "
-                f"LEFT JOIN units u ON u.id = p.unit_id WHERE p.pid IN ({','.join('?' * len(chunk))})", chunk,
-            ).fetchall()
-            out.update({r["pid"]: r for r in rows})
-        return out
+        rows = self._rows_in(
+            "SELECT p.*, r.kommun, r.namnd, r.year, u.title AS unit_title, u.level, u.status, u.suggested_status, "
+            "u.themes AS unit_themes FROM passages p JOIN reports r ON r.doc = p.doc LEFT JOIN units u ON "
+            "u.id = p.unit_id WHERE p.pid IN ({})", pids)
+        return {r["pid"]: r for r in rows}
 
-    def kommun_count(self, pids: list[int]) -> int:
-        """How many kommuner these passages come from."""
-        kommuner: set[str] = set()
-        for i in range(0, len(pids), 500):
-            chunk = pids[i:i + 500]
-            kommuner.update(r[0] or "" for r in self.conn.execute(
-                "SELECT DISTINCT r.kommun FROM passages p JOIN reports r ON r.doc = p.doc "
-                f"WHERE p.pid IN ({','.join('?' * len(chunk))})", chunk))
-        return len(kommuner)
+    def passage_kommuner(self) -> dict[int, str]:
+        """Every passage's integer id and the kommun of its report ("" when unknown)."""
+        return {pid: kommun or "" for pid, kommun in self.conn.execute(
+            "SELECT p.pid, r.kommun FROM passages p JOIN reports r ON r.doc = p.doc")}
+
+    def _rows_in(self, sql: str, ids: Iterable[Any]) -> list[sqlite3.Row]:
+        """`sql` with its one `IN ({})` filled for `ids`, run a chunk at a time: SQLite bounds the number of bound
+        parameters of one statement."""
+        ids = list(ids)
+        rows: list[sqlite3.Row] = []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows += self.conn.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall()
+        return rows
 
     def passage_ids(self, doc: str | None = None) -> list[int]:
         sql = "SELECT pid FROM passages" + (" WHERE doc=?" if doc else "") + " ORDER BY pid"
@@ -441,12 +430,7 @@ class Store:
         return out
 
     def units_by_id(self, ids: Iterable[str]) -> list[Unit]:
-        ids = sorted(set(ids))
-        rows = []
-        for i in range(0, len(ids), 500):  # under SQLite's bound-parameter limit
-            chunk = ids[i:i + 500]
-            rows += self.conn.execute(f"SELECT * FROM units WHERE id IN ({','.join('?' * len(chunk))})",
-                                      chunk).fetchall()
+        rows = self._rows_in("SELECT * FROM units WHERE id IN ({})", sorted(set(ids)))
         return sorted((self._unit(r) for r in rows), key=lambda u: (u.doc, u.seq))
 
     # -- flags -----------------------------------------------------------------------------------

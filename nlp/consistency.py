@@ -22,7 +22,7 @@ from functools import cached_property, lru_cache
 from typing import Any, Callable, Iterable
 
 from nlp.periods import MONTHS, find_periods, month_end
-from nlp.near_duplicates import MIN_SHARED_WORDS, SHINGLE, WORD, candidate_units, shingles
+from nlp.near_duplicates import MIN_SHARED_WORDS, SHINGLE, candidate_units, shingles, words as words_of
 from nlp.status import Sentence, cue_matches, split_sentences
 from nlp.status_vocab import CANONICAL, canonical_status, load_map, norm
 from records import Flag, Unit
@@ -397,7 +397,7 @@ def deadline_in(text: str) -> tuple[date, re.Match[str]] | None:
     for m in DEADLINE.finditer(text):
         lead = DEADLINE_LEAD.match(text, m.end())
         rest = text[lead.end():lead.end() + 40]
-        first = next(iter(find_periods(rest)), None)
+        first = (find_periods(rest) or [None])[0]
         if first is not None and first.at == 0 and first.explicit_year:
             return first.end, m
         bare = BARE_YEAR.match(rest)
@@ -659,7 +659,7 @@ def commentaries(ctx: ReportContext) -> list[Commentary]:
     out = []
     for u in ctx.units:
         sents = ctx.commentary(u)
-        words = WORD.findall(norm(" ".join(s.text for s in sents)))
+        words = words_of(" ".join(s.text for s in sents))
         if len(words) >= MIN_SHARED_WORDS:
             out.append(Commentary(u, sents, words, shingles(words)))
     return out
@@ -702,7 +702,7 @@ def shared_evidence(a: Commentary, b: Commentary) -> list[dict[str, Any]]:
     ev = []
     for c, other in ((a, b), (b, a)):
         for s in c.sentences:
-            g = shingles(WORD.findall(norm(s.text)))
+            g = shingles(words_of(s.text))
             if g and len(g & other.grams) >= max(1, len(g) // 2):
                 ev.append({"line": s.line, "quote": quote(s.text)})
                 break
@@ -717,7 +717,7 @@ def paragraph_overlap(a: Commentary, b: Commentary, min_words: int = 20) -> tupl
             by_line[s.line].append(s.text)
         out = []
         for ln, texts in by_line.items():
-            words = WORD.findall(norm(" ".join(texts)))
+            words = words_of(" ".join(texts))
             if len(words) >= min_words:
                 out.append((ln, " ".join(texts), shingles(words)))
         return out
@@ -797,7 +797,7 @@ def cross_report_duplicates(ctx: ReportContext) -> list[Flag]:
         if ctx.other_namnd.get(doc) and ctx.namnd and ctx.other_namnd[doc] == ctx.namnd:
             continue  # the same nämnd another year: repetition is expected
         others = [Commentary(u, [], w, shingles(w)) for u in units
-                  if len(w := WORD.findall(norm(u.text or ""))) >= MIN_SHARED_WORDS]
+                  if len(w := words_of(u.text or "")) >= MIN_SHARED_WORDS]
         matched = []
         for c in own:
             best = max((overlap(c, o)[0] for o in others), default=0.0)
@@ -1074,7 +1074,7 @@ def verb_stem(word: str) -> str:
 
 
 def content_stems(text: str) -> set[str]:
-    return {w[:8] for w in WORD.findall(norm(text)) if len(w) >= 6 and w not in STOPWORDS}
+    return {w[:8] for w in words_of(text) if len(w) >= 6 and w not in STOPWORDS}
 
 
 def internal_contradiction(ctx: ReportContext) -> list[Flag]:
@@ -1085,15 +1085,16 @@ def internal_contradiction(ctx: ReportContext) -> list[Flag]:
 def _same_item_two_statuses(ctx: ReportContext) -> list[Flag]:
     """One item followed up in two places (an overview table and its detail section, the same uppdrag under two
     goals) with two different stated statuses: at most one of them is right."""
-    stated_units = [u for u in ctx.units if stated(u)]
+    # The cheap tests first: most pairs differ in status or scale and never reach the title comparison.
+    items = [(u, st, is_goal_scale(u)) for u in ctx.units if (st := stated(u))]
     flags = []
-    for i, a in enumerate(stated_units):
-        for b in stated_units[i + 1:]:
-            sa, sb = stated(a), stated(b)
-            if sa == sb or is_goal_scale(a) != is_goal_scale(b) or a.id in ctx.ancestors(b) \
-                    or b.id in ctx.ancestors(a):
+    for i, (a, sa, goal_a) in enumerate(items):
+        for b, sb, goal_b in items[i + 1:]:
+            if sa == sb or goal_a != goal_b:
                 continue
             if not (a.linked_unit_id == b.id or b.linked_unit_id == a.id or titles_alike(a.title, b.title)):
+                continue
+            if a.id in ctx.ancestors(b) or b.id in ctx.ancestors(a):
                 continue
             ev = [{"line": u.explicit_status_line or u.title_line or u.line_start,
                    "quote": f"{short(u.title)}: {u.explicit_status or stated(u)}"} for u in (a, b)]

@@ -33,7 +33,8 @@ MIN_SENTENCE_WORDS = 10
 MAX_SHARING_REPORTS = 10
 ROWS = NUM_PERM // BANDS
 SEED = 1
-VERSION = f"minhash {NUM_PERM}/{BANDS} seed {SEED} shingle {SHINGLE} paragraphs sentences {MIN_SENTENCE_WORDS}"  # raise when bands change meaning
+# Stored with the bands: a store whose bands were made another way gets new ones (ensure_bands).
+VERSION = f"minhash {NUM_PERM}/{BANDS} seed {SEED} shingle {SHINGLE} paragraphs sentences {MIN_SENTENCE_WORDS}"
 META_KEY = "text_bands"
 SENTENCE_BAND = BANDS  # the band number of exact long-sentence keys, after the MinHash bands
 SENTENCE_END = re.compile(r"[.!?…]+\s+|\n")
@@ -93,10 +94,10 @@ def refresh_bands(store: Any, docs: Iterable[str]) -> None:
         store.replace_bands(doc, unit_bands(store.units(doc)) if store.report(doc) is not None else [])
 
 
-def ensure_bands(store: Any) -> bool:
+def ensure_bands(store: Any, rebuild: bool = False) -> bool:
     """Bands for every report when the store has none of this version yet (a store from before them, or after
-    `VERSION` changed); True when it had to build them."""
-    if store.get_meta(META_KEY) == VERSION:
+    `VERSION` changed) or when asked to `rebuild` (every report was read again); True when it built them."""
+    if store.get_meta(META_KEY) == VERSION and not rebuild:
         return False
     with store.transaction() as c:
         c.execute("DELETE FROM text_bands")

@@ -29,7 +29,7 @@ def derive(store: Store, docs: list[str] | None, progress: bool = False, embedde
     if present is None or present:
         apply_status(store, present)
         apply_themes(store, present)
-    if ensure_bands(store) or docs is None:
+    if ensure_bands(store, rebuild=docs is None):
         apply_flags(store, None)
         return [r["doc"] for r in store.reports()]
     # Reports that shared text with the old versions: marked pending before the bands change, so a crash here
