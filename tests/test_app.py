@@ -70,6 +70,10 @@ def test_first_page_lists_the_ingested_reports(app_data_dir):
     assert int(table["Poster"].sum()) == Store.open(app_data_dir).count("units")
     assert any("5 rapporter" in c.value for c in at.sidebar.caption)
     assert errors(at) == []
+    # The project's config is the one AppTest ran under: no magic, so Streamlit does not ast.parse the script while
+    # the warm-up thread may be compiling (CPython 3.11 shares one AST recursion counter between threads).
+    from streamlit import config
+    assert config.get_option("runner.magicEnabled") is False
 
 
 def test_sidebar_says_what_the_models_were_trained_on(app_data_dir):
