@@ -16,6 +16,7 @@ since the last full build, or by `python cli.py reindex` (about a second per 8,0
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -136,10 +137,13 @@ def publish(store: Store, lexical: LexicalIndex, dense: DenseIndex | None, meta:
         shutil.rmtree(tmp, ignore_errors=True)  # a full disk must not stay full of a half-written generation
         raise
     _fsync_folder(final.parent)
+    stamp = json.dumps({"passages": [int(lexical.size), _pid_checksum(lexical.pids)],
+                        "files": _file_stamps(final)})
     with store.transaction():
         for key, value in (meta or {}).items():
             store.set_meta(key, value)
         store.set_meta(GENERATION_KEY, str(generation))
+        store.set_meta(STAMP_KEY, stamp)
     _drop_old_generations(store, generation)
     return generation
 
@@ -498,6 +502,34 @@ def _forget(store: Store) -> None:
 
 
 # -- check --------------------------------------------------------------------------------------------------------
+STAMP_KEY = "index_stamp"  # meta: passages (count, checksum of ids) and files (size, mtime) of the published generation
+PID_MODULUS = 1_000_000_007  # ids are 63-bit hashes: their plain sum overflows SQLite's integers
+
+
+def _pid_checksum(pids: Any) -> int:
+    return int((np.abs(np.asarray(pids, dtype=np.int64)) % PID_MODULUS).sum())
+
+
+def _file_stamps(folder: Path) -> dict[str, list[int]]:
+    return {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def indexes_unchanged(store: Store) -> bool:
+    """Cheap start-up test: the published generation's files are the ones written at publish (size and mtime) and
+    the store holds the passages it was built from (count and a checksum of ids, one SQL aggregate). False means 'run
+    check_indexes', not 'broken'. Loading both indexes at every open made each ingest cost more the larger the
+    store; what this cannot see (a bit flipped in place with the mtime kept) surfaces as IndexCorrupt on load."""
+    stamp = store.get_meta(STAMP_KEY)
+    generation = published_generation(store)
+    if not stamp or generation is None:
+        return False
+    recorded = json.loads(stamp)
+    folder = generation_dir(store, generation)
+    count, total = store.conn.execute("SELECT count(*), coalesce(sum(abs(pid) % ?), 0) FROM passages",
+                                      (PID_MODULUS,)).fetchone()
+    return folder.is_dir() and recorded["passages"] == [count, total] and _file_stamps(folder) == recorded["files"]
+
+
 def check_indexes(store: Store) -> list[str]:
     """Problems found (empty when the published generation covers exactly the store's passages);
     `repair_indexes` fixes them all."""

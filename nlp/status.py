@@ -1072,7 +1072,9 @@ def review_priorities(store: Any, inputs: list[UnitInput], X: np.ndarray, probs:
         return {}
     rows = np.array(queued)
     decided = [k for k, i in enumerate(queued) if inputs[i].unit.id in decided_ids]
-    order = informative_order(probs[rows], centred(X[rows, :embedding_dim(X)]), [inputs[i].unit.doc for i in queued],
+    # At the 4 decimals units store (status_probs): the order computed later from the store (ensure_review_order)
+    # is then the one computed from fresh probabilities; smaller differences only broke near-ties.
+    order = informative_order(np.round(probs[rows], 4), centred(X[rows, :embedding_dim(X)]), [inputs[i].unit.doc for i in queued],
                               decided)
     return {inputs[queued[k]].unit.id: float(rank) for rank, k in enumerate(order)}
 
@@ -1082,18 +1084,85 @@ def refresh_suggestions(store: Any, model: StatusModel | None, embed: CachedEmbe
                         rows: tuple[list[UnitInput], np.ndarray] | None = None) -> int:
     """Write suggestions for the units of `docs` (all when None) and review priorities for all. With
     `keep_evidence`, a unit whose suggested class did not change keeps its evidence (no sentence work).
-    `rows`: every unit's cached_matrix, when the caller has it."""
+    `rows`: every unit's cached_matrix, when the caller has it.
+
+    A new report whose kommun has no reviewer decisions gets its suggestions from its own rows alone (they depend on
+    nothing else), and the review queue's order is marked stale, computed when the queue is next read
+    (ensure_review_order): reading every unit at each ingest made one more report cost more the larger the store."""
+    if docs is not None and rows is None and not _decisions_reach(store, docs):
+        inputs, X = cached_matrix(store, [u for d in sorted(docs) for u in store.units(d)], embed)
+        probs = (suggestion_probs(model, X, inputs) if model is not None
+                 else np.zeros((len(inputs), len(SUGGESTED))))
+        store.set_meta(REVIEW_ORDER_STALE, "1")
+        fields = _write_suggestions(store, model, embed, inputs, X, probs, list(range(len(inputs))), keep_evidence)
+        return sum(1 for f in fields.values() if f.get("suggested_status"))
     inputs, X = rows or cached_matrix(store, store.units(), embed)
     wanted = [i for i, x in enumerate(inputs) if docs is None or x.unit.doc in docs]
+    probs = adapted_probs(store, model, X, inputs) if model is not None else np.zeros((len(inputs), len(SUGGESTED)))
+    fields = _write_suggestions(store, model, embed, inputs, X, probs, wanted, keep_evidence)
+    if model is None:
+        probs = np.array([_rule_probs(x, fields.get(x.unit.id)) for x in inputs]).reshape(len(inputs), len(SUGGESTED))
+    store.set_review_order(review_priorities(store, inputs, X, probs))
+    store.set_meta(REVIEW_ORDER_STALE, "0")
+    return sum(1 for i in wanted if fields[inputs[i].unit.id].get("suggested_status"))
+
+
+REVIEW_ORDER_STALE = "review_order_stale"
+
+
+def _write_suggestions(store: Any, model: StatusModel | None, embed: CachedEmbeddings, inputs: list[UnitInput],
+                       X: np.ndarray, probs: np.ndarray, wanted: list[int], keep_evidence: bool
+                       ) -> dict[str, dict[str, Any]]:
     if model is None:
         fields = suggest_with_rules(gather_inputs(store, [inputs[i].unit for i in wanted]))
-        probs = np.array([_rule_probs(x, fields.get(x.unit.id)) for x in inputs])
     else:
-        probs = adapted_probs(store, model, X, inputs)
         fields = _model_fields(store, model, X, inputs, probs, wanted, embed, keep_evidence)
     store.set_unit_fields(fields)
+    return fields
+
+
+def _decisions_reach(store: Any, docs: list[str]) -> bool:
+    """Whether a reviewer's status decision sits on one of `docs` or another report of their kommuner (decisions
+    move the suggestions of units there, adapted_probs)."""
+    decided = [uid for uid, d in store.current_decisions("unit_status").items() if d.action in ("accept", "correct")]
+    if not decided:
+        return False
+    decided_docs = {u.doc for u in store.units_by_id(decided)}
+    kommun = {d: (store.report(d) or {}).get("kommun") for d in decided_docs | set(docs)}
+    wanted = {kommun[d] for d in docs if kommun[d]}
+    return any(d in docs or kommun[d] in wanted for d in decided_docs)
+
+
+def ensure_review_order(store: Any, embedder_factory: Callable[[], Any] | None = None) -> None:
+    """Compute the review queue's order if an ingest left it stale: from the stored suggestion probabilities and
+    the cached feature rows (the embedder is loaded only if a row is missing)."""
+    if store.get_meta(REVIEW_ORDER_STALE) != "1" or getattr(store, "read_only", False):
+        return
+    units = store.units()
+    auto = StatusModel.load(auto_model_path(store))
+    model_id = store.get_meta("embedding_model") or (auto.model_id if auto is not None else None)
+    try:
+        inputs, X = cached_matrix(store, units, CachedEmbeddings(_CacheOnly(model_id), store))
+    except _NotCached:
+        inputs, X = cached_matrix(store, units, CachedEmbeddings((embedder_factory or load_embedder)(), store))
+    probs = np.array([_rule_probs(x, None) for x in inputs]).reshape(len(inputs), len(SUGGESTED))
     store.set_review_order(review_priorities(store, inputs, X, probs))
-    return sum(1 for i in wanted if fields[inputs[i].unit.id].get("suggested_status"))
+    store.set_meta(REVIEW_ORDER_STALE, "0")
+
+
+class _NotCached(Exception):
+    pass
+
+
+@dataclass
+class _CacheOnly:
+    """An embedder for cached_matrix when every row should be in the feature cache: a missing one raises."""
+
+    model_id: str | None
+    dim: int = 0
+
+    def embed_passages(self, texts: Any, batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
+        raise _NotCached
 
 
 def _rule_probs(x: UnitInput, fields: dict[str, Any] | None) -> list[float]:

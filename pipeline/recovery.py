@@ -93,9 +93,11 @@ def recover(store: Store, embedder=None) -> IntegrityReport:
 
 def needs_recovery(store: Store) -> bool:
     """Cheap test for start-up: a pending marker or index files that do not match the store."""
-    from index.indexes import check_indexes
+    from index.indexes import check_indexes, indexes_unchanged
 
-    return bool(pending(store)) or (store.count("reports") > 0 and bool(check_indexes(store)))
+    if pending(store):
+        return True
+    return store.count("reports") > 0 and not indexes_unchanged(store) and bool(check_indexes(store))
 
 
 def open_store(db_dir: Path | str | None = None, create: bool = False, embedder=None) -> tuple[Store, IntegrityReport]:

@@ -105,6 +105,10 @@ def status_queue(store: Store, kommun: str | None = None, namnd: str | None = No
         raise UnknownChoice("sortering", sort, STATUS_SORTS)
     reports = store.reports_by_doc()
     decided = store.current_decisions(UNIT_STATUS)
+    if sort == "informative":
+        from nlp.status import ensure_review_order  # scikit-learn and friends only where the order is needed
+
+        ensure_review_order(store)
     ranks = store.review_order() if sort == "informative" else {}
     out = []
     for u in store.units():

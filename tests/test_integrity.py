@@ -319,6 +319,25 @@ def test_healthy_store_opens_without_repair(tmp_path, hash_model):
     assert {p: p.stat().st_mtime_ns for p in (db / "index").iterdir()} == files
 
 
+def test_a_healthy_store_is_opened_without_loading_its_indexes(tmp_path, hash_model, monkeypatch):
+    """The start-up test reads the generation's file stamps and one SQL aggregate; a passage missing from SQLite
+    behind the index's back still sends it to the full check."""
+    import index.indexes
+    from pipeline.ingest import ingest_paths
+
+    db = tmp_path / "data"
+    assert ingest_paths([FIXTURES], db_dir=db, progress=False).errors == []
+    calls = []
+    monkeypatch.setattr(index.indexes, "check_indexes", lambda store: calls.append(1) or [])
+    store, report = open_store(db)
+    assert (calls, report.rebuilt) == ([], False)
+    store.conn.execute("DELETE FROM passages WHERE pid = (SELECT max(pid) FROM passages)")
+    store.close()
+    store, report = open_store(db)
+    assert calls == [1]
+    store.close()
+
+
 def test_recover_redoes_only_the_pending_reports(tmp_path, hash_model):
     from pipeline.ingest import ingest_paths
 

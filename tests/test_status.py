@@ -616,3 +616,40 @@ def test_review_priorities_rank_every_queued_unit_once_and_only_those(status_sto
     S.apply_status(status_store, None, embedder=HashEmbedder())
     after = status_store.review_order()
     assert set(after) == queued - {first} and sorted(after.values()) == [float(k) for k in range(len(queued) - 1)]
+
+
+def test_a_new_report_gets_the_suggestions_a_full_pass_gives_and_the_queue_order_follows_when_read(status_store):
+    """Ingest of one report (no decisions in its kommun) reads only its own units; the review order is computed
+    when the queue is read, equal to the order a pass over the whole store writes."""
+    from pipeline import review
+
+    S.apply_status(status_store, None, embedder=HashEmbedder())
+    full_order = status_store.review_order()
+    full = {u.id: (u.suggested_status, u.status_confidence, u.status_probs) for u in status_store.units()}
+    status_store.set_review_order({})
+    status_store.set_unit_fields({uid: {"suggested_status": None, "status_confidence": None, "status_probs": None}
+                                  for uid in full if uid.startswith("c.txt")})
+    status_store.set_meta("embedding_model", HashEmbedder().model_id)
+
+    S.apply_status(status_store, ["c.txt"], embedder=HashEmbedder())
+    assert {u.id: (u.suggested_status, u.status_confidence, u.status_probs) for u in status_store.units()} == full
+    assert status_store.review_order() == {} and status_store.get_meta(S.REVIEW_ORDER_STALE) == "1"
+
+    def no_model():
+        raise AssertionError("every feature row is cached: no embedder needed")
+
+    S.ensure_review_order(status_store, no_model)
+    assert status_store.review_order() == full_order and status_store.get_meta(S.REVIEW_ORDER_STALE) == "0"
+    status_store.set_meta(S.REVIEW_ORDER_STALE, "1")
+    queue = review.status_queue(status_store)
+    assert [u.id for u in queue][:len(full_order)] == sorted(full_order, key=full_order.get)
+
+
+def test_a_report_in_a_kommun_with_decisions_is_suggested_with_the_whole_store(status_store):
+    S.apply_status(status_store, None, embedder=HashEmbedder())
+    first = min(status_store.review_order(), key=status_store.review_order().get)
+    _decide(status_store, first, "enligt plan")
+    doc = first.split("#")[0]
+    assert S._decisions_reach(status_store, [doc]) is True
+    S.apply_status(status_store, [doc], embedder=HashEmbedder())
+    assert status_store.get_meta(S.REVIEW_ORDER_STALE) == "0" and first not in status_store.review_order()
