@@ -24,7 +24,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -212,6 +212,7 @@ def get_embedder(model: str | None = None):
     """An embedding model, loaded once per process. `model` is a model id or folder, or a model id recorded in a
     store (the default model's recorded id maps back to its folder); None: the configured model."""
     from index.embeddings import Embedder
+    from index.onnx_embedder import is_int8_name
 
     name = model or configured_model()
     with _LOCK:
@@ -220,8 +221,14 @@ def get_embedder(model: str | None = None):
         if name is not None and name == default_model_id():
             name = None
         if name not in _EMBEDDERS:
-            _EMBEDDERS[name] = Embedder.load(name)
+            _EMBEDDERS[name] = _load_int8() if is_int8_name(name) else Embedder.load(name)
         return _EMBEDDERS[name]
+
+
+def _load_int8():
+    from index.onnx_embedder import OnnxEmbedder
+
+    return OnnxEmbedder.load()
 
 
 def get_query_embedder(model: str | None = None):
@@ -268,18 +275,32 @@ def embed_passages(store: Store, embedder, passages: list[Passage], progress: bo
 
 
 # -- lexical ------------------------------------------------------------------------------------------------------
-def build_lexical(passages: list[Passage], pids: list[int] | None = None) -> LexicalIndex:
-    """BM25 over the Swedish analyzer; corpus words become compound-splitting vocabulary (persisted with it)."""
+LEXICAL_BATCH = 20_000  # passages analysed at once: a million passages' Word objects held together took 8 GB
+
+
+def build_lexical(passages: Sequence[Passage], pids: list[int] | None = None) -> LexicalIndex:
+    """BM25 over the Swedish analyzer; corpus words become compound-splitting vocabulary (persisted with it).
+
+    Two passes in batches of LEXICAL_BATCH: the words are counted for the vocabulary first, then analysed into
+    terms and added batch by batch, so memory holds one batch's words, not the corpus's (tokenising twice costs
+    time, not memory: bench/bm25_memory.py)."""
     from nlp.swedish import Analyzer, corpus_vocabulary
 
     base = Analyzer.default()
-    words = [base.words(lexical_text(p)) for p in passages]
-    extra = corpus_vocabulary(w.lower for ws in words for w in ws)
+    batches = [passages[lo:lo + LEXICAL_BATCH] for lo in range(0, len(passages), LEXICAL_BATCH)] or [passages]
+    extra = corpus_vocabulary(w.lower for batch in batches for p in batch for w in base.words(lexical_text(p)))
     analyzer = Analyzer.default(extra)
-    tokens = [_terms(analyzer, ws) for ws in words]
-    return LexicalIndex.build(pids if pids is not None else [_pid(p) for p in passages], tokens, analyzer=analyzer,
-                              analyzer_state={"language": "sv", "extra_vocabulary": extra,
-                                              FULL_BUILD_SIZE: len(passages)})
+    all_pids = pids if pids is not None else [_pid(p) for p in passages]
+    index = None
+    for k, batch in enumerate(batches):
+        tokens = [_terms(analyzer, base.words(lexical_text(p))) for p in batch]
+        batch_pids = all_pids[k * LEXICAL_BATCH:k * LEXICAL_BATCH + len(batch)]
+        if index is None:
+            index = LexicalIndex.build(batch_pids, tokens, analyzer=analyzer, analyzer_state={
+                "language": "sv", "extra_vocabulary": extra, FULL_BUILD_SIZE: len(passages)})
+        else:
+            index.add(batch_pids, tokens)
+    return index
 
 
 def update_lexical(lexical: LexicalIndex, docs: dict[int, str], changed: set[str],

@@ -15,7 +15,7 @@ STAGES: dict[str, int] = {
     "nlp.reader": 1, "nlp.document": 1, "nlp.pdf_reader": 1, "nlp.docx_reader": 1, "nlp.metadata": 1,
     "nlp.layout": 2, "nlp.segmenter": 2, "nlp.profile": 2,
     "index.store": 3, "index.cite": 3, "index.checksum": 3,
-    "index.embeddings": 4, "index.model_prep": 4, "index.lexical": 4, "index.dense": 4, "index.indexes": 4,
+    "index.embeddings": 4, "index.model_prep": 4, "index.onnx_embedder": 4, "index.lexical": 4, "index.dense": 4, "index.indexes": 4,
     "index.search": 4,
     "nlp.status": 5, "nlp.status_learning": 5, "nlp.themes": 5,
     "nlp.consistency": 6, "nlp.flag_thresholds": 6, "nlp.flag_feedback": 6, "nlp.near_duplicates": 6,

@@ -455,6 +455,22 @@ def test_incremental_bm25_scores_as_a_rebuild_with_the_same_vocabulary(search_st
         assert [p for p, _ in a] == [p for p, _ in b] and np.allclose([s for _, s in a], [s for _, s in b])
 
 
+def test_bm25_built_in_batches_scores_as_one_build(search_store, monkeypatch):
+    """build_lexical analyses LEXICAL_BATCH passages at a time (memory at a million passages): same pids, vocabulary
+    and scores as one batch."""
+    import index.indexes as I
+
+    passages = search_store.passages()
+    whole = I.build_lexical(passages)
+    monkeypatch.setattr(I, "LEXICAL_BATCH", 3)
+    batched = I.build_lexical(passages)
+    assert len(passages) > 6 and batched.pids.tolist() == whole.pids.tolist()
+    assert batched.analyzer_state == whole.analyzer_state and set(batched.vocab) == set(whole.vocab)
+    for q in ("hyrsjuksköterskor", "sjukfrånvaro", "heltid", "personal"):
+        a, b = whole.search(q, 10), batched.search(q, 10)
+        assert [p for p, _ in a] == [p for p, _ in b] and np.allclose([s for _, s in a], [s for _, s in b])
+
+
 def test_bm25_is_rebuilt_whole_once_the_store_outgrows_it(search_store, hash_embedder):
     import json as json_mod
 
