@@ -28,6 +28,7 @@ import streamlit as st  # noqa: E402
 
 from errors import StoreNotFound, ToolError, storage_error  # noqa: E402
 from pipeline import review  # noqa: E402
+from pipeline.corrections import MAX_TITLE  # noqa: E402
 from index.cite import at_line, where  # noqa: E402
 from index.store import Store  # noqa: E402
 from records import Decision, Flag, Hit, Unit  # noqa: E402
@@ -346,18 +347,31 @@ def render_unit_detail(store: Store, unit: Unit, decision: Decision | None) -> N
 
 def render_correction(store: Store, unit: Unit, key: str) -> None:
     """Any unit's status can be corrected, a stated one too (the reader may have read it wrong, or the report may
-    be wrong): the decision is kept beside the stated status, used for training, and the difference is shown."""
+    be wrong): the decision is kept beside the stated status, used for training, and the difference is shown. The
+    title the reader found can be corrected too (pipeline/corrections.py: kept over a re-ingest, undoable)."""
     if store.read_only:
         return
-    with st.expander("Rätta status"):
+    with st.expander("Rätta posten (status, titel)"):
         c = st.columns([2, 1])
         c[0].selectbox("Status", review.STATUS_CHOICES, key=f"fix_{key}", format_func=review.status_label,
                        label_visibility="collapsed")
         c[1].button("Spara status", key=f"fixb_{key}", on_click=_decide_status,
                     args=(store, unit.id, "correct", f"fix_{key}", None), disabled=not reviewer(),
                     icon=":material/edit:")
+        t = st.columns([2, 1])
+        t[0].text_input("Titel", value=unit.title, key=f"title_{key}", max_chars=MAX_TITLE,
+                        label_visibility="collapsed")
+        t[1].button("Spara titel", key=f"titleb_{key}", on_click=_edit_title, args=(store, unit.id, f"title_{key}"),
+                    disabled=not reviewer(), icon=":material/title:")
         if not reviewer():
             st.caption("Skriv ditt namn under »Granskare« i sidomenyn för att rätta.")
+
+
+def _edit_title(store: Store, unit_id: str, value_key: str) -> None:
+    from pipeline.corrections import edit_title
+
+    if guarded(edit_title, store, unit_id, reviewer(), st.session_state.get(value_key) or ""):
+        flash("success", "Titeln ändrad – den gäller även när rapporten läses in igen och kan ångras")
 
 
 def render_similar(store: Store, unit_id: str) -> None:
@@ -727,6 +741,7 @@ def render_status_item(store: Store, unit: Unit) -> None:
     st.text_input("Kommentar (valfri)", key=comment_key, max_chars=5000)
     with st.expander("Visa källraderna"):
         render_unit_detail(store, unit, decision)
+    render_correction(store, unit, f"q_{unit.id}")
 
 
 def _decide_flag(store: Store, flag_id: str, action: str, comment_key: str, doc: str) -> None:

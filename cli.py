@@ -72,6 +72,26 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0 if removed else 1
 
 
+def cmd_retitle(args: argparse.Namespace) -> int:
+    from index.store import Store
+    from pipeline.corrections import edit_title
+
+    store = Store.open(args.db)
+    decision = edit_title(store, args.unit, args.reviewer, args.title)
+    print(f"titel ändrad för {args.unit} (beslut {decision}; ångra med: python cli.py undo {decision} "
+          f"--reviewer NAMN)")
+    return 0
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    from index.store import Store
+    from pipeline.review import undo
+
+    undone = undo(Store.open(args.db), args.decision, args.reviewer)
+    print(f"ångrat: beslut {undone.id} ({undone.target_type} {undone.target_id})")
+    return 0
+
+
 def cmd_reindex(args: argparse.Namespace) -> int:
     from index.indexes import repair_indexes
     from index.store import Store
@@ -230,6 +250,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="rapportens filnamn, t.ex. uppsala-omsorgsnamnden-2024-08.txt")
     _db(p)
     p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("retitle", help="rätta en posts titel (sparas som beslut, gäller även efter ny inläsning)")
+    p.add_argument("unit", help="postens id, t.ex. uppsala-omsorgsnamnden-2024-08.txt#u12 (se: units --jsonl)")
+    p.add_argument("title", help="den nya titeln")
+    p.add_argument("--reviewer", required=True, metavar="NAMN", help="vem som rättar")
+    _db(p)
+    p.set_defaults(func=cmd_retitle)
+
+    p = sub.add_parser("undo", help="ångra ett beslut (status, flagga eller titel)")
+    p.add_argument("decision", type=int, help="beslutets nummer")
+    p.add_argument("--reviewer", required=True, metavar="NAMN", help="vem som ångrar")
+    _db(p)
+    p.set_defaults(func=cmd_undo)
 
     p = sub.add_parser("units", help="lista uppföljda poster (åtgärder, uppdrag, mål)")
     p.add_argument("--doc", metavar="FILE")

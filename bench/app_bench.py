@@ -9,11 +9,13 @@ Times (wall clock in the browser):
 * further searches: the same, for a list of everyday queries, each run `--repeat` times; median and max.
 Also the server-side script time of a search rerun (AppTest, in-process, model loaded).
 
-Targets: first page <= 5 s, search <= 1 s. Prints figures; nothing here is a pass/fail test.
+Targets: first page <= 5 s, first search <= 1.5 s, searches <= 0.6 s median. Prints figures and writes them to
+bench/results/app_bench.json (bench/run.py puts them in docs/benchmarks.md); nothing here is a pass/fail test.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -95,7 +97,7 @@ def timed_search(page, query: str) -> float:
     return elapsed
 
 
-def browser_figures(db: Path, repeat: int) -> None:
+def browser_figures(db: Path, repeat: int) -> dict:
     from playwright.sync_api import sync_playwright
 
     proc, url = start_server(db)
@@ -111,14 +113,17 @@ def browser_figures(db: Path, repeat: int) -> None:
             idle(page)
             print(f"first page (fresh server): {first_page:.2f} s   target <= 5 s")
             first = timed_search(page, QUERIES[0])
-            print(f"first search (model may still be loading): {first:.2f} s")
+            print(f"first search (model may still be loading): {first:.2f} s   target <= 1.5 s")
             times = [timed_search(page, q) for _ in range(repeat) for q in QUERIES[1:] + QUERIES[:1]]
             print(f"search, {len(times)} runs: median {statistics.median(times):.2f} s, "
-                  f"p90 {sorted(times)[int(0.9 * (len(times) - 1))]:.2f} s, max {max(times):.2f} s   target <= 1 s")
+                  f"p90 {sorted(times)[int(0.9 * (len(times) - 1))]:.2f} s, max {max(times):.2f} s   target <= 0.6 s")
             browser.close()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    return {"first_page_s": round(first_page, 2), "first_search_s": round(first, 2),
+            "search_median_s": round(statistics.median(times), 2), "search_max_s": round(max(times), 2),
+            "searches": len(times)}
 
 
 def script_figures(db: Path, repeat: int) -> None:
@@ -148,8 +153,12 @@ def main() -> None:
     print(f"store: {args.db} ({store.count('reports')} reports, {store.count('passages')} passages, "
           f"{store.count('units')} units)")
     store.close()
-    browser_figures(args.db, args.repeat)
+    figures = browser_figures(args.db, args.repeat)
     script_figures(args.db, args.repeat)
+    results = ROOT / "bench" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "app_bench.json").write_text(json.dumps({**figures, "load_avg_end": os.getloadavg()}, indent=1),
+                                            encoding="utf-8")
 
 
 if __name__ == "__main__":

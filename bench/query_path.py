@@ -12,6 +12,7 @@ Timings are noisy on a 2-core machine: medians, and both engines measured in the
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -21,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "bench" / "results"
 QUERIES = ["personalomsättning", "anhörigstöd", "trygghetslarm", "schemaläggning", "digitalisering",
            "ekonomi i balans", "korttidsboende", "kompetensförsörjning", "våld i nära relationer", "brukarundersökning"]
 
@@ -69,10 +71,16 @@ def main() -> int:
 
     torch.set_num_threads(1)
     model = get_embedder()
-    print(f"query embedding p50, one thread: C engine {p50_ms(nano.embed_query, QUERIES):.1f} ms, "
-          f"torch {p50_ms(model.embed_query, QUERIES):.1f} ms   (target <= 5 ms)")
+    nano_ms, torch_ms = p50_ms(nano.embed_query, QUERIES), p50_ms(model.embed_query, QUERIES)
+    print(f"query embedding p50, one thread: C engine {nano_ms:.1f} ms, torch {torch_ms:.1f} ms   (target <= 5 ms)")
     cos = [float(nano.embed_query(q) @ model.embed_query(q)) for q in QUERIES]
     print(f"cosine C engine vs torch: min {min(cos):.5f}, mean {np.mean(cos):.5f}   (target >= 0.999)")
+    figures = {"cold_search_median_s": round(statistics.median(walls), 2), "cold_search_runs_s": [round(w, 2) for w
+               in walls], "cold_search_peak_rss_mb": max(rss), "query_p50_ms": {"c_engine": round(nano_ms, 2),
+               "torch": round(torch_ms, 2)}, "cos_min": round(min(cos), 5), "top10_identical": None}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    save = lambda: (RESULTS / "query_path.json").write_text(json.dumps(figures, indent=1), encoding="utf-8")  # noqa: E731
+    save()
     try:
         from evaluation.gold import load_queries
 
@@ -91,6 +99,8 @@ def main() -> int:
             b = [h.passage_id for h in search(store, query, mode=mode, embedder=model).hits]
             same, total = same + (a == b), total + 1
     print(f"top 10 identical with either engine: {same}/{total} (development queries x dense, hybrid)")
+    figures["top10_identical"] = [same, total]
+    save()
     return 0
 
 

@@ -20,10 +20,12 @@ def derive(store: Store, docs: list[str] | None, progress: bool = False, embedde
     reports whose cross-report flags they touch (text shared before or after the change)."""
     from index.indexes import update_indexes
     from nlp.consistency import apply_flags
+    from pipeline.corrections import apply_corrections
     from nlp.near_duplicates import ensure_bands, partner_docs, refresh_bands
     from nlp.status import apply_status
     from nlp.themes import apply_themes
 
+    apply_corrections(store, docs)  # reviewers' titles over the segmenter's, before anything reads the units
     update_indexes(store, changed_docs=docs, embedder=embedder, progress=progress)
     present = None if docs is None else [d for d in docs if store.report(d) is not None]
     if present is None or present:

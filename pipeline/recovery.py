@@ -128,7 +128,7 @@ def orphan_decisions(store: Store) -> list[Decision]:
     They stay in the decisions table and come back into force if the item reappears with the same stable id."""
     units = {r[0] for r in store.conn.execute("SELECT id FROM units")}
     flags = {r[0] for r in store.conn.execute("SELECT id FROM flags")}
-    known = {"unit_status": units, "flag": flags}
+    known = {"unit_status": units, "unit_title": units, "flag": flags}
     out: list[Decision] = []
     for target_type, ids in known.items():
         out += [d for d in store.current_decisions(target_type).values() if d.target_id not in ids]

@@ -21,6 +21,7 @@ import pytest
 from openpyxl import load_workbook
 
 from index.store import Store
+from pipeline import review
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -229,4 +230,52 @@ def test_search_review_and_every_page(server, page):
     shot(page, "8-las-in-klar.png")
     assert store.report("hudiksvall-markdown-2023-08.txt")["kommun"] == "Hudiksvall (ny version)"
     assert (data / "uploads" / "hudiksvall-markdown-2023-08.txt").exists()
+    store.close()
+
+
+def test_a_corrected_title_and_the_reviewer_survive_a_reload_and_a_reingest(server, page, tmp_path):
+    """Granska: the reviewer (from the URL) corrects the first item's title; after a reload the name and the new
+    title are still there, and after the report is read again (a changed file, new rows from the segmenter) too."""
+    from playwright.sync_api import expect
+
+    from pipeline.ingest import ingest_paths
+
+    url, data = server
+    store = Store.open(data)
+    unit = review.status_queue(store)[0]
+    new_title = "Rättad titel från webbläsaren"
+    page.goto(f"{url}/?sida=Granska&granskare=Titel+Testare", wait_until="domcontentloaded")
+    page.get_by_text("Rätta posten (status, titel)").first.wait_for(timeout=SLOW_MS)
+    settle(page)
+    expect(page.locator(".kr-title").first).to_have_text(unit.title, timeout=SLOW_MS)
+    page.get_by_text("Rätta posten (status, titel)").first.click()
+    box = page.get_by_role("textbox", name="Titel").first
+    box.fill(new_title)
+    box.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Spara titel").first.click()
+    page.get_by_text(re.compile("Titeln ändrad")).wait_for(timeout=SLOW_MS)
+    settle(page)
+    assert store.unit(unit.id).title == new_title
+    [d] = store.decisions("unit_title")
+    assert (d.reviewer, d.old_value, d.new_value) == ("Titel Testare", unit.title, new_title)
+
+    page.reload(wait_until="domcontentloaded")
+    page.get_by_text("Rätta posten (status, titel)").first.wait_for(timeout=SLOW_MS)
+    settle(page)
+    expect(page.get_by_role("textbox", name="Granskare")).to_have_value("Titel Testare")
+    expect(page.locator(".kr-title").first).to_have_text(new_title)
+
+    changed = tmp_path / unit.doc
+    source = ROOT / "tests" / "fixtures" / "reports" / unit.doc
+    shutil.copy(source.parent / "manifest.csv", tmp_path / "manifest.csv")  # same kommun, nämnd, year: a new version
+    changed.write_text(source.read_text(encoding="utf-8") + "\nBilaga: inga ändringar.\n", encoding="utf-8")
+    summary = ingest_paths([tmp_path], db_dir=data, progress=False)
+    assert (summary.errors, summary.ingested) == ([], [unit.doc])
+    page.reload(wait_until="domcontentloaded")
+    page.get_by_text("Rätta posten (status, titel)").first.wait_for(timeout=SLOW_MS)
+    settle(page)
+    expect(page.locator(".kr-title").first).to_have_text(new_title)
+    assert Store.open(data).unit(unit.id).title == new_title
+    shot(page, "9-granska-rattad-titel.png")
     store.close()
