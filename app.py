@@ -796,6 +796,20 @@ def _undo(store: Store, decision_id: int) -> None:
         flash("info", f"Beslut {decision_id} ångrat; det tidigare värdet gäller igen")
 
 
+def _decision_text(store: Store, d: Decision) -> tuple[str, str]:
+    """What a decision concerns and what it changed, for the list of recent decisions."""
+    from pipeline.corrections import UNIT_TITLE
+
+    if d.target_type == UNIT_TITLE:
+        return f"Titel på {d.target_id}", f"»{d.old_value}« → »{d.new_value}«"
+    if d.target_type == review.UNIT_STATUS:
+        target = store.unit(d.target_id)
+        change = f"{review.status_label(d.old_value)} → {review.status_label(d.new_value)}" if d.new_value else ""
+        return (target.title[:80] if target else d.target_id), change
+    return "Flagga " + next((review.kind_label(f.kind) for f in store.flags(d.doc) if f.id == d.target_id),
+                            d.target_id), ""
+
+
 def render_recent(store: Store) -> None:
     name = reviewer()
     st.subheader("Senaste beslut" + (f" av {name}" if name else ""))
@@ -803,12 +817,7 @@ def render_recent(store: Store) -> None:
     if not recent:
         st.caption("Inga beslut ännu.")
     for d in recent:
-        target = store.unit(d.target_id) if d.target_type == review.UNIT_STATUS else None
-        what = (target.title[:80] if target else d.target_id) if d.target_type == review.UNIT_STATUS \
-            else "Flagga " + next((review.kind_label(f.kind) for f in store.flags(d.doc) if f.id == d.target_id),
-                                  d.target_id)
-        change = (f"{review.status_label(d.old_value)} → {review.status_label(d.new_value)}"
-                  if d.target_type == review.UNIT_STATUS and d.new_value else "")
+        what, change = _decision_text(store, d)
         c = st.columns([5, 1])
         c[0].html(f'<div class="kr-meta">{esc(fmt_time(d.created_at))} · {esc(d.reviewer)} · '
                   f'{esc(review.ACTION_LABELS.get(d.action, d.action))} {esc(change)}</div>'

@@ -157,7 +157,25 @@ def evaluate(store: Store, gold_dir: Path | str | None = None, embedder: Embedde
     items = gold_items_for(store, gold_dir, themes)
     gold = [g for _, g, _ in items]
     full, zero, calibrated, thresholds = leave_one_report_out(clf, items)
-    return report_lines(themes, items, gold, full, zero, calibrated, thresholds)
+    # The analysts labelled with the taxonomy of the themes issue; a theme added since (the other nämnder's) was
+    # not theirs to choose, so it is neither right nor wrong here. It still competes for an item's three places.
+    scored = [t for t in themes if t.id in LABELLED_THEMES]
+    unlabelled = [t.id for t in themes if t.id not in LABELLED_THEMES]
+    took = sum(bool(p - LABELLED_THEMES) for p in full.pred)
+    for s in (full, zero, calibrated):
+        s.pred = [p & LABELLED_THEMES for p in s.pred]
+    lines = report_lines(scored, items, gold, full, zero, calibrated, thresholds)
+    if unlabelled:
+        lines.append(f"teman utanför etiketternas taxonomi, inte mätta: {', '.join(unlabelled)}; de fick en plats "
+                     f"hos {took} av {len(items)} märkta poster (hela klassificeraren)")
+    return lines
+
+
+# The themes the development labels were drawn from (the themes issue's taxonomy).
+LABELLED_THEMES = frozenset({
+    "kompetensforsorjning", "arbetsmiljo", "nara_vard", "digitalisering", "ekonomi", "klimat_miljo", "trygghet_brott",
+    "vald_i_nara_relation", "psykisk_halsa", "delaktighet", "krisberedskap", "integration_arbetsmarknad", "kvalitet",
+    "aldreomsorg_boende"})
 
 
 def report_lines(themes: Sequence[Theme], items: list[tuple[str, set[str], Unit | None]], gold: list[set[str]],

@@ -292,6 +292,21 @@ def test_a_stated_status_can_be_corrected_and_the_conflict_is_shown(app_data_dir
             in html(at))
 
 
+def test_an_empty_title_is_refused_in_swedish_and_a_new_one_is_kept_and_listed(app_data_dir):
+    store = Store.open(app_data_dir)
+    first = review.status_queue(store)[0]
+    at = start("Granska", "Anna")
+    box = next(t for t in at.text_input if t.key.startswith("title_"))
+    box.input("   ").run()
+    next(b for b in at.button if b.label == "Spara titel").click().run()
+    assert errors(at) == ["titeln kan inte vara tom; ingenting ändrades"]
+    assert store.unit(first.id).title == first.title and store.decisions("unit_title") == []
+    next(t for t in at.text_input if t.key.startswith("title_")).input("Ny titel").run()
+    next(b for b in at.button if b.label == "Spara titel").click().run()
+    assert store.unit(first.id).title == "Ny titel"
+    assert f"»{app_module.esc(first.title)}« → »Ny titel«" in html(at)
+
+
 def test_ten_decisions_in_granska_retrain_the_model_in_the_background(app_data_dir):
     import time
 

@@ -257,6 +257,7 @@ def test_a_corrected_title_and_the_reviewer_survive_a_reload_and_a_reingest(serv
     page.get_by_text(re.compile("Titeln ändrad")).wait_for(timeout=SLOW_MS)
     settle(page)
     assert store.unit(unit.id).title == new_title
+    expect(page.get_by_text(f"»{unit.title}« → »{new_title}«", exact=False)).to_be_visible()  # Senaste beslut
     [d] = store.decisions("unit_title")
     assert (d.reviewer, d.old_value, d.new_value) == ("Titel Testare", unit.title, new_title)
 
