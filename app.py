@@ -386,14 +386,18 @@ def render_similar(store: Store, unit_id: str) -> None:
         st.info("Inga liknande poster i andra kommuner.")
         return
     decisions = unit_decisions(store, str(store.dir), version(store))
-    rows = []
+    caption("Poster vars text liknar den här tydligt mer än rapporternas text i allmänhet; likhet är cosinus mellan "
+            "texternas vektorer.")
     for h in hits:
         unit = store.unit(h.unit_id) if h.unit_id else None
         badge = status_badge(review.status_view(unit, decisions.get(unit.id))) if unit else ""
-        rows.append(f'<div style="margin:.35rem 0"><div class="kr-meta">{meta_line(h.kommun, h.namnd, h.year)}'
-                    f' · likhet {h.score:.2f}</div><div class="kr-badges"><span>{esc(h.title)}</span>{badge}'
-                    f'</div></div>')
-    st.html("".join(rows))
+        st.html(f'<div style="margin:.35rem 0"><div class="kr-meta">'
+                f'{meta_line(h.kommun, h.namnd, h.year, f"{h.doc} {cite(h)}")} · likhet {h.score:.2f}</div>'
+                f'<div class="kr-badges"><span class="kr-title">{esc(h.title)}</span>{badge}</div>'
+                f'<div class="kr-snippet">{esc(h.snippet)}</div></div>')
+        with st.expander(f"Visa i rapporten ({cite(h)})"):
+            lines = store.lines(h.doc, max(1, h.line_start - CONTEXT_LINES), h.line_end + CONTEXT_LINES)
+            st.html(lines_table(lines, (h.line_start, h.line_end)))
 
 
 @st.cache_resource(show_spinner="Kontrollerar att index och databas stämmer överens …")
@@ -462,6 +466,11 @@ def page_search(store: Store) -> None:
     query = st.text_input("Sökfråga", key="q", placeholder="t.ex. hyrsjuksköterskor, sjukfrånvaro, "
                           "trygghetslarm …", max_chars=1000)
     c = st.columns([2, 2, 2, 1, 1])
+    themes = taxonomy_labels()
+    for key, options in (("mode", list(MODES)), ("f_kommun", [ALL] + opts["kommun"]), ("f_namnd", [ALL] + opts["namnd"]),
+                         ("f_year", [ALL] + opts["year"]), ("f_level", [ALL] + opts["level"]),
+                         ("f_status", [ALL] + list(review.STATUS_CHOICES)), ("f_theme", [ALL] + list(themes))):
+        valid_choice(key, options)
     mode = c[0].selectbox("Sökläge", list(MODES), format_func=MODES.get, key="mode")
     kommun = c[1].selectbox("Kommun", [ALL] + opts["kommun"], key="f_kommun")
     namnd = c[2].selectbox("Nämnd", [ALL] + opts["namnd"], key="f_namnd")
@@ -472,7 +481,6 @@ def page_search(store: Store) -> None:
     status = c[1].selectbox("Status (angiven eller förslag)", [ALL] + list(review.STATUS_CHOICES), key="f_status",
                             format_func=lambda s: s if s == ALL else review.status_label(s),
                             help="Postens angivna status; där rapporten inte anger någon, den föreslagna.")
-    themes = taxonomy_labels()
     theme = c[2].selectbox("Tema", [ALL] + sorted(themes, key=themes.get), key="f_theme",
                            format_func=lambda t: t if t == ALL else themes.get(t, t))
     grouping = c[3].radio("Visa", ["Per kommun", "En lista"], key="group", horizontal=True)
@@ -1023,23 +1031,44 @@ def models_mtime(db_dir: Path) -> float:
 URL_PAGE, URL_REVIEWER = "sida", "granskare"
 
 
+# The search and its filters in the URL too, so a search can be reloaded, bookmarked and sent to a colleague.
+URL_SEARCH = {"q": "q", "lage": "mode", "kommun": "f_kommun", "namnd": "f_namnd", "ar": "f_year", "niva": "f_level",
+              "status": "f_status", "tema": "f_theme"}
+
+
 def restore_state() -> None:
-    """The page and the reviewer's name from the URL (?sida=Granska&granskare=Anna), so a reload keeps them."""
+    """The page, the reviewer's name, the search and its filters from the URL (?sida=Granska&granskare=Anna,
+    ?q=hyrsjuksköterskor&kommun=Uppsala), so a reload keeps them. Values the page does not offer are dropped there
+    (valid_choice)."""
     if "page" not in st.session_state and st.query_params.get(URL_PAGE) in PAGES:
         st.session_state["page"] = st.query_params[URL_PAGE]
     if "reviewer" not in st.session_state and st.query_params.get(URL_REVIEWER):
         st.session_state["reviewer"] = " ".join(str(st.query_params[URL_REVIEWER]).split())[:100]
+    for url_key, key in URL_SEARCH.items():
+        value = st.query_params.get(url_key)
+        if key not in st.session_state and value:
+            st.session_state[key] = int(value) if key == "f_year" and value.isdigit() else str(value)[:1000]
 
 
 def keep_state(page: str) -> None:
-    """Write the page and the reviewer's name back to the URL (only when they changed: each write is a history
-    entry in the browser)."""
-    wanted = {URL_PAGE: page, URL_REVIEWER: reviewer()}
-    for key, value in wanted.items():
+    """Write the page, the reviewer's name and (on Sök) the search and its filters back to the URL (only when they
+    changed: each write is a history entry in the browser)."""
+    wanted: dict[str, Any] = {URL_PAGE: page, URL_REVIEWER: reviewer()}
+    if page == "Sök":
+        wanted.update({url_key: st.session_state.get(key) for url_key, key in URL_SEARCH.items()})
+        wanted["lage"] = None if wanted["lage"] == "hybrid" else wanted["lage"]
+    for key, raw in wanted.items():
+        value = "" if raw is None or raw == ALL else str(raw).strip()
         if value and st.query_params.get(key) != value:
             st.query_params[key] = value
         elif not value and key in st.query_params:
             del st.query_params[key]
+
+
+def valid_choice(key: str, options: list[Any]) -> None:
+    """A value from the URL that the selectbox does not offer (another store, an edited link) becomes 'Alla'."""
+    if key in st.session_state and st.session_state[key] not in options:
+        st.session_state[key] = options[0]
 
 
 def sidebar(store: Store | None) -> str:

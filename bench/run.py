@@ -302,7 +302,7 @@ def build_indexes(db: Path, n: int, vectors: np.ndarray, offsets: np.ndarray, fl
     if approx.kind == "ivf":
         import faiss
 
-        ivf = faiss.extract_index_ivf(approx.index.index)
+        ivf = faiss.extract_index_ivf(approx.index)
         out["ivf_nlist"], out["ivf_nprobe"] = int(ivf.nlist), int(ivf.nprobe)
     store.set_meta(META_DENSE_KIND, approx.kind)
     store.close()
@@ -413,7 +413,7 @@ def recall(paths: dict, approx, embedder, queries: list[str]) -> dict:
         t0 = time.perf_counter()
         exact.search(v, 10)
         exact_times.append(time.perf_counter() - t0)
-    ivf = faiss.extract_index_ivf(approx.index.index) if approx.kind == "ivf" else None
+    ivf = faiss.extract_index_ivf(approx.index) if approx.kind == "ivf" else None
     product_nprobe = ivf.nprobe if ivf is not None else None
     sweep = {}
     for nprobe in (sorted({*NPROBES, product_nprobe}) if ivf is not None else (None,)):

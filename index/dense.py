@@ -52,6 +52,11 @@ class DenseIndex:
             inner = faiss.index_factory(dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
             inner.train(np.ascontiguousarray(train_vectors, dtype=np.float32))
             inner.nprobe = min(nlist, max(NPROBE, 1 << (nlist // 8 - 1).bit_length()))
+            # The inverted file keeps the passages' own ids (no IndexIDMap2 around it): IndexIDMap2 compacts its id
+            # map on removal as if the inner index renumbered, which an IVF does not, so after a report was
+            # replaced its hits came back under other passages' ids. A hash-table direct map finds vectors by id.
+            inner.set_direct_map_type(faiss.DirectMap.Hashtable)
+            return cls(inner, model_id, dim, kind)
         return cls(faiss.IndexIDMap2(inner), model_id, dim, kind)
 
     @property
@@ -70,7 +75,12 @@ class DenseIndex:
     def ids(self) -> np.ndarray:
         import faiss
 
-        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        if isinstance(self.index, faiss.IndexIDMap2):
+            return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        lists = faiss.extract_index_ivf(self.index).invlists
+        parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy() for i in range(lists.nlist)
+                 if lists.list_size(i)]
+        return np.sort(np.concatenate(parts)).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
 
     def add(self, pids: np.ndarray, vectors: np.ndarray) -> None:
         if len(pids) == 0:
@@ -85,7 +95,10 @@ class DenseIndex:
 
         if len(pids) == 0:
             return 0
-        return int(self.index.remove_ids(faiss.IDSelectorBatch(np.ascontiguousarray(pids, dtype=np.int64))))
+        ids = np.ascontiguousarray(pids, dtype=np.int64)
+        if isinstance(self.index, faiss.IndexIVF):  # its hash-table direct map removes by an explicit id list only
+            return int(self.index.remove_ids(faiss.IDSelectorArray(len(ids), faiss.swig_ptr(ids))))
+        return int(self.index.remove_ids(faiss.IDSelectorBatch(ids)))
 
     def search(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """[(pid, cosine)] best first; `allowed` restricts the search to those pids (filters)."""
@@ -101,7 +114,7 @@ class DenseIndex:
             params = faiss.SearchParametersIVF(sel=selector) if self.kind == "ivf" else faiss.SearchParameters(
                 sel=selector)
             if self.kind == "ivf":
-                params.nprobe = faiss.extract_index_ivf(self.index.index).nprobe
+                params.nprobe = faiss.extract_index_ivf(self.index).nprobe
         scores, ids = self.index.search(query, k, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
@@ -109,7 +122,19 @@ class DenseIndex:
         """Stored vectors of these pids (approximate for ivf)."""
         if not pids:
             return np.zeros((0, self.dim), dtype=np.float32)
+        self._direct_map()
         return np.vstack([self.index.reconstruct(int(p)) for p in pids]).astype(np.float32)
+
+    def _direct_map(self) -> None:
+        """An inverted file finds a vector by id only through a direct map, which FAISS does not keep unless asked
+        (reconstruct then raises "direct map not initialized"); a hash table, since removals leave gaps in ids."""
+        if self.kind != "ivf":
+            return
+        import faiss
+
+        ivf = faiss.extract_index_ivf(self.index)
+        if ivf.direct_map.type != faiss.DirectMap.Hashtable:
+            ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
 
     # -- persistence ------------------------------------------------------------------------------------------------
     def save(self, index_path: Path, json_path: Path) -> None:
@@ -141,7 +166,9 @@ class DenseIndex:
             raise IndexCorrupt(f"vektorindexfil saknas: {Path(e.filename).name if e.filename else index_path.name}") from e
         except (OSError, ValueError, KeyError, RuntimeError) as e:
             raise IndexCorrupt(f"vektorindexet ({index_path.name}) går inte att läsa") from e
-        if not isinstance(index, faiss.IndexIDMap2) or index.ntotal != meta.get("size") or index.d != meta.get("dim"):
+        native_ivf = meta.get("kind") == "ivf" and isinstance(index, faiss.IndexIVF)  # an IDMap2-wrapped one is older
+        if not (isinstance(index, faiss.IndexIDMap2) or native_ivf) or index.ntotal != meta.get("size") \
+                or index.d != meta.get("dim"):
             raise IndexCorrupt(f"vektorindexet ({index_path.name}) stämmer inte med sin beskrivning")
         return cls(index, meta["model_id"], int(meta["dim"]), meta.get("kind", "flat"))
 

@@ -184,6 +184,31 @@ def test_page_and_reviewer_live_in_the_url_so_a_reload_keeps_them(app_data_dir):
     assert (odd.radio(key="page").value, odd.text_input(key="reviewer").value) == ("Sök", "Bo Ek")
 
 
+def test_the_search_and_its_filters_live_in_the_url(app_data_dir):
+    at = search(start(), "hyrsjuksköterskor")
+    at.selectbox(key="f_kommun").select("Uppsala").run()
+    at.selectbox(key="mode").select("bm25").run()
+    assert {k: at.query_params[k] for k in ("q", "kommun", "lage")} == {"q": "hyrsjuksköterskor",
+                                                                       "kommun": "Uppsala", "lage": "bm25"}
+    assert "namnd" not in at.query_params  # "Alla" is not written
+    heading = next(h for h in at.get("html") if "kr-count" in h.value).value
+    reloaded = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    reloaded.query_params.update({"q": "hyrsjuksköterskor", "kommun": "Uppsala", "lage": "bm25"})
+    reloaded.run()
+    assert not reloaded.exception
+    assert (reloaded.text_input(key="q").value, reloaded.selectbox(key="f_kommun").value,
+            reloaded.selectbox(key="mode").value) == ("hyrsjuksköterskor", "Uppsala", "bm25")
+    assert next(h for h in reloaded.get("html") if "kr-count" in h.value).value == heading
+    assert hit_kommuner(reloaded) == {"Uppsala"}
+    # A link naming a kommun the store does not hold, or a mode that does not exist, searches everything.
+    odd = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    odd.query_params.update({"q": "hyrsjuksköterskor", "kommun": "Atlantis", "lage": "gissa", "ar": "abc"})
+    odd.run()
+    assert not odd.exception and errors(odd) == []
+    assert (odd.selectbox(key="f_kommun").value, odd.selectbox(key="mode").value,
+            odd.selectbox(key="f_year").value) == ("Alla", "hybrid", "Alla")
+
+
 # -- Granska --------------------------------------------------------------------------------------------------------
 
 def test_review_needs_a_reviewer_name(app_data_dir):

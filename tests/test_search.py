@@ -614,6 +614,16 @@ def test_ivf_index_agrees_with_exact_search_and_survives_save_load(tmp_path):
     allowed = pids[::2]
     assert {p for p, _ in loaded.search(queries[0], 10, allowed=allowed)} <= set(allowed.tolist())
     assert loaded.remove(pids[:100]) == 100 and loaded.size == 11_900
+    # After a removal every vector still answers to its own passage id (an IDMap2 around the IVF did not).
+    assert [loaded.search(x[i], 1)[0][0] for i in (150, 5000, 11_999)] == [1150, 6000, 12_999]
+    assert not {p for q in queries for p, _ in loaded.search(q, 10)} & set(pids[:100].tolist())
+    assert loaded.ids().tolist() == pids[100:].tolist()
+    # Stored vectors by id (the background sample that judges meaning-only hits, an item's own vector for
+    # "similar"): an inverted file needs its direct map for that, also after removals and additions.
+    assert loaded.background.shape == (2000, 32)
+    assert float(loaded.vectors([5000])[0] @ x[4000]) >= 0.99
+    loaded.add(np.array([99], dtype=np.int64), x[:1])
+    assert float(loaded.vectors([99])[0] @ x[0]) >= 0.99 and float(loaded.vectors([12_999])[0] @ x[-1]) >= 0.99
 
 
 def test_ivf_falls_back_to_exact_for_small_stores():
