@@ -465,25 +465,27 @@ def page_search(store: Store) -> None:
     opts = filter_options(store, str(store.dir), ver)
     query = st.text_input("Sökfråga", key="q", placeholder="t.ex. hyrsjuksköterskor, sjukfrånvaro, "
                           "trygghetslarm …", max_chars=1000)
-    c = st.columns([2, 2, 2, 1, 1])
     themes = taxonomy_labels()
     for key, options in (("mode", list(MODES)), ("f_kommun", [ALL] + opts["kommun"]), ("f_namnd", [ALL] + opts["namnd"]),
                          ("f_year", [ALL] + opts["year"]), ("f_level", [ALL] + opts["level"]),
                          ("f_status", [ALL] + list(review.STATUS_CHOICES)), ("f_theme", [ALL] + list(themes))):
         valid_choice(key, options)
+    # Rows of three, not one row of five: at 800 px beside the sidebar five columns left "År" and "Antal" empty.
+    c = st.columns(3)
     mode = c[0].selectbox("Sökläge", list(MODES), format_func=MODES.get, key="mode")
     kommun = c[1].selectbox("Kommun", [ALL] + opts["kommun"], key="f_kommun")
     namnd = c[2].selectbox("Nämnd", [ALL] + opts["namnd"], key="f_namnd")
-    year = c[3].selectbox("År", [ALL] + opts["year"], key="f_year")
-    top = c[4].selectbox("Antal", [10, 20, 50, 100], key="top")
-    c = st.columns([2, 2, 2, 2])
-    level = c[0].selectbox("Nivå", [ALL] + opts["level"], key="f_level")
-    status = c[1].selectbox("Status (angiven eller förslag)", [ALL] + list(review.STATUS_CHOICES), key="f_status",
+    c = st.columns(3)
+    year = c[0].selectbox("År", [ALL] + opts["year"], key="f_year")
+    level = c[1].selectbox("Nivå", [ALL] + opts["level"], key="f_level")
+    status = c[2].selectbox("Status (angiven eller förslag)", [ALL] + list(review.STATUS_CHOICES), key="f_status",
                             format_func=lambda s: s if s == ALL else review.status_label(s),
                             help="Postens angivna status; där rapporten inte anger någon, den föreslagna.")
-    theme = c[2].selectbox("Tema", [ALL] + sorted(themes, key=themes.get), key="f_theme",
+    c = st.columns(3)
+    theme = c[0].selectbox("Tema", [ALL] + sorted(themes, key=themes.get), key="f_theme",
                            format_func=lambda t: t if t == ALL else themes.get(t, t))
-    grouping = c[3].radio("Visa", ["Per kommun", "En lista"], key="group", horizontal=True)
+    top = c[1].selectbox("Antal", [10, 20, 50, 100], key="top")
+    grouping = c[2].radio("Visa", ["Per kommun", "En lista"], key="group", horizontal=True)
     if any(st.session_state.get(k, ALL) != ALL for k in FILTER_KEYS):
         st.button("Rensa filter", key="clear_filters", on_click=_clear_filters, icon=":material/filter_alt_off:")
     if not query.strip():
@@ -596,7 +598,7 @@ def page_review(store: Store) -> None:
     opts = filter_options(store, str(store.dir), ver)
     queue = st.radio("Kö", ["Statusförslag", "Flaggor"], key="queue", horizontal=True,
                      captions=["Poster utan angiven status", "Möjliga inkonsekvenser"])
-    c = st.columns(4)
+    c = st.columns(3)
     kommun = c[0].selectbox("Kommun", [ALL] + opts["kommun"], key="rq_kommun")
     namnd = c[1].selectbox("Nämnd", [ALL] + opts["namnd"], key="rq_namnd")
     kommun_f, namnd_f = (None if kommun == ALL else kommun), (None if namnd == ALL else namnd)
@@ -733,14 +735,16 @@ def render_status_item(store: Store, unit: Unit) -> None:
         caption(f"Rapporten skriver »{unit.explicit_status}« men det kunde inte tolkas som en status.")
     disabled = not reviewer()
     comment_key = f"sc_{unit.id}"
-    c = st.columns([1.4, 1.6, 1.2, 1.2])
+    # A wrapping row, not columns: at 800 px four columns cut every label to "Go…" (screenshots, tests/artifacts).
+    row = st.container(horizontal=True)
+    c = [row, row, row, row]
     c[0].button(f"Godkänn: {review.status_label(unit.suggested_status)}", key=f"acc_{unit.id}", type="primary",
                 on_click=_decide_status, args=(store, unit.id, "accept", None, comment_key), disabled=disabled,
                 shortcut="A", icon=":material/check:")
     value_key = f"sv_{unit.id}"
     others = [s for s in review.STATUS_CHOICES if s != unit.suggested_status]
     c[1].selectbox("Annan status", others, key=value_key, format_func=review.status_label,
-                   label_visibility="collapsed")
+                   label_visibility="collapsed", width=220)
     c[2].button("Spara vald status", key=f"cor_{unit.id}", on_click=_decide_status,
                 args=(store, unit.id, "correct", value_key, comment_key), disabled=disabled, icon=":material/edit:")
     c[3].button("Hoppa över", key=f"skip_{unit.id}", on_click=_decide_status,

@@ -700,7 +700,8 @@ def _targets(runs: list[dict], corpus: dict | None, growth: dict | None = None, 
         if rec and rec["product_nprobe"] is not None:
             at = rec["by_nprobe"][str(rec["product_nprobe"])]["recall_at_10"]
             best = max(rec["by_nprobe"].items(), key=lambda kv: kv[1]["recall_at_10"])
-            add("approximate index recall@10 ≥ 0.95", f"{r['size']:,}",
+            add("approximate index recall@10 ≥ 0.95", f"{r['size']:,}" + (" (int8 engine)" if r.get("engine") == "int8"
+                                                                          else ""),
                 f"{at} at nprobe {rec['product_nprobe']} (best {best[1]['recall_at_10']} at nprobe {best[0]})",
                 at >= 0.95)
     if corpus:

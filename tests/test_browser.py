@@ -280,3 +280,26 @@ def test_a_corrected_title_and_the_reviewer_survive_a_reload_and_a_reingest(serv
     assert Store.open(data).unit(unit.id).title == new_title
     shot(page, "9-granska-rattad-titel.png")
     store.close()
+
+
+@pytest.mark.parametrize("width", [1400, 800])
+def test_every_page_fits_the_window_at_two_widths(server, page, width):
+    """Each page at 1400 and 800 px (a laptop, half a screen): nothing wider than the window, screenshots kept."""
+    url, _ = server
+    page.set_viewport_size({"width": width, "height": 1000})
+    try:
+        page.goto(f"{url}/?q=hyrsjuksk%C3%B6terskor", wait_until="domcontentloaded")
+        page.locator(".kr-count").wait_for(timeout=SLOW_MS)
+        settle(page)
+        for n, (label, name) in enumerate([("Sök", "sok"), ("Granska", "granska"), ("Översikt", "oversikt"),
+                                           ("Läs in", "las-in")], 1):
+            if label != "Sök":
+                if not page.locator('[data-testid="stSidebar"]').get_by_text(label, exact=True).is_visible():
+                    # the sidebar folds away on narrow windows: open it to change page
+                    page.locator('[data-testid="stExpandSidebarButton"]').first.click()
+                go_to(page, label)
+            overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{label} at {width} px is {overflow} px wider than the window"
+            shot(page, f"{width}-{n}-{name}.png")
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 1400})
