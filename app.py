@@ -598,7 +598,7 @@ def page_review(store: Store) -> None:
     opts = filter_options(store, str(store.dir), ver)
     queue = st.radio("Kö", ["Statusförslag", "Flaggor"], key="queue", horizontal=True,
                      captions=["Poster utan angiven status", "Möjliga inkonsekvenser"])
-    c = st.columns(3)
+    c = st.columns(3 if queue == "Statusförslag" else 4)  # three leave the sort order readable at 800 px
     kommun = c[0].selectbox("Kommun", [ALL] + opts["kommun"], key="rq_kommun")
     namnd = c[1].selectbox("Nämnd", [ALL] + opts["namnd"], key="rq_namnd")
     kommun_f, namnd_f = (None if kommun == ALL else kommun), (None if namnd == ALL else namnd)

@@ -275,8 +275,9 @@ def test_unit_view_and_similar_units_show_report_text_escaped(hostile_app):
     next(b for b in at.button if b.label == "Liknande i andra kommuner" and "hudiksvall" in b.key
          and b.key.endswith("p34-34")).click().run()
     page = assert_inert(at, shows=(KOMMUN, NAMND, TITLE_1, TITLE_2))  # STATED_2 is a title attribute
-    assert f'<div class="kr-meta">{esc_html(KOMMUN)} · {esc_html(NAMND)} · 2023 · likhet ' in page
-    assert f'<span>{esc_html(TITLE_1)}</span>' in page and f'<span>{esc_html(TITLE_2)}</span>' in page
+    assert f'<div class="kr-meta">{esc_html(KOMMUN)} · {esc_html(NAMND)} · 2023 · {DOC_HTML} rad ' in page
+    assert f'<span class="kr-title">{esc_html(TITLE_1)}</span>' in page
+    assert f'<span class="kr-title">{esc_html(TITLE_2)}</span>' in page
     assert f'title="I rapporten: {esc_html(STATED_2)}">Genomförd</span>' in page
 
 
@@ -474,7 +475,7 @@ def test_browser_every_view_shows_report_text_as_text(hostile_server):
             page.locator('[class*="st-key-sim_"][class*="hudiksvall-markdown-2023-08-txt-p34-34"] button').click()
             page.get_by_text(re.compile("likhet")).first.wait_for(timeout=SLOW_MS)
             settle(page)
-            check(view[0], [f"{KOMMUN} · {NAMND} · 2023 · likhet", TITLE_2], page)
+            check(view[0], [f"{KOMMUN} · {NAMND} · 2023 · {DOC} rad ", TITLE_2], page)
 
             view[0] = "Granska: statusförslag"
             go_to(page, "Granska")

@@ -275,7 +275,8 @@ def test_rebuilds_when_recorded_source_hash_differs(model_dir: Path, tmp_path: P
         assert mp.prepare_model(copy) == copy
         assert json.loads(marker_path.read_text()) == marker
         assert (copy / "model.safetensors").stat().st_ino != old_weights
-        assert _snapshot(model_dir).keys() == _snapshot(copy).keys()
+        # The int8 export (index/onnx_embedder.py) is made from the weights on first use: a rebuild drops it.
+        assert {k for k in _snapshot(model_dir) if not k.startswith("onnx-int8")} == set(_snapshot(copy))
         assert not [p for p in tmp_path.iterdir() if p.name != "model"]  # no temp folders left
     finally:
         shutil.rmtree(copy, ignore_errors=True)
