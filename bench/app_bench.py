@@ -76,9 +76,11 @@ def idle(page, timeout: int = 300_000) -> None:
 
 BUSY_JS = ("() => !!(document.querySelector('[data-testid=\"stStatusWidget\"]') "
            "|| document.querySelector('[data-stale=\"true\"]'))")
-DONE_JS = ("() => { const m = [...document.querySelectorAll('[data-testid=\"stMarkdownContainer\"]')]"
-           ".find(e => /\\d+ träff/.test(e.innerText)); if (!m) return false;"
-           " const n = parseInt(m.innerText.match(/(\\d+) träff/)[1]);"
+# The result heading (".kr-count", "39 ordträffar i 3 kommuner (10 visas) · 2 träffar bara på betydelse") says how
+# many hit cards the run draws; done when that many snippets are on screen and nothing is stale.
+DONE_JS = ("() => { const m = document.querySelector('.kr-count'); if (!m) return false;"
+           " const g = m.innerText.match(/(\\d+) ordträffar i \\d+ kommuner(?: \\((\\d+) visas\\))? · (\\d+) träff/);"
+           " if (!g) return false; const n = parseInt(g[2] || g[1]) + parseInt(g[3]);"
            " return !document.querySelector('[data-stale=\"true\"]')"
            " && document.querySelectorAll('.kr-snippet').length === n; }")
 
