@@ -27,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 RESULTS = ROOT / "bench" / "results"
 QUERIES = ["personalomsättning", "anhörigstöd", "trygghetslarm", "schemaläggning", "digitalisering",
@@ -37,17 +38,6 @@ def rate(embed, texts: list[str]) -> float:
     started = time.perf_counter()
     embed(texts)
     return len(texts) / (time.perf_counter() - started)
-
-
-def p50_ms(embed, queries: list[str], repeat: int = 5) -> float:
-    embed(queries[0])
-    times = []
-    for _ in range(repeat):
-        for q in queries:
-            started = time.perf_counter()
-            embed(q)
-            times.append(time.perf_counter() - started)
-    return 1000 * statistics.median(times)
 
 
 def dev_ndcg(store) -> dict[str, float] | None:
@@ -80,6 +70,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     import torch
+    from query_path import p50_ms
 
     from index.embeddings import Embedder, nano_query_embedder
     from index.indexes import _EMBEDDERS, META_MODEL, embedding_text, repair_indexes
