@@ -930,6 +930,43 @@ def chart_block(chart: Any, df: Any, stem: str, key: str) -> None:
 
 # -- Läs in ---------------------------------------------------------------------------------------------------------
 
+def render_remove(store: Store) -> None:
+    """Remove a report read by mistake (or a wrong version): its items, passages and flags go, reviewers'
+    decisions stay and apply again if the report is read in anew (pipeline.ingest.remove_report)."""
+    docs = sorted(r["doc"] for r in store.reports())
+    if store.read_only or not docs:
+        return
+    with st.expander("Ta bort en inläst rapport"):
+        st.selectbox("Rapport", docs, key="rm_doc", index=None, placeholder="Välj rapport")
+        st.checkbox("Ta bort rapporten med dess poster och flaggor (granskares beslut sparas)", key="rm_sure")
+        ready = bool(st.session_state.get("rm_doc") and st.session_state.get("rm_sure") and reviewer())
+        st.button("Ta bort rapporten", key="rm_go", on_click=_remove_report, args=(store,), disabled=not ready,
+                  icon=":material/delete:")
+        if not reviewer():
+            st.caption("Skriv ditt namn under »Granskare« i sidomenyn för att ta bort en rapport.")
+
+
+def _remove_report(store: Store) -> None:
+    from pipeline.ingest import remove_report
+    from pipeline.recovery import orphan_decisions
+
+    doc = st.session_state.get("rm_doc")
+    try:
+        removed = remove_report(doc, db_dir=store.dir)
+    except ToolError as e:
+        flash("error", e.user_message())
+        return
+    if removed is None:
+        flash("error", f"{doc}: finns inte längre i databasen; ingenting togs bort")
+        return
+    kept = sum(d.doc == removed for d in orphan_decisions(store))
+    log.info("report %s removed by %s", removed, reviewer())
+    st.session_state.update(rm_doc=None, rm_sure=False)
+    st.cache_data.clear()
+    flash("success", f"{removed} är borttagen av {reviewer()}; {kept} granskarbeslut på den sparas och gäller igen "
+                     "om rapporten läses in på nytt.")
+
+
 def page_upload(store: Store) -> None:
     from pipeline import upload
 
@@ -937,6 +974,7 @@ def page_upload(store: Store) -> None:
     st.caption("PDF, Word (DOCX), text (TXT) eller Markdown (MD). Kommun, nämnd, år och period fylls i från "
                "texten och kan ändras innan rapporten läses in.")
     file = st.file_uploader("Välj fil", type=["pdf", "docx", "txt", "md"], key="upload_file")
+    render_remove(store)
     pending = st.session_state.get("_pending")
     token = (file.file_id, file.name, file.size) if file is not None else None
     if pending is not None and pending["token"] != token:

@@ -549,3 +549,22 @@ def test_a_missing_index_file_is_rebuilt_from_sqlite_when_the_app_starts(app_dat
     assert any("sökindexen byggdes om" in w.value for w in at.warning), [w.value for w in at.warning]
     assert check_indexes(store) == []
     store.close()
+
+
+def test_a_report_is_removed_in_the_app_and_its_decisions_are_kept(app_data_dir):
+    store = Store.open(app_data_dir)
+    target = review.status_queue(store)[0]
+    review.decide_status(store, target.id, "Anna", "correct", "försenad")
+    at = start("Läs in")
+    at.selectbox(key="rm_doc").select(target.doc).run()
+    at.checkbox(key="rm_sure").check().run()
+    assert button(at, "Ta bort rapporten").disabled  # no reviewer name yet
+    at.text_input(key="reviewer").input("Anna").run()
+    button(at, "Ta bort rapporten").click().run()
+    assert not at.exception
+    assert store.report(target.doc) is None and store.units(target.doc) == []
+    assert [s.value for s in at.success] == [
+        f"{target.doc} är borttagen av Anna; 1 granskarbeslut på den sparas och gäller igen om rapporten läses in "
+        "på nytt."]
+    assert [d.target_id for d in store.decisions("unit_status")] == [target.id]
+    assert target.doc not in at.selectbox(key="rm_doc").options
