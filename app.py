@@ -259,10 +259,14 @@ def corpus_rows(_store: Store, db_dir: str, version: str) -> list[dict[str, Any]
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def filter_options(_store: Store, db_dir: str, version: str) -> dict[str, list[Any]]:
+    from collections import Counter
+
     reports = _store.reports()
     units = _store.units()
+    reports_by = {r["doc"]: r for r in reports}
     return {
         "kommun": sorted({r["kommun"] for r in reports if r["kommun"]}),
+        "kommun_units": dict(Counter(k for k in ((reports_by.get(u.doc) or {}).get("kommun") for u in units) if k)),
         "namnd": sorted({r["namnd"] for r in reports if r["namnd"]}),
         "year": sorted({r["year"] for r in reports if r["year"]}, reverse=True),
         "level": sorted({u.level for u in units if u.level}),
@@ -466,14 +470,17 @@ def page_search(store: Store) -> None:
     query = st.text_input("Sökfråga", key="q", placeholder="t.ex. hyrsjuksköterskor, sjukfrånvaro, "
                           "trygghetslarm …", max_chars=1000)
     themes = taxonomy_labels()
-    for key, options in (("mode", list(MODES)), ("f_kommun", [ALL] + opts["kommun"]), ("f_namnd", [ALL] + opts["namnd"]),
+    for key, options in (("mode", list(MODES)), ("f_namnd", [ALL] + opts["namnd"]),
                          ("f_year", [ALL] + opts["year"]), ("f_level", [ALL] + opts["level"]),
                          ("f_status", [ALL] + list(review.STATUS_CHOICES)), ("f_theme", [ALL] + list(themes))):
         valid_choice(key, options)
+    st.session_state["f_kommun"] = [k for k in st.session_state.get("f_kommun") or [] if k in opts["kommun"]]
     # Rows of three, not one row of five: at 800 px beside the sidebar five columns left "År" and "Antal" empty.
     c = st.columns(3)
     mode = c[0].selectbox("Sökläge", list(MODES), format_func=MODES.get, key="mode")
-    kommun = c[1].selectbox("Kommun", [ALL] + opts["kommun"], key="f_kommun")
+    kommuner = c[1].multiselect("Kommun", opts["kommun"], key="f_kommun", placeholder="Alla",
+                                format_func=lambda k: f"{k} ({opts['kommun_units'].get(k, 0)} poster)",
+                                help="En eller flera kommuner; ingen vald betyder alla. Talet är antalet poster.")
     namnd = c[2].selectbox("Nämnd", [ALL] + opts["namnd"], key="f_namnd")
     c = st.columns(3)
     year = c[0].selectbox("År", [ALL] + opts["year"], key="f_year")
@@ -486,7 +493,7 @@ def page_search(store: Store) -> None:
                            format_func=lambda t: t if t == ALL else themes.get(t, t))
     top = c[1].selectbox("Antal", [10, 20, 50, 100], key="top")
     grouping = c[2].radio("Visa", ["Per kommun", "En lista"], key="group", horizontal=True)
-    if any(st.session_state.get(k, ALL) != ALL for k in FILTER_KEYS):
+    if st.session_state.get("f_kommun") or any(st.session_state.get(k, ALL) != ALL for k in FILTER_KEYS):
         st.button("Rensa filter", key="clear_filters", on_click=_clear_filters, icon=":material/filter_alt_off:")
     if not query.strip():
         st.subheader(f"Inlästa rapporter ({len(rows)})")
@@ -494,7 +501,7 @@ def page_search(store: Store) -> None:
         return
     from index.search import SearchFilters, search
 
-    filters = SearchFilters(kommun=None if kommun == ALL else kommun, namnd=None if namnd == ALL else namnd,
+    filters = SearchFilters(kommun=kommuner or None, namnd=None if namnd == ALL else namnd,
                             year=None if year == ALL else int(year), level=None if level == ALL else level,
                             status=None if status == ALL else status, theme=None if theme == ALL else theme)
     try:
@@ -537,12 +544,13 @@ def render_hit_list(store: Store, shown: list[Hit], grouping: str, themes: dict[
             render_hit(store, h, themes, decisions, hits.index(h))
 
 
-FILTER_KEYS = ("f_kommun", "f_namnd", "f_year", "f_level", "f_status", "f_theme")
+FILTER_KEYS = ("f_namnd", "f_year", "f_level", "f_status", "f_theme")  # single choices; f_kommun takes several
 
 
 def _clear_filters() -> None:
     for key in FILTER_KEYS:
         st.session_state[key] = ALL
+    st.session_state["f_kommun"] = []
 
 
 def _toggle(name: str, key: str) -> None:
@@ -1074,7 +1082,7 @@ URL_PAGE, URL_REVIEWER = "sida", "granskare"
 
 
 # The search and its filters in the URL too, so a search can be reloaded, bookmarked and sent to a colleague.
-URL_SEARCH = {"q": "q", "lage": "mode", "kommun": "f_kommun", "namnd": "f_namnd", "ar": "f_year", "niva": "f_level",
+URL_SEARCH = {"q": "q", "lage": "mode", "namnd": "f_namnd", "ar": "f_year", "niva": "f_level",
               "status": "f_status", "tema": "f_theme"}
 
 
@@ -1090,6 +1098,8 @@ def restore_state() -> None:
         value = st.query_params.get(url_key)
         if key not in st.session_state and value:
             st.session_state[key] = int(value) if key == "f_year" and value.isdigit() else str(value)[:1000]
+    if "f_kommun" not in st.session_state and st.query_params.get_all("kommun"):
+        st.session_state["f_kommun"] = [str(k)[:200] for k in st.query_params.get_all("kommun")]
 
 
 def keep_state(page: str) -> None:
@@ -1105,6 +1115,12 @@ def keep_state(page: str) -> None:
             st.query_params[key] = value
         elif not value and key in st.query_params:
             del st.query_params[key]
+    if page == "Sök":  # several kommuner: the key repeated (?kommun=Uppsala&kommun=Eskilstuna)
+        chosen = [str(k) for k in st.session_state.get("f_kommun") or []]
+        if chosen and st.query_params.get_all("kommun") != chosen:
+            st.query_params["kommun"] = chosen
+        elif not chosen and "kommun" in st.query_params:
+            del st.query_params["kommun"]
 
 
 def valid_choice(key: str, options: list[Any]) -> None:

@@ -43,7 +43,7 @@ SNIPPET_CHARS = 300
 
 @dataclass
 class SearchFilters:
-    kommun: str | None = None
+    kommun: str | list[str] | None = None  # one kommun or several (any of them)
     namnd: str | None = None
     year: int | None = None  # that year, or from that year when year_to is set
     year_to: int | None = None
@@ -176,7 +176,9 @@ def resolve_filters(store: Store, f: SearchFilters) -> dict[str, Any]:
         return out  # the common case costs no query
     reports = store.reports()
     if f.kommun:
-        out["kommun"] = _pick("kommun", f.kommun, sorted({r["kommun"] for r in reports if r["kommun"]}))
+        choices = sorted({r["kommun"] for r in reports if r["kommun"]})
+        wanted = [f.kommun] if isinstance(f.kommun, str) else list(f.kommun)
+        out["kommun"] = sorted({k for value in wanted for k in _pick("kommun", value, choices)})
     if f.namnd:
         out["namnd"] = _pick("nämnd", f.namnd, sorted({r["namnd"] for r in reports if r["namnd"]}), substring=True)
     if f.year is not None or f.year_to is not None:

@@ -103,21 +103,32 @@ def test_search_as_one_list_and_filtered_by_kommun(app_data_dir):
     at = search(start(), "hyrsjuksköterskor")
     at.radio(key="group").set_value("En lista").run()
     assert [s.value for s in at.subheader] == ["Träffar bara på betydelse"]  # the word hits are not grouped
-    at.selectbox(key="f_kommun").select("Uppsala").run()
+    at.multiselect(key="f_kommun").select("Uppsala").run()
     assert hit_kommuner(at) == {"Uppsala"}
     at.selectbox(key="f_year").select(2024).run()
     assert re.findall(r'<div class="kr-meta">Uppsala · [^·]+ · (\d{4})', html(at)) and set(
         re.findall(r'<div class="kr-meta">Uppsala · [^·]+ · (\d{4})', html(at))) == {"2024"}
 
 
+def test_several_kommuner_at_once_with_their_item_counts(app_data_dir):
+    store = Store.open(app_data_dir)
+    per_kommun = {k: sum(1 for u in store.units() if store.report(u.doc)["kommun"] == k)
+                  for k in ("Eskilstuna", "Hudiksvall", "Uppsala")}
+    at = search(start(), "hyrsjuksköterskor")
+    assert at.multiselect(key="f_kommun").options == [f"{k} ({n} poster)" for k, n in per_kommun.items()]
+    at.multiselect(key="f_kommun").select("Uppsala").select("Hudiksvall").run()
+    assert hit_kommuner(at) == {"Uppsala", "Hudiksvall"}
+    assert sorted(at.query_params["kommun"]) == ["Hudiksvall", "Uppsala"]  # the key repeated in the URL
+
+
 def test_clear_filters_brings_back_every_hit(app_data_dir):
     at = search(start(), "hyrsjuksköterskor")
     everywhere = hit_kommuner(at)
     assert [b.label for b in at.button if b.key == "clear_filters"] == []  # nothing to clear yet
-    at.selectbox(key="f_kommun").select("Uppsala").run()
+    at.multiselect(key="f_kommun").select("Uppsala").run()
     at.selectbox(key="f_status").select("försenad").run()
     next(b for b in at.button if b.key == "clear_filters").click().run()
-    assert [at.selectbox(key=k).value for k in ("f_kommun", "f_status")] == ["Alla", "Alla"]
+    assert (at.multiselect(key="f_kommun").value, at.selectbox(key="f_status").value) == ([], "Alla")
     assert hit_kommuner(at) == everywhere == {"Eskilstuna", "Hudiksvall", "Uppsala"}
     assert [b.label for b in at.button if b.key == "clear_filters"] == []
 
@@ -186,7 +197,7 @@ def test_page_and_reviewer_live_in_the_url_so_a_reload_keeps_them(app_data_dir):
 
 def test_the_search_and_its_filters_live_in_the_url(app_data_dir):
     at = search(start(), "hyrsjuksköterskor")
-    at.selectbox(key="f_kommun").select("Uppsala").run()
+    at.multiselect(key="f_kommun").select("Uppsala").run()
     at.selectbox(key="mode").select("bm25").run()
     assert {k: at.query_params[k] for k in ("q", "kommun", "lage")} == {"q": "hyrsjuksköterskor",
                                                                        "kommun": "Uppsala", "lage": "bm25"}
@@ -196,8 +207,8 @@ def test_the_search_and_its_filters_live_in_the_url(app_data_dir):
     reloaded.query_params.update({"q": "hyrsjuksköterskor", "kommun": "Uppsala", "lage": "bm25"})
     reloaded.run()
     assert not reloaded.exception
-    assert (reloaded.text_input(key="q").value, reloaded.selectbox(key="f_kommun").value,
-            reloaded.selectbox(key="mode").value) == ("hyrsjuksköterskor", "Uppsala", "bm25")
+    assert (reloaded.text_input(key="q").value, reloaded.multiselect(key="f_kommun").value,
+            reloaded.selectbox(key="mode").value) == ("hyrsjuksköterskor", ["Uppsala"], "bm25")
     assert next(h for h in reloaded.get("html") if "kr-count" in h.value).value == heading
     assert hit_kommuner(reloaded) == {"Uppsala"}
     # A link naming a kommun the store does not hold, or a mode that does not exist, searches everything.
@@ -205,8 +216,8 @@ def test_the_search_and_its_filters_live_in_the_url(app_data_dir):
     odd.query_params.update({"q": "hyrsjuksköterskor", "kommun": "Atlantis", "lage": "gissa", "ar": "abc"})
     odd.run()
     assert not odd.exception and errors(odd) == []
-    assert (odd.selectbox(key="f_kommun").value, odd.selectbox(key="mode").value,
-            odd.selectbox(key="f_year").value) == ("Alla", "hybrid", "Alla")
+    assert (odd.multiselect(key="f_kommun").value, odd.selectbox(key="mode").value,
+            odd.selectbox(key="f_year").value) == ([], "hybrid", "Alla")
 
 
 # -- Granska --------------------------------------------------------------------------------------------------------
@@ -475,7 +486,7 @@ def test_hostile_text_in_an_uploaded_report_is_escaped_in_search_and_unit_view(a
     assert errors(at) == [], errors(at)
     at.radio(key="page").set_value("Sök").run()
     at.selectbox(key="mode").select("bm25").run()
-    at.selectbox(key="f_kommun").select("Hudiksvall").run()
+    at.multiselect(key="f_kommun").select("Hudiksvall").run()
     search(at, "alert")
     page = html(at)
     assert "fientlig.md" in page
