@@ -206,6 +206,7 @@ def test_group_by_kommun(search_store):
 # -- filters ------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("filters, expected", [
     (SearchFilters(kommun="UPPSALA"), ["upp#p1", "upp#p2"]),
+    (SearchFilters(kommun=["uppsala", "Eskilstuna"]), [p for p in HYR_BM25 if not p.startswith("hud")]),
     (SearchFilters(kommun="Hudiksvall", year=2023), ["hud#p2", "hud#p3"]),
     (SearchFilters(namnd="vard- och omsorgsnamnden"), ["esk#p4", "esk#p1"]),
     (SearchFilters(namnd="omsorgsnämnden"), ["upp#p1", "upp#p2"]),  # an exact name wins
@@ -537,6 +538,12 @@ def test_cli_search_jsonl_and_filters(search_store, capsys):
     hits = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [(h["passage_id"], h["kommun"], h["lexical_rank"]) for h in hits] == [("upp#p1", "Uppsala", 1),
                                                                                 ("upp#p2", "Uppsala", 2)]
+
+
+def test_cli_search_in_two_kommuner(search_store, capsys):
+    assert cli.main(["search", "hyrsjuksköterskor", "--mode", "bm25", "--kommun", "Uppsala", "--kommun",
+                     "Hudiksvall", "--jsonl", "--db", str(search_store.dir)]) == 0
+    assert {json.loads(x)["kommun"] for x in capsys.readouterr().out.splitlines()} == {"Uppsala", "Hudiksvall"}
 
 
 def test_cli_unknown_filter_is_one_line(search_store, capsys):
