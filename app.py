@@ -818,10 +818,16 @@ def _undo(store: Store, decision_id: int) -> None:
 
 def _decision_text(store: Store, d: Decision) -> tuple[str, str]:
     """What a decision concerns and what it changed, for the list of recent decisions."""
-    from pipeline.corrections import UNIT_TITLE
+    import json
+
+    from pipeline.corrections import REPORT_META, UNIT_TITLE
 
     if d.target_type == UNIT_TITLE:
         return f"Titel på {d.target_id}", f"»{d.old_value}« → »{d.new_value}«"
+    if d.target_type == REPORT_META:
+        old, new = json.loads(d.old_value or "{}"), json.loads(d.new_value or "{}")
+        return f"Uppgifter för {d.target_id}", "; ".join(f"{label}: {old.get(f)} → {new.get(f)}"
+                                                         for f, label in REPORT_FIELDS if old.get(f) != new.get(f))
     if d.target_type == review.UNIT_STATUS:
         target = store.unit(d.target_id)
         change = f"{review.status_label(d.old_value)} → {review.status_label(d.new_value)}" if d.new_value else ""
@@ -938,6 +944,40 @@ def chart_block(chart: Any, df: Any, stem: str, key: str) -> None:
 
 # -- Läs in ---------------------------------------------------------------------------------------------------------
 
+REPORT_FIELDS = (("kommun", "Kommun"), ("namnd", "Nämnd"), ("year", "År"), ("period", "Period"))
+
+
+def render_edit_report(store: Store) -> None:
+    """Correct what the reader found about a stored report (pipeline/corrections.py: kept over a re-ingest,
+    undoable under Granska's recent decisions)."""
+    docs = sorted(r["doc"] for r in store.reports())
+    if store.read_only or not docs:
+        return
+    with st.expander("Rätta en inläst rapports uppgifter"):
+        doc = st.selectbox("Rapport", docs, key="er_doc", index=None, placeholder="Välj rapport")
+        if not doc:
+            return
+        report = store.report(doc) or {}
+        for col, (field, label) in zip(st.columns(len(REPORT_FIELDS)), REPORT_FIELDS):
+            col.text_input(label, value="" if report.get(field) is None else str(report[field]), key=f"er_{field}_{doc}",
+                           help="En månad (augusti), ett datum (ÅÅÅÅ-MM-DD) eller ett periodord (helår, tertial 2)"
+                           if field == "period" else None)
+        st.button("Spara uppgifterna", key="er_go", on_click=_edit_report, args=(store, doc), disabled=not reviewer(),
+                  icon=":material/edit:")
+
+
+def _edit_report(store: Store, doc: str) -> None:
+    from pipeline.corrections import edit_report
+
+    current = store.report(doc) or {}
+    typed = {field: str(st.session_state.get(f"er_{field}_{doc}") or "").strip() for field, _ in REPORT_FIELDS}
+    changes = {f: v for f, v in typed.items() if v != ("" if current.get(f) is None else str(current[f]))}
+    if guarded(edit_report, store, doc, reviewer(), **changes):
+        st.cache_data.clear()
+        flash("success", f"Uppgifterna för {doc} är ändrade; de gäller även när rapporten läses in igen och kan "
+                         "ångras under Granska")
+
+
 def render_remove(store: Store) -> None:
     """Remove a report read by mistake (or a wrong version): its items, passages and flags go, reviewers'
     decisions stay and apply again if the report is read in anew (pipeline.ingest.remove_report)."""
@@ -982,6 +1022,7 @@ def page_upload(store: Store) -> None:
     st.caption("PDF, Word (DOCX), text (TXT) eller Markdown (MD). Kommun, nämnd, år och period fylls i från "
                "texten och kan ändras innan rapporten läses in.")
     file = st.file_uploader("Välj fil", type=["pdf", "docx", "txt", "md"], key="upload_file")
+    render_edit_report(store)
     render_remove(store)
     pending = st.session_state.get("_pending")
     token = (file.file_id, file.name, file.size) if file is not None else None

@@ -83,6 +83,19 @@ def cmd_retitle(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_edit_report(args: argparse.Namespace) -> int:
+    from index.store import Store
+    from pipeline.corrections import edit_report
+
+    store = Store.open(args.db)
+    changes = {f: getattr(args, f) for f in ("kommun", "namnd", "year", "period") if getattr(args, f) is not None}
+    decision = edit_report(store, args.doc, args.reviewer, **changes)
+    r = store.report(args.doc)
+    print(f"{args.doc}: {r['kommun']}, {r['namnd']}, {r['year']}, {r['period']} (beslut {decision}; ångra med: "
+          f"python cli.py undo {decision} --reviewer NAMN)")
+    return 0
+
+
 def cmd_undo(args: argparse.Namespace) -> int:
     from index.store import Store
     from pipeline.review import undo
@@ -258,7 +271,16 @@ def build_parser() -> argparse.ArgumentParser:
     _db(p)
     p.set_defaults(func=cmd_retitle)
 
-    p = sub.add_parser("undo", help="ångra ett beslut (status, flagga eller titel)")
+    p = sub.add_parser("edit-report", help="rätta en rapports kommun, nämnd, år eller period (sparas som beslut, "
+                       "gäller även efter ny inläsning)")
+    p.add_argument("doc", help="rapportens filnamn i databasen")
+    p.add_argument("--kommun"), p.add_argument("--namnd"), p.add_argument("--year")
+    p.add_argument("--period", help="en månad (augusti), ett datum (ÅÅÅÅ-MM-DD) eller ett periodord (helår, tertial 2)")
+    p.add_argument("--reviewer", required=True, metavar="NAMN", help="vem som rättar")
+    _db(p)
+    p.set_defaults(func=cmd_edit_report)
+
+    p = sub.add_parser("undo", help="ångra ett beslut (status, flagga, titel eller rapportuppgifter)")
     p.add_argument("decision", type=int, help="beslutets nummer")
     p.add_argument("--reviewer", required=True, metavar="NAMN", help="vem som ångrar")
     _db(p)

@@ -222,9 +222,9 @@ def undo(store: Store, decision_id: int, reviewer: str) -> Decision:
     if found[0].undone:
         raise ReviewError(f"beslut {decision_id} är redan ångrat")
     store.undo_decision(decision_id, name)
-    from pipeline.corrections import UNIT_TITLE, apply_corrections
+    from pipeline.corrections import REPORT_META, UNIT_TITLE, apply_corrections
 
-    if found[0].target_type == UNIT_TITLE and found[0].doc:
+    if found[0].target_type in (UNIT_TITLE, REPORT_META) and found[0].doc:
         apply_corrections(store, [found[0].doc])  # the previous title in force is shown again
     return found[0]
 

@@ -579,3 +579,22 @@ def test_a_report_is_removed_in_the_app_and_its_decisions_are_kept(app_data_dir)
         "på nytt."]
     assert [d.target_id for d in store.decisions("unit_status")] == [target.id]
     assert target.doc not in at.selectbox(key="rm_doc").options
+
+
+def test_a_reports_details_are_corrected_in_the_app_and_bad_ones_refused(app_data_dir):
+    store = Store.open(app_data_dir)
+    doc = "uppsala-tabbad-2024-08.txt"
+    at = start("Läs in", "Anna")
+    at.selectbox(key="er_doc").select(doc).run()
+    at.text_input(key=f"er_year_{doc}").input("20x4").run()
+    button(at, "Spara uppgifterna").click().run()
+    assert errors(at) == ["året måste vara ett årtal mellan 1990 och 2100, inte »20x4«; ingenting ändrades"]
+    assert store.report(doc)["year"] == 2024
+    at.text_input(key=f"er_year_{doc}").input("2024").run()
+    at.text_input(key=f"er_period_{doc}").input("Tertial 2").run()
+    button(at, "Spara uppgifterna").click().run()
+    assert store.report(doc)["period"] == "tertial 2" and store.report(doc)["year"] == 2024
+    assert [s.value for s in at.success] == [f"Uppgifterna för {doc} är ändrade; de gäller även när rapporten läses "
+                                             "in igen och kan ångras under Granska"]
+    at.radio(key="page").set_value("Granska").run()
+    assert "Period: augusti → tertial 2" in html(at)  # in the recent decisions, with an undo button

@@ -26,7 +26,7 @@ def commands() -> dict[str, object]:
 
 def test_commands_are_the_contract():
     assert sorted(commands()) == sorted(["ingest", "remove", "reindex", "backup", "units", "search", "similar", "flags",
-                                         "train", "eval", "export", "retitle", "undo"])
+                                         "train", "eval", "export", "retitle", "undo", "edit-report"])
 
 
 @pytest.mark.parametrize("name", sorted(commands()))

@@ -83,3 +83,53 @@ def test_the_cli_retitles_and_undoes_with_a_swedish_line_for_an_unknown_item(sto
     assert Store.open(db).unit(unit.id).title == unit.title
     assert cli.main(["retitle", "saknas.txt#u1", "Ny titel", "--reviewer", "Anna", "--db", db]) == 2
     assert capsys.readouterr().err == "fel: posten saknas.txt#u1 finns inte i databasen\n"
+
+
+def test_a_reports_details_are_corrected_kept_over_reingest_and_undone(store_dir):
+    from pipeline.corrections import REPORT_META, edit_report
+
+    store = Store.open(store_dir / "data")
+    before = {f: store.report(DOC)[f] for f in ("kommun", "namnd", "year", "period")}
+    decision = edit_report(store, DOC, "Anna", kommun="Knivsta", period="Tertial 2", year="2025")
+    after = {f: store.report(DOC)[f] for f in ("kommun", "namnd", "year", "period")}
+    assert after == before | {"kommun": "Knivsta", "period": "tertial 2", "year": 2025}
+    [d] = store.decisions(REPORT_META)
+    assert (d.target_id, d.reviewer) == (DOC, "Anna")
+    path = store_dir / "rapporter" / DOC
+    path.write_text(path.read_text(encoding="utf-8") + "\nBilaga: inga ändringar.\n", encoding="utf-8")
+    summary = ingest_paths([store_dir / "rapporter"], db_dir=store_dir / "data", progress=False)
+    assert (summary.errors, summary.ingested) == ([], [DOC])
+    store = Store.open(store_dir / "data")
+    assert {f: store.report(DOC)[f] for f in after} == after
+    undo(store, decision, "Anna")
+    assert {f: store.report(DOC)[f] for f in before} == before
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"year": "20x4"}, "året måste vara ett årtal mellan 1990 och 2100, inte »20x4«; ingenting ändrades"),
+    ({"year": "1850"}, "året måste vara ett årtal mellan 1990 och 2100, inte »1850«; ingenting ändrades"),
+    ({"period": "snart"}, "perioden »snart« är varken en månad (t.ex. augusti), ett datum (ÅÅÅÅ-MM-DD) eller ett "
+                          "periodord (helår, tertial 2, kvartal 3 …); ingenting ändrades"),
+    ({"period": "2024-13-01"}, "perioden »2024-13-01« är varken en månad (t.ex. augusti), ett datum (ÅÅÅÅ-MM-DD) "
+                               "eller ett periodord (helår, tertial 2, kvartal 3 …); ingenting ändrades"),
+    ({"kommun": "  "}, "kommun kan inte vara tom; ingenting ändrades"),
+    ({"farg": "röd"}, "okänt fält: farg (giltiga: kommun, namnd, year, period)"),
+])
+def test_bad_report_details_are_refused_and_nothing_changes(store_dir, changes, message):
+    from pipeline.corrections import REPORT_META, edit_report
+
+    store = Store.open(store_dir / "data")
+    before = store.report(DOC)
+    with pytest.raises(ReviewError) as e:
+        edit_report(store, DOC, "Anna", **changes)
+    assert str(e.value) == message
+    assert store.report(DOC) == before and store.decisions(REPORT_META) == []
+
+
+def test_the_cli_corrects_a_reports_period(store_dir, capsys):
+    db = str(store_dir / "data")
+    assert cli.main(["edit-report", DOC, "--period", "Helår", "--year", "2023", "--reviewer", "Bo", "--db", db]) == 0
+    report = Store.open(db).report(DOC)
+    assert capsys.readouterr().out.startswith(f"{DOC}: {report['kommun']}, {report['namnd']}, 2023, helår (beslut ")
+    assert cli.main(["edit-report", "saknas.txt", "--period", "augusti", "--reviewer", "Bo", "--db", db]) == 2
+    assert capsys.readouterr().err == "fel: rapporten saknas.txt finns inte i databasen\n"
