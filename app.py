@@ -29,7 +29,7 @@ import streamlit as st  # noqa: E402
 from errors import StoreNotFound, ToolError, storage_error  # noqa: E402
 from pipeline import review  # noqa: E402
 from pipeline.corrections import MAX_TITLE  # noqa: E402
-from index.cite import at_line, where  # noqa: E402
+from index.cite import at_line, citation, where  # noqa: E402
 from index.store import Store  # noqa: E402
 from records import Decision, Flag, Hit, Unit  # noqa: E402
 
@@ -334,6 +334,7 @@ def render_unit_detail(store: Store, unit: Unit, decision: Decision | None) -> N
             + lines_table(lines, (unit.line_start, unit.line_end), evidence, unit.explicit_status_line)
             + '<div class="kr-note">Grå rader: omgivande text · blå: belägg för statusförslaget · '
               'fet: angiven status · tomma rader visas inte</div>')
+    st.code(citation({**report, "doc": unit.doc}, cite(unit)), language=None, wrap_lines=True)  # a copy button
     siblings = store.units(unit.doc)
     pos = next((i for i, u in enumerate(siblings) if u.id == unit.id), None)
     if pos is not None:

@@ -304,6 +304,15 @@ def test_accept_then_undo_puts_the_unit_back(app_data_dir):
                                                                                         ("undo", True)]
 
 
+def test_the_whole_item_carries_a_citation_to_copy(app_data_dir):
+    at = search(start(), "hyrsjuksköterskor")
+    at.radio(key="group").set_value("En lista").run()
+    button(at, "Visa hela posten").click().run()
+    [code] = [c.value for c in at.code]
+    assert re.fullmatch(r"(Eskilstuna|Hudiksvall|Uppsala) kommun, [^,]+nämnden, uppföljning per augusti 20\d\d, "
+                        r"rad \d+(–\d+)? \([a-z0-9-]+\.txt\)", code), code
+
+
 def test_decision_shows_on_the_unit_in_search(app_data_dir):
     store = Store.open(app_data_dir)
     target = next(u for u in review.status_queue(store) if "inhyrd" in (u.text or "").lower())
