@@ -170,12 +170,24 @@ def status_badge(view: review.StatusView) -> str:
     return f'<span class="kr-badge kr-s-{slug}"{stated}>{label}</span>'
 
 
+LOCAL_TZ = "Europe/Stockholm"  # the users' clock; decisions are stored in UTC
+
+
 def fmt_time(iso: str | None) -> str:
-    """'2024-09-01T08:15:00+00:00' -> '2024-09-01 08:15 UTC' (decisions are stored in UTC)."""
+    """'2024-09-01T08:15:00+00:00' -> '2024-09-01 10:15' (Swedish time, summer time included); a time without a
+    zone is shown as written."""
     if not iso:
         return ""
-    text = iso.replace("T", " ")[:16]
-    return f"{text} UTC" if iso.endswith(("+00:00", "Z")) else text
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso[:16].replace("T", " ")
+    if moment.tzinfo is None:
+        return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(ZoneInfo(LOCAL_TZ)).strftime("%Y-%m-%d %H:%M")
 
 
 def theme_chips(labels: list[str]) -> str:

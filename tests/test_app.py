@@ -607,3 +607,13 @@ def test_a_reports_details_are_corrected_in_the_app_and_bad_ones_refused(app_dat
                                              "in igen och kan ångras under Granska"]
     at.radio(key="page").set_value("Granska").run()
     assert "Period: augusti → tertial 2" in html(at)  # in the recent decisions, with an undo button
+
+
+@pytest.mark.parametrize("stored, shown", [
+    ("2024-09-01T08:15:00+00:00", "2024-09-01 10:15"),  # summer time: UTC+2
+    ("2024-12-01T08:15:00Z", "2024-12-01 09:15"),  # winter time: UTC+1
+    ("2024-12-01T08:15:00", "2024-12-01 08:15"),  # no zone: as written
+    (None, ""),
+])
+def test_decision_times_are_shown_in_swedish_time(stored, shown):
+    assert app_module.fmt_time(stored) == shown
