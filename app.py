@@ -49,6 +49,12 @@ FLAG_SORT_LABELS = {"score": "Starkast först", "score_asc": "Svagast först", "
 
 CSS = """<style>
 .kr-meta{color:#555;font-size:.85rem;margin-bottom:.15rem}
+/* The file uploader's own words are English and cannot be set: hidden and said in Swedish instead (25 MB is
+   .streamlit/config.toml's maxUploadSize). */
+[data-testid="stFileUploaderDropzone"] button p{font-size:0}
+[data-testid="stFileUploaderDropzone"] button p::after{content:"Välj fil";font-size:.9rem}
+[data-testid="stFileUploaderDropzoneInstructions"] span{font-size:0}
+[data-testid="stFileUploaderDropzoneInstructions"] span::after{content:"Högst 25 MB · PDF, DOCX, TXT, MD";font-size:.85rem}
 .kr-title{font-weight:600;font-size:1.02rem;margin-bottom:.3rem;line-height:1.35}
 .kr-snippet{line-height:1.5;margin-bottom:.4rem;white-space:pre-wrap}
 .kr-snippet mark,.kr-text mark{background:#ffe58a;padding:0 .1rem;border-radius:2px;color:inherit}

@@ -298,6 +298,10 @@ def test_every_page_fits_the_window_at_two_widths(server, page, width):
                     # the sidebar folds away on narrow windows: open it to change page
                     page.locator('[data-testid="stExpandSidebarButton"]').first.click()
                 go_to(page, label)
+            if label == "Läs in":  # the uploader's English words are replaced by Swedish ones (app.py CSS)
+                after = page.evaluate("() => getComputedStyle(document.querySelector("
+                                      "'[data-testid=\"stFileUploaderDropzone\"] button p'), '::after').content")
+                assert after == '"Välj fil"'
             overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{label} at {width} px is {overflow} px wider than the window"
             shot(page, f"{width}-{n}-{name}.png")
