@@ -93,31 +93,28 @@ def _checked(field: str, value: object) -> object:
     return text
 
 
-def report_meta_in_force(store: Store, docs: list[str] | None = None) -> dict[str, dict[str, object]]:
-    """doc -> the kommun, nämnd, year and period to show (as titles_in_force, for reports)."""
-    history = [d for d in store.decisions(REPORT_META, include_undone=True)
-               if d.action != "undo" and (docs is None or d.target_id in docs)]
-    out: dict[str, dict[str, object]] = {}
-    for d in sorted(history, key=lambda d: d.id or 0):
-        out.setdefault(d.target_id, json.loads(d.old_value or "{}"))
-    for d in sorted(history, key=lambda d: d.id or 0):
+def _in_force(store: Store, target_type: str, docs: list[str] | None) -> dict[str, str]:
+    """target id -> the value to show: the latest correction in force, else (every correction undone) the value the
+    first correction replaced (what the reader found). Decisions come in id order."""
+    history = [d for d in store.decisions(target_type, include_undone=True)
+               if d.action != "undo" and (docs is None or d.doc in docs)]
+    out: dict[str, str] = {}
+    for d in history:
+        out.setdefault(d.target_id, d.old_value or "")
+    for d in history:
         if not d.undone and d.new_value:
-            out[d.target_id] = json.loads(d.new_value)
+            out[d.target_id] = d.new_value
     return out
 
 
+def report_meta_in_force(store: Store, docs: list[str] | None = None) -> dict[str, dict[str, object]]:
+    """doc -> the kommun, nämnd, year and period to show."""
+    return {doc: json.loads(value or "{}") for doc, value in _in_force(store, REPORT_META, docs).items()}
+
+
 def titles_in_force(store: Store, docs: list[str] | None = None) -> dict[str, str]:
-    """unit id -> the title to show: the latest correction in force, else (every correction undone) the title the
-    first correction replaced."""
-    history = [d for d in store.decisions(UNIT_TITLE, include_undone=True)
-               if d.action != "undo" and (docs is None or d.doc in docs)]
-    out: dict[str, str] = {}
-    for d in sorted(history, key=lambda d: d.id or 0):
-        out.setdefault(d.target_id, d.old_value or "")  # the original, from the first correction
-    for d in sorted(history, key=lambda d: d.id or 0):
-        if not d.undone and d.new_value:
-            out[d.target_id] = d.new_value
-    return {uid: title for uid, title in out.items() if title}
+    """unit id -> the title to show."""
+    return {uid: title for uid, title in _in_force(store, UNIT_TITLE, docs).items() if title}
 
 
 def apply_corrections(store: Store, docs: list[str] | None = None) -> int:
