@@ -18,7 +18,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # model loading must not write progress noise
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from errors import ToolError, storage_error  # noqa: E402
+from errors import ReviewError, ToolError, storage_error  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 
@@ -93,6 +93,36 @@ def cmd_edit_report(args: argparse.Namespace) -> int:
     r = store.report(args.doc)
     print(f"{args.doc}: {r['kommun']}, {r['namnd']}, {r['year']}, {r['period']} (beslut {decision}; ångra med: "
           f"python cli.py undo {decision} --reviewer NAMN)")
+    return 0
+
+
+def cmd_structure(args: argparse.Namespace) -> int:
+    """split, merge, delete-unit, move-end, set-level, set-parent: one stored, undoable correction each."""
+    from index.store import Store
+    from pipeline.structure import edit_structure, next_unit, split_id
+
+    store = Store.open(args.db)
+    action, params = args.action, {}
+    if action == "split":
+        params = {"line": args.line, "title": args.title}
+    elif action == "merge":
+        other = args.other or getattr(next_unit(store, args.unit), "id", None)
+        if other is None:
+            raise ReviewError(f"posten {args.unit} har ingen följande post att slå ihop med")
+        params = {"with": other}
+    elif action == "end":
+        params = {"line": args.line}
+    elif action == "level":
+        params = {"level": args.level}
+    elif action == "parent":
+        params = {"parent": args.parent}
+    decision = edit_structure(store, args.unit, args.reviewer, action, **params)
+    line = getattr(args, "line", None)
+    done = {"split": f"delad vid rad {line}; ny post {split_id(args.unit, line or 0)}",
+            "merge": "ihopslagen med nästa post", "delete": "borttagen", "end": f"slutar nu på rad {line}",
+            "level": f"har nu nivån {getattr(args, 'level', '')}",
+            "parent": f"ligger nu under {getattr(args, 'parent', None) or 'ingen post'}"}[action]
+    print(f"posten {args.unit} {done} (beslut {decision}; ångra med: python cli.py undo {decision} --reviewer NAMN)")
     return 0
 
 
@@ -280,7 +310,32 @@ def build_parser() -> argparse.ArgumentParser:
     _db(p)
     p.set_defaults(func=cmd_edit_report)
 
-    p = sub.add_parser("undo", help="ångra ett beslut (status, flagga, titel eller rapportuppgifter)")
+    structure = {
+        "split": ("dela en post i två vid en rad (en missad rubrik)", "split"),
+        "merge": ("slå ihop en post med den närmast följande", "merge"),
+        "delete-unit": ("ta bort en post som inte är en post (texten blir kvar i rapporten)", "delete"),
+        "move-end": ("låt en posts text sluta på en annan rad", "end"),
+        "set-level": ("ändra en posts nivå (åtgärd, uppdrag, nämndmål …)", "level"),
+        "set-parent": ("ändra vilken post en post ligger under", "parent"),
+    }
+    for name, (text, action) in structure.items():
+        p = sub.add_parser(name, help=text + " (sparas som beslut, gäller även efter ny inläsning)")
+        p.add_argument("unit", help="postens id (se: units --jsonl)")
+        if action in ("split", "end"):
+            p.add_argument("--line", type=int, required=True, help="radnummer i rapporten")
+        if action == "split":
+            p.add_argument("--title", help="den nya postens titel (annars raden själv, om den är en rubrik)")
+        if action == "merge":
+            p.add_argument("--with", dest="other", metavar="POST", help="posten att slå ihop med (standard: nästa)")
+        if action == "level":
+            p.add_argument("level", help="den nya nivån")
+        if action == "parent":
+            p.add_argument("parent", nargs="?", help="den överordnade postens id (utelämna: ingen)")
+        p.add_argument("--reviewer", required=True, metavar="NAMN", help="vem som rättar")
+        _db(p)
+        p.set_defaults(func=cmd_structure, action=action)
+
+    p = sub.add_parser("undo", help="ångra ett beslut (status, flagga, titel, poststruktur eller rapportuppgifter)")
     p.add_argument("decision", type=int, help="beslutets nummer")
     p.add_argument("--reviewer", required=True, metavar="NAMN", help="vem som ångrar")
     _db(p)

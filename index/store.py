@@ -71,6 +71,9 @@ CREATE TABLE IF NOT EXISTS text_bands (
 );
 CREATE INDEX IF NOT EXISTS text_bands_key ON text_bands(band, key);
 CREATE INDEX IF NOT EXISTS text_bands_doc ON text_bands(doc);
+CREATE TABLE IF NOT EXISTS read_units (
+    doc TEXT PRIMARY KEY, units TEXT, passage_units TEXT
+);
 """
 
 UNIT_JSON_FIELDS = ("status_probs", "status_evidence", "themes")
@@ -214,14 +217,7 @@ class Store:
                 [(passage_int_id(p.id), p.id, p.doc, p.seq, p.heading, p.text, p.line_start, p.line_end, p.unit_id,
                   json.dumps(p.themes, ensure_ascii=False), p.page_start, p.page_end) for p in seg.passages],
             )
-            c.executemany(
-                "INSERT INTO units(id,doc,seq,level,parent,parent_id,title,text,line_start,line_end,title_line,"
-                "explicit_status,explicit_status_source,explicit_status_line,status,linked_unit_id,page_start,"
-                "page_end,progress) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [(u.id, u.doc, u.seq, u.level, u.parent, u.parent_id, u.title, u.text, u.line_start, u.line_end,
-                  u.title_line, u.explicit_status, u.explicit_status_source, u.explicit_status_line, u.status,
-                  u.linked_unit_id, u.page_start, u.page_end, u.progress) for u in seg.units],
-            )
+            self._insert_units(c, seg.units)
 
     def remove_report(self, doc: str) -> bool:
         with self.transaction() as c:
@@ -232,7 +228,7 @@ class Store:
     @staticmethod
     def _delete_report_rows(c: sqlite3.Connection, doc: str) -> None:
         # Decisions are deliberately kept: they are keyed by stable ids and outlive re-ingest.
-        for table in ("reports", "lines", "passages", "units", "flags"):
+        for table in ("reports", "lines", "passages", "units", "flags", "read_units"):
             c.execute(f"DELETE FROM {table} WHERE doc=?", (doc,))
 
     def reports(self) -> list[dict[str, Any]]:
@@ -365,6 +361,40 @@ class Store:
                 cols = ", ".join(f"{k}=?" for k in fields)
                 vals = [json.dumps(v, ensure_ascii=False) if k in UNIT_JSON_FIELDS else v for k, v in fields.items()]
                 c.execute(f"UPDATE units SET {cols} WHERE id=?", (*vals, unit_id))
+
+    # -- the segmenter's units, kept under reviewers' structural corrections (pipeline/structure.py) --------
+    def read_units(self, doc: str) -> tuple[list[Unit], dict[str, str | None]] | None:
+        """The units as the reader found them and each passage's unit, if a structural correction kept them."""
+        row = self.conn.execute("SELECT units, passage_units FROM read_units WHERE doc=?", (doc,)).fetchone()
+        if row is None:
+            return None
+        return [Unit(**u) for u in json.loads(row[0])], json.loads(row[1])
+
+    def keep_read_units(self, doc: str, units: list[Unit], passage_units: dict[str, str | None]) -> None:
+        with self.transaction() as c:
+            c.execute("INSERT OR REPLACE INTO read_units VALUES (?,?,?)",
+                      (doc, json.dumps([asdict(u) for u in units], ensure_ascii=False),
+                       json.dumps(passage_units, ensure_ascii=False)))
+
+    def replace_units(self, doc: str, units: list[Unit], passage_units: dict[str, str | None]) -> None:
+        """A report's units and its passages' units, rewritten in one transaction (derived fields are redone by
+        pipeline/derive.py afterwards)."""
+        with self.transaction() as c:
+            c.execute("DELETE FROM units WHERE doc=?", (doc,))
+            self._insert_units(c, units)
+            c.executemany("UPDATE passages SET unit_id=? WHERE id=?",
+                          [(uid, pid) for pid, uid in passage_units.items()])
+
+    @staticmethod
+    def _insert_units(c: sqlite3.Connection, units: list[Unit]) -> None:
+        c.executemany(
+            "INSERT INTO units(id,doc,seq,level,parent,parent_id,title,text,line_start,line_end,title_line,"
+            "explicit_status,explicit_status_source,explicit_status_line,status,linked_unit_id,page_start,"
+            "page_end,progress) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(u.id, u.doc, u.seq, u.level, u.parent, u.parent_id, u.title, u.text, u.line_start, u.line_end,
+              u.title_line, u.explicit_status, u.explicit_status_source, u.explicit_status_line, u.status,
+              u.linked_unit_id, u.page_start, u.page_end, u.progress) for u in units],
+        )
 
     # -- embedding cache -------------------------------------------------------------------------
     def cached_vectors(self, model: str, hashes: list[str]) -> dict[str, np.ndarray]:

@@ -1,4 +1,5 @@
-"""Corrections of what was read: a reviewer's new title for an item, or a report's kommun, nämnd, year and period,
+"""Corrections of what was read: a reviewer's new title for an item, or a report's kommun, nämnd, year and period
+(structural corrections – split, merge, delete … – are in pipeline/structure.py and replayed from here first),
 kept as a decision (who, when, undoable) and laid over what the reader found after every ingest of the report, so
 it survives re-ingest of the same file (units keep their stable ids) and comes back if the item reappears.
 
@@ -118,8 +119,11 @@ def titles_in_force(store: Store, docs: list[str] | None = None) -> dict[str, st
 
 
 def apply_corrections(store: Store, docs: list[str] | None = None) -> int:
-    """Write the titles and report details in force over the units and reports of `docs` (all when None); returns
-    how many units and reports changed."""
+    """Rebuild units where reviewers corrected their structure, then write the titles and report details in force
+    over the units and reports of `docs` (all when None); returns how many units and reports changed."""
+    from pipeline.structure import apply_structure
+
+    apply_structure(store, docs)
     wanted = titles_in_force(store, docs)
     present = {u.id: u.title for u in store.units_by_id(wanted)}
     changed = {uid: title for uid, title in wanted.items() if uid in present and present[uid] != title}

@@ -212,7 +212,7 @@ def _comment(comment: str | None) -> str | None:
     return text or None
 
 
-def undo(store: Store, decision_id: int, reviewer: str) -> Decision:
+def undo(store: Store, decision_id: int, reviewer: str, embedder: Any = None) -> Decision:
     """Undo one decision in force; the previous decision on the same target (if any) applies again. Returns the
     decision undone."""
     name = _reviewer(reviewer)
@@ -223,9 +223,14 @@ def undo(store: Store, decision_id: int, reviewer: str) -> Decision:
         raise ReviewError(f"beslut {decision_id} är redan ångrat")
     store.undo_decision(decision_id, name)
     from pipeline.corrections import REPORT_META, UNIT_TITLE, apply_corrections
+    from pipeline.structure import UNIT_STRUCTURE
 
     if found[0].target_type in (UNIT_TITLE, REPORT_META) and found[0].doc:
         apply_corrections(store, [found[0].doc])  # the previous title in force is shown again
+    if found[0].target_type == UNIT_STRUCTURE and store.report(found[0].doc) is not None:
+        from pipeline.derive import derive
+
+        derive(store, [found[0].doc], embedder=embedder)  # units replayed without it, then everything derived
     return found[0]
 
 

@@ -20,7 +20,7 @@ STAGES: dict[str, int] = {
     "nlp.status": 5, "nlp.status_learning": 5, "nlp.themes": 5,
     "nlp.consistency": 6, "nlp.flag_thresholds": 6, "nlp.flag_feedback": 6, "nlp.near_duplicates": 6,
     "pipeline": 7, "pipeline.prepare": 7, "pipeline.limits": 7, "pipeline.derive": 7, "pipeline.recovery": 7,
-    "pipeline.ingest": 7, "pipeline.identity": 7, "pipeline.upload": 7, "pipeline.backup": 7, "pipeline.review": 7, "pipeline.corrections": 7, "pipeline.export": 7, "pipeline.train": 7,
+    "pipeline.ingest": 7, "pipeline.identity": 7, "pipeline.upload": 7, "pipeline.backup": 7, "pipeline.review": 7, "pipeline.corrections": 7, "pipeline.structure": 7, "pipeline.export": 7, "pipeline.train": 7,
     "cli": 8, "app": 8,
 }
 
