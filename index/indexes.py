@@ -225,6 +225,30 @@ def get_embedder(model: str | None = None):
         return _EMBEDDERS[name]
 
 
+class LazyEmbedder:
+    """Stands in for the store's embedding model until a text the store's vector cache lacks must be embedded, so
+    a correction that only regroups existing text loads no model (about 7 s in a fresh process)."""
+
+    def __init__(self, model: str, dim: int):
+        self.model_id, self.dim, self._model = model, dim, None
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        if self._model is None:
+            self._model = get_embedder(self.model_id)
+        return getattr(self._model, attr)
+
+
+def lazy_embedder(store: Store):
+    """The store's model, loaded on first use; the loaded one when the store has no cached vectors to go by."""
+    model = store.get_meta(META_MODEL)
+    row = store.conn.execute("SELECT length(vector) FROM embeddings WHERE model=? LIMIT 1", (model,)).fetchone()
+    if model is None or row is None or _EMBEDDERS.get(model) is not None:
+        return get_embedder(model)
+    return LazyEmbedder(model, int(row[0]) // 4)
+
+
 def _load_int8():
     from index.onnx_embedder import OnnxEmbedder
 

@@ -507,9 +507,11 @@ class CachedEmbeddings:
                            store_cache(self.store, self.model_id) if self.store is not None else None)
 
 
-def load_embedder() -> Any:
-    from index.embeddings import Embedder
-    return Embedder.load()
+def load_embedder(store: Any = None) -> Any:
+    """The process-wide embedder of the store's model (shared with search, themes and the indexes)."""
+    from index.indexes import META_MODEL, get_embedder
+
+    return get_embedder(store.get_meta(META_MODEL) if store is not None else None)
 
 
 @dataclass
@@ -933,7 +935,7 @@ def train_status(store: Any, labels: dict[str, Any] | None = None, decisions: bo
 
     Returns report lines (Swedish, shown by `python cli.py train`).
     """
-    embed = CachedEmbeddings(embedder or load_embedder(), store)
+    embed = CachedEmbeddings(embedder or load_embedder(store), store)
     inputs, X = cached_matrix(store, store.units(), embed)
     examples = collect_examples(store, inputs, labels, decisions=decisions, cues=TRAIN_WITH_CUE_LABELS)
     lines = [f"status: {len(examples)} märkta poster av {len(inputs)} ("
@@ -979,7 +981,7 @@ def apply_status(store: Any, docs: list[str] | None = None, embedder: Any | None
     `docs` (all when None), and the review queue's order. Uses the saved model; without one (or one for
     another embedding model) a model is trained on the fly from the store's stated statuses, reviewers' decisions
     and clear phrase cues. Returns the number of units that got a suggestion."""
-    embed = CachedEmbeddings(embedder or load_embedder(), store)
+    embed = CachedEmbeddings(embedder or load_embedder(store), store)
     model = StatusModel.load(model_path(store))
     if model is None or model.model_id != embed.model_id:
         model = StatusModel.load(auto_model_path(store))

@@ -14,10 +14,12 @@ from index.store import Store
 PENDING_KEY = "pending_derive"
 
 
-def derive(store: Store, docs: list[str] | None, progress: bool = False, embedder=None) -> list[str]:
+def derive(store: Store, docs: list[str] | None, progress: bool = False, embedder=None,
+           indexes: bool = True) -> list[str]:
     """Indexes, suggestions, themes and flags for `docs` (None: all reports); a name no longer in the store (a
     removed report) only leaves the indexes. Returns every report whose derived data was redone: `docs` and the
-    reports whose cross-report flags they touch (text shared before or after the change)."""
+    reports whose cross-report flags they touch (text shared before or after the change). indexes=False when
+    no passage changed (a structural correction regroups passages into items; search reads items from SQLite)."""
     from index.indexes import update_indexes
     from nlp.consistency import apply_flags
     from pipeline.corrections import apply_corrections
@@ -26,11 +28,12 @@ def derive(store: Store, docs: list[str] | None, progress: bool = False, embedde
     from nlp.themes import apply_themes
 
     apply_corrections(store, docs)  # reviewers' titles over the segmenter's, before anything reads the units
-    update_indexes(store, changed_docs=docs, embedder=embedder, progress=progress)
+    if indexes:
+        update_indexes(store, changed_docs=docs, embedder=embedder, progress=progress)
     present = None if docs is None else [d for d in docs if store.report(d) is not None]
     if present is None or present:
-        apply_status(store, present)
-        apply_themes(store, present)
+        apply_status(store, present, embedder=embedder)
+        apply_themes(store, present, embedder=embedder)
     if ensure_bands(store, rebuild=docs is None):
         apply_flags(store, None)
         return [r["doc"] for r in store.reports()]

@@ -228,9 +228,9 @@ def undo(store: Store, decision_id: int, reviewer: str, embedder: Any = None) ->
     if found[0].target_type in (UNIT_TITLE, REPORT_META) and found[0].doc:
         apply_corrections(store, [found[0].doc])  # the previous title in force is shown again
     if found[0].target_type == UNIT_STRUCTURE and store.report(found[0].doc) is not None:
-        from pipeline.derive import derive
+        from pipeline.structure import rederive
 
-        derive(store, [found[0].doc], embedder=embedder)  # units replayed without it, then everything derived
+        rederive(store, found[0].doc, embedder)  # units replayed without it, then everything derived
     return found[0]
 
 

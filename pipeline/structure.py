@@ -322,7 +322,6 @@ def edit_structure(store: Store, unit_id: str, reviewer: str, action: str, embed
     """Record one structural correction after checking it applies to the report as it now stands, then show it
     (units rebuilt, suggestions, themes and flags redone); returns the decision id. A clear Swedish ReviewError,
     nothing changed, when it does not apply."""
-    from pipeline.derive import derive
     from pipeline.review import _reviewer
 
     name = _reviewer(reviewer)
@@ -347,8 +346,19 @@ def edit_structure(store: Store, unit_id: str, reviewer: str, action: str, embed
         raise ReviewError("ändringen ändrar ingenting; ingenting ändrades")
     decision_id = store.add_decision(Decision(UNIT_STRUCTURE, unit_id, unit.doc, name, action, None,
                                               json.dumps(params, ensure_ascii=False)))
-    derive(store, [unit.doc], embedder=embedder)
+    rederive(store, unit.doc, embedder)
     return decision_id
+
+
+def rederive(store: Store, doc: str, embedder: Any = None) -> None:
+    """Suggestions, themes and flags after the report's units changed shape; its passages did not, so the search
+    indexes stand, and the model loads only if a new item's text was never embedded."""
+    from index.indexes import lazy_embedder
+    from pipeline.derive import clear_pending, derive, mark_pending
+
+    mark_pending(store, [doc])  # a crash before the end redoes it on the next start (pipeline/recovery.py)
+    touched = derive(store, [doc], embedder=embedder or lazy_embedder(store), indexes=False)
+    clear_pending(store, touched)
 
 
 def describe(action: str, params: dict[str, Any]) -> str:
