@@ -358,8 +358,10 @@ def render_unit_detail(store: Store, unit: Unit, decision: Decision | None) -> N
     if pos is not None:
         near = [("Föregående post", siblings[pos - 1] if pos > 0 else None),
                 ("Nästa post", siblings[pos + 1] if pos + 1 < len(siblings) else None)]
-        st.html("".join(f'<div class="kr-meta">{label}: {cite(u)} · {esc(u.title)}</div>'
-                        for label, u in near if u is not None))
+        body = "".join(f'<div class="kr-meta">{label}: {cite(u)} · {esc(u.title)}</div>'
+                       for label, u in near if u is not None)
+        if body:  # a report of one item has neither
+            st.html(body)
     history = store.decisions(review.UNIT_STATUS, unit.id)
     if history:
         caption("Granskningshistorik: " + "; ".join(
@@ -388,6 +390,73 @@ def render_correction(store: Store, unit: Unit, key: str) -> None:
                     disabled=not reviewer(), icon=":material/title:")
         if not reviewer():
             st.caption("Skriv ditt namn under »Granskare« i sidomenyn för att rätta.")
+    with st.expander("Ändra postens avgränsning (dela, slå ihop, ta bort, nivå, överordnad)"):
+        render_structure(store, unit, key)
+
+
+def render_structure(store: Store, unit: Unit, key: str) -> None:
+    """Structural corrections (pipeline/structure.py): each a stored decision, kept over a re-ingest, undoable
+    under »Senaste beslut«."""
+    from pipeline.structure import LEVELS, next_unit
+
+    off = not reviewer()
+    lines = [(n, t) for n, t in store.lines(unit.doc, (unit.title_line or unit.line_start) + 1, unit.line_end)
+             if t.strip()]
+    if lines:
+        c = st.columns([3, 2, 1])
+        c[0].selectbox("Dela före rad", [n for n, _ in lines], key=f"split_{key}",
+                       format_func=lambda n, d=dict(lines): f"rad {n}: {d[n][:70]}")
+        c[1].text_input("Den nya postens titel", key=f"split_title_{key}", max_chars=MAX_TITLE,
+                        placeholder="raden själv, om den är en rubrik")
+        c[2].button("Dela", key=f"splitb_{key}", disabled=off, icon=":material/call_split:",
+                    on_click=_edit_structure, args=(store, unit.id, "split", key))
+    nxt = next_unit(store, unit.id)
+    c = st.columns([3, 2, 1])
+    c[0].caption(f"Nästa post: {nxt.title[:90]}" if nxt else "Ingen följande post i rapporten.")
+    c[2].button("Slå ihop", key=f"mergeb_{key}", disabled=off or nxt is None, icon=":material/merge:",
+                on_click=_edit_structure, args=(store, unit.id, "merge", key, nxt.id if nxt else None))
+    c = st.columns([3, 2, 1])
+    c[0].number_input("Texten slutar på rad", min_value=unit.title_line or unit.line_start,
+                      value=unit.line_end, step=1, key=f"end_{key}")
+    c[2].button("Flytta slut", key=f"endb_{key}", disabled=off, icon=":material/vertical_align_bottom:",
+                on_click=_edit_structure, args=(store, unit.id, "end", key))
+    c = st.columns([3, 2, 1])
+    c[0].selectbox("Nivå", LEVELS, index=LEVELS.index(unit.level) if unit.level in LEVELS else 0,
+                   key=f"level_{key}")
+    c[2].button("Byt nivå", key=f"levelb_{key}", disabled=off, icon=":material/layers:",
+                on_click=_edit_structure, args=(store, unit.id, "level", key))
+    others = {u.id: u.title for u in store.units(unit.doc) if u.id != unit.id}
+    options = [None, *others]
+    c = st.columns([3, 2, 1])
+    c[0].selectbox("Ligger under", options, key=f"parent_{key}",
+                   index=options.index(unit.parent_id) if unit.parent_id in others else 0,
+                   format_func=lambda i: "(ingen överordnad post)" if i is None else others[i][:80])
+    c[2].button("Flytta", key=f"parentb_{key}", disabled=off, icon=":material/account_tree:",
+                on_click=_edit_structure, args=(store, unit.id, "parent", key))
+    c = st.columns([3, 2, 1])
+    c[0].checkbox("Det här är ingen post (rubrik eller löptext) – ta bort den", key=f"delete_{key}")
+    c[2].button("Ta bort", key=f"deleteb_{key}", disabled=off or not st.session_state.get(f"delete_{key}"),
+                icon=":material/delete:", on_click=_edit_structure, args=(store, unit.id, "delete", key))
+    st.caption("Varje ändring sparas som ett beslut, gäller även när rapporten läses in igen och kan ångras under "
+               "»Senaste beslut« i Granska.")
+
+
+STRUCTURE_DONE = {"split": "Posten delad", "merge": "Posterna ihopslagna", "end": "Postens slut flyttat",
+                  "level": "Nivån ändrad", "parent": "Posten flyttad", "delete": "Posten borttagen"}
+
+
+def _edit_structure(store: Store, unit_id: str, action: str, key: str, other: str | None = None) -> None:
+    from pipeline.structure import edit_structure
+
+    state = st.session_state
+    params: dict[str, Any] = {
+        "split": lambda: {"line": state.get(f"split_{key}"), "title": state.get(f"split_title_{key}") or None},
+        "merge": lambda: {"with": other}, "end": lambda: {"line": int(state.get(f"end_{key}") or 0)},
+        "level": lambda: {"level": state.get(f"level_{key}")}, "parent": lambda: {"parent": state.get(f"parent_{key}")},
+        "delete": lambda: {}}[action]()
+    if guarded(edit_structure, store, unit_id, reviewer(), action, **params):
+        flash("success", f"{STRUCTURE_DONE[action]} – ändringen gäller även när rapporten läses in igen och kan "
+                         "ångras under »Senaste beslut«")
 
 
 def _edit_title(store: Store, unit_id: str, value_key: str) -> None:
@@ -840,6 +909,7 @@ def _decision_text(store: Store, d: Decision) -> tuple[str, str]:
     import json
 
     from pipeline.corrections import REPORT_META, UNIT_TITLE
+    from pipeline.structure import UNIT_STRUCTURE, describe
 
     if d.target_type == UNIT_TITLE:
         return f"Titel på {d.target_id}", f"»{d.old_value}« → »{d.new_value}«"
@@ -847,6 +917,9 @@ def _decision_text(store: Store, d: Decision) -> tuple[str, str]:
         old, new = json.loads(d.old_value or "{}"), json.loads(d.new_value or "{}")
         return f"Uppgifter för {d.target_id}", "; ".join(f"{label}: {old.get(f)} → {new.get(f)}"
                                                          for f, label in REPORT_FIELDS if old.get(f) != new.get(f))
+    if d.target_type == UNIT_STRUCTURE:
+        target = store.unit(d.target_id)
+        return (target.title[:80] if target else d.target_id), describe(d.action, json.loads(d.new_value or "{}"))
     if d.target_type == review.UNIT_STATUS:
         target = store.unit(d.target_id)
         change = f"{review.status_label(d.old_value)} → {review.status_label(d.new_value)}" if d.new_value else ""

@@ -32,7 +32,8 @@ UNIT_STATUS, FLAG = "unit_status", "flag"
 STATUS_LABELS = {"genomförd": "Genomförd", "enligt plan": "Enligt plan", "försenad": "Försenad",
                  "ej påbörjad": "Ej påbörjad", "stoppad": "Stoppad"}
 ACTION_LABELS = {"accept": "godkänd", "correct": "ändrad", "skip": "överhoppad", "confirm": "bekräftad",
-                 "dismiss": "avfärdad", "undo": "ångrad"}
+                 "dismiss": "avfärdad", "undo": "ångrad", "split": "delad", "merge": "ihopslagen",
+                 "delete": "borttagen", "end": "avgränsad", "level": "ny nivå", "parent": "flyttad"}
 FLAG_KIND_LABELS = {
     "status_text_conflict": "Status motsäger texten",
     "summary_conflict": "Sammanfattning motsäger posten",

@@ -352,6 +352,27 @@ def test_an_empty_title_is_refused_in_swedish_and_a_new_one_is_kept_and_listed(a
     assert f"»{app_module.esc(first.title)}« → »Ny titel«" in html(at)
 
 
+def test_granska_changes_an_items_level_merges_it_with_the_next_and_refuses_an_end_inside_the_next(app_data_dir):
+    from pipeline.structure import UNIT_STRUCTURE, next_unit
+
+    store = Store.open(app_data_dir)
+    first = review.status_queue(store)[0]
+    following = next_unit(store, first.id)
+    at = start("Granska", "Anna")
+    next(s for s in at.selectbox if s.key.startswith("level_")).set_value("aktivitet").run()
+    button(at, "Byt nivå").click().run()
+    assert (errors(at), store.unit(first.id).level) == ([], "aktivitet")
+    assert "nivå: aktivitet" in html(at) and "ny nivå" in html(at)
+    next(n for n in at.number_input if n.key.startswith("end_")).set_value(following.line_end + 1).run()
+    button(at, "Flytta slut").click().run()
+    assert errors(at)[0].startswith(f"rad {following.line_end + 1} ligger utanför det möjliga (rad ")
+    assert errors(at)[0].endswith("längre fram börjar nästa post – slå ihop i stället); ingenting ändrades")
+    button(at, "Slå ihop").click().run()
+    merged = store.unit(first.id)
+    assert (errors(at), store.unit(following.id), merged.line_end) == ([], None, following.line_end)
+    assert [d.action for d in store.decisions(UNIT_STRUCTURE)] == ["level", "merge"]
+
+
 def test_ten_decisions_in_granska_retrain_the_model_in_the_background(app_data_dir):
     import time
 
