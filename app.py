@@ -352,6 +352,8 @@ def render_unit_detail(store: Store, unit: Unit, decision: Decision | None) -> N
             + lines_table(lines, (unit.line_start, unit.line_end), evidence, unit.explicit_status_line)
             + '<div class="kr-note">Grå rader: omgivande text · blå: belägg för statusförslaget · '
               'fet: angiven status · tomma rader visas inte</div>')
+    if report.get("fmt") == "pdf" and unit.page_start:
+        render_source_page(store, unit, report)
     st.code(citation({**report, "doc": unit.doc}, cite(unit)), language=None, wrap_lines=True)  # a copy button
     siblings = store.units(unit.doc)
     pos = next((i for i, u in enumerate(siblings) if u.id == unit.id), None)
@@ -368,6 +370,39 @@ def render_unit_detail(store: Store, unit: Unit, decision: Decision | None) -> N
             f"{fmt_time(d.created_at)} {d.reviewer}: {review.ACTION_LABELS.get(d.action, d.action)}"
             + (f" → {d.new_value}" if d.new_value and d.action in ("accept", "correct") else "")
             + (" (ångrat)" if d.undone and d.action != "undo" else "") for d in history))
+
+
+def render_source_page(store: Store, unit: Unit, report: dict[str, Any]) -> None:
+    """The PDF page itself, rendered from the stored file with the item's title and first words marked: what a
+    reviewer checks the reading against."""
+    last = unit.page_end or unit.page_start
+    label = f"s. {unit.page_start}" + (f"–{last}" if last != unit.page_start else "")
+    if not st.toggle(f"Visa sidan i PDF:en ({label})", key=f"pg_{unit.id}"):
+        return
+    page = unit.page_start
+    if last != unit.page_start:
+        page = st.radio("Sida", list(range(unit.page_start, last + 1)), horizontal=True, key=f"pgn_{unit.id}",
+                        format_func=lambda p: f"s. {p}")
+    same = [u for u in store.units(unit.doc) if u.page_start == unit.page_start and u.title == unit.title]
+    nth = next((i for i, u in enumerate(same) if u.id == unit.id), 0) if page == unit.page_start else 0
+    first_words = (unit.text or "").split("\n")[0][:200]
+    phrases = [unit.title] + ([first_words] if first_words else [])
+    path = Path(report.get("path") or "")
+    try:
+        image = page_png(str(path), path.stat().st_mtime if path.is_file() else 0.0, page, tuple(phrases), nth)
+    except ToolError as e:
+        st.error(md_plain(e.user_message()))
+        return
+    note = ("gult: postens rubrik och första rad" if image.marked else
+            "postens ord hittades inte på sidan (texten kan vara en bild eller delad över sidor)")
+    st.image(image.png, caption=f"{report.get('file') or unit.doc}, s. {image.page} av {image.pages} – {note}")
+
+
+@st.cache_data(show_spinner="Visar sidan …", max_entries=32)
+def page_png(path: str, mtime: float, page: int, phrases: tuple[str, ...], nth: int) -> Any:
+    from nlp.page_image import render_page
+
+    return render_page(path, page, list(phrases), nth=nth)
 
 
 def render_correction(store: Store, unit: Unit, key: str) -> None:

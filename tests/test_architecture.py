@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGES: dict[str, int] = {
     "errors": 0, "records": 0, "nlp.text": 0, "nlp.status_vocab": 0, "nlp.swedish": 0, "nlp.labels": 0,
     "nlp.taxonomy": 0, "nlp.periods": 0,
-    "nlp.reader": 1, "nlp.document": 1, "nlp.pdf_reader": 1, "nlp.docx_reader": 1, "nlp.metadata": 1,
+    "nlp.reader": 1, "nlp.document": 1, "nlp.page_image": 1, "nlp.pdf_reader": 1, "nlp.docx_reader": 1, "nlp.metadata": 1,
     "nlp.layout": 2, "nlp.segmenter": 2, "nlp.profile": 2,
     "index.store": 3, "index.cite": 3, "index.checksum": 3,
     "index.embeddings": 4, "index.model_prep": 4, "index.onnx_embedder": 4, "index.lexical": 4, "index.dense": 4, "index.indexes": 4,
