@@ -385,7 +385,8 @@ def render_source_page(store: Store, unit: Unit, report: dict[str, Any]) -> None
                         format_func=lambda p: f"s. {p}")
     same = [u for u in store.units(unit.doc) if u.page_start == unit.page_start and u.title == unit.title]
     nth = next((i for i, u in enumerate(same) if u.id == unit.id), 0) if page == unit.page_start else 0
-    first_words = (unit.text or "").split("\n")[0][:200]
+    # A table row's text is its cells joined by " | ", some read from colours: its last cell is the commentary.
+    first_words = (unit.text or "").split("\n")[0].split(" | ")[-1][:200]
     phrases = [unit.title] + ([first_words] if first_words else [])
     path = Path(report.get("path") or "")
     try:

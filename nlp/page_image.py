@@ -89,7 +89,7 @@ def find_phrase(path: Path, page: int, phrase: str, nth: int = 0) -> list[tuple[
 
 
 def _token(word: str) -> str:
-    return word.strip(".,:;!?()[]»«\"'–-•●").lower()
+    return word.strip(".,:;!?()[]»«\"'–-•●|").lower()
 
 
 def _line_boxes(words: list[dict]) -> list[tuple[float, float, float, float]]:

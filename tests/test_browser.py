@@ -307,3 +307,35 @@ def test_every_page_fits_the_window_at_two_widths(server, page, width):
             shot(page, f"{width}-{n}-{name}.png")
     finally:
         page.set_viewport_size({"width": 1400, "height": 1400})
+
+
+def test_a_pdf_hit_cites_the_readers_page_and_opens_the_page_itself(server, page, tmp_path):
+    """A PDF in a layout of its own (a table whose title cells wrap, items listed on two pages) is read into the
+    running app's store; every card of one item cites the pages the reader found, and the item's page opens as an
+    image with the item marked."""
+    from playwright.sync_api import expect
+
+    from pipeline.ingest import ingest_paths
+
+    url, data = server
+    pdf = tmp_path / "aktiviteter.pdf"
+    shutil.copy(ROOT / "tests" / "fixtures" / "render" / "cases" / "aktiviteter.pdf", pdf)
+    assert ingest_paths([tmp_path], db_dir=data, progress=False).errors == []
+    title = "Ta fram en plan för offentlig konst"
+    pages = {u.page_start for u in Store.open(data).units("aktiviteter.pdf") if u.title == title}
+    assert pages == {1, 2}
+    page.goto(f"{url}/?q=offentlig+konst", wait_until="domcontentloaded")
+    page.locator(".kr-count").wait_for(timeout=SLOW_MS)
+    settle(page)
+    cards = page.locator('[data-testid="stHtml"]', has=page.locator(".kr-title", has_text=title))
+    cited = {int(m.group(1)) for text in cards.locator(".kr-meta").all_inner_texts()
+             if (m := re.search(r"aktiviteter\.pdf s\. (\d+)$", text))}
+    assert cited == pages
+    first = int(re.search(r"s\. (\d+)$", cards.first.locator(".kr-meta").inner_text()).group(1))
+    page.get_by_role("button", name="Visa hela posten").first.click()
+    settle(page)
+    page.get_by_text(f"Visa sidan i PDF:en (s. {first})").first.click()
+    settle(page)
+    expect(page.locator('[data-testid="stImage"] img').first).to_be_visible(timeout=SLOW_MS)
+    expect(page.get_by_text(f"aktiviteter.pdf, s. {first} av 2 – gult: postens rubrik och första rad")).to_be_visible()
+    shot(page, "10-sok-pdf-sida.png")
