@@ -282,9 +282,14 @@ def filter_options(_store: Store, db_dir: str, version: str) -> dict[str, list[A
     reports = _store.reports()
     units = _store.units()
     reports_by = {r["doc"]: r for r in reports}
+    of = [reports_by.get(u.doc) or {} for u in units]
     return {
         "kommun": sorted({r["kommun"] for r in reports if r["kommun"]}),
-        "kommun_units": dict(Counter(k for k in ((reports_by.get(u.doc) or {}).get("kommun") for u in units) if k)),
+        "units_by": {  # how many items each filter value holds, shown beside it
+            "f_kommun": Counter(r.get("kommun") for r in of), "f_namnd": Counter(r.get("namnd") for r in of),
+            "f_year": Counter(r.get("year") for r in of), "f_level": Counter(u.level for u in units),
+            "f_status": Counter(u.status or u.suggested_status for u in units),
+            "f_theme": Counter(t.get("id") for u in units for t in u.themes or [] if isinstance(t, dict))},
         "namnd": sorted({r["namnd"] for r in reports if r["namnd"]}),
         "year": sorted({r["year"] for r in reports if r["year"]}, reverse=True),
         "level": sorted({u.level for u in units if u.level}),
@@ -594,30 +599,35 @@ def page_search(store: Store) -> None:
     query = st.text_input("Sökfråga", key="q", placeholder="t.ex. hyrsjuksköterskor, sjukfrånvaro, "
                           "trygghetslarm …", max_chars=1000)
     themes = taxonomy_labels()
-    for key, options in (("mode", list(MODES)), ("f_namnd", [ALL] + opts["namnd"]),
-                         ("f_year", [ALL] + opts["year"]), ("f_level", [ALL] + opts["level"]),
-                         ("f_status", [ALL] + list(review.STATUS_CHOICES)), ("f_theme", [ALL] + list(themes))):
-        valid_choice(key, options)
-    st.session_state["f_kommun"] = [k for k in st.session_state.get("f_kommun") or [] if k in opts["kommun"]]
+    valid_choice("mode", list(MODES))
+    choices = {"f_kommun": opts["kommun"], "f_namnd": opts["namnd"], "f_year": opts["year"],
+               "f_level": opts["level"], "f_status": list(review.STATUS_CHOICES),
+               "f_theme": sorted(themes, key=themes.get)}
+    for key, options in choices.items():  # values from a URL that this store does not offer are dropped
+        st.session_state[key] = [v for v in st.session_state.get(key) or [] if v in options]
+    counts = opts["units_by"]
+    label = {"f_status": review.status_label, "f_theme": lambda t: themes.get(t, t)}
+
+    def pick(col: Any, title: str, key: str, help: str | None = None) -> list[Any]:
+        name = label.get(key, str)
+        return col.multiselect(title, choices[key], key=key, placeholder="Alla", help=help,
+                               format_func=lambda v: f"{name(v)} ({counts[key].get(v, 0)} poster)")
+
     # Rows of three, not one row of five: at 800 px beside the sidebar five columns left "År" and "Antal" empty.
     c = st.columns(3)
     mode = c[0].selectbox("Sökläge", list(MODES), format_func=MODES.get, key="mode")
-    kommuner = c[1].multiselect("Kommun", opts["kommun"], key="f_kommun", placeholder="Alla",
-                                format_func=lambda k: f"{k} ({opts['kommun_units'].get(k, 0)} poster)",
-                                help="En eller flera kommuner; ingen vald betyder alla. Talet är antalet poster.")
-    namnd = c[2].selectbox("Nämnd", [ALL] + opts["namnd"], key="f_namnd")
+    kommuner = pick(c[1], "Kommun", "f_kommun", "En eller flera; ingen vald betyder alla. Talet är antalet poster.")
+    namnd = pick(c[2], "Nämnd", "f_namnd")
     c = st.columns(3)
-    year = c[0].selectbox("År", [ALL] + opts["year"], key="f_year")
-    level = c[1].selectbox("Nivå", [ALL] + opts["level"], key="f_level")
-    status = c[2].selectbox("Status (angiven eller förslag)", [ALL] + list(review.STATUS_CHOICES), key="f_status",
-                            format_func=lambda s: s if s == ALL else review.status_label(s),
-                            help="Postens angivna status; där rapporten inte anger någon, den föreslagna.")
+    year = pick(c[0], "År", "f_year")
+    level = pick(c[1], "Nivå", "f_level")
+    status = pick(c[2], "Status (angiven eller förslag)", "f_status",
+                  "Postens angivna status; där rapporten inte anger någon, den föreslagna.")
     c = st.columns(3)
-    theme = c[0].selectbox("Tema", [ALL] + sorted(themes, key=themes.get), key="f_theme",
-                           format_func=lambda t: t if t == ALL else themes.get(t, t))
+    theme = pick(c[0], "Tema", "f_theme")
     top = c[1].selectbox("Antal", [10, 20, 50, 100], key="top")
     grouping = c[2].radio("Visa", ["Per kommun", "En lista"], key="group", horizontal=True)
-    if st.session_state.get("f_kommun") or any(st.session_state.get(k, ALL) != ALL for k in FILTER_KEYS):
+    if any(st.session_state.get(k) for k in FILTER_KEYS):
         st.button("Rensa filter", key="clear_filters", on_click=_clear_filters, icon=":material/filter_alt_off:")
     if not query.strip():
         st.subheader(f"Inlästa rapporter ({len(rows)})")
@@ -625,9 +635,8 @@ def page_search(store: Store) -> None:
         return
     from index.search import SearchFilters, search
 
-    filters = SearchFilters(kommun=kommuner or None, namnd=None if namnd == ALL else namnd,
-                            year=None if year == ALL else int(year), level=None if level == ALL else level,
-                            status=None if status == ALL else status, theme=None if theme == ALL else theme)
+    filters = SearchFilters(kommun=kommuner or None, namnd=namnd or None, year=[int(y) for y in year] or None,
+                            level=level or None, status=status or None, theme=theme or None)
     try:
         result = search(store, query, top=int(top), mode=mode, filters=filters,
                         embedder=search_embedder(store) if mode != "bm25" else None)
@@ -668,13 +677,15 @@ def render_hit_list(store: Store, shown: list[Hit], grouping: str, themes: dict[
             render_hit(store, h, themes, decisions, hits.index(h))
 
 
-FILTER_KEYS = ("f_namnd", "f_year", "f_level", "f_status", "f_theme")  # single choices; f_kommun takes several
+# Session key -> URL key of each search filter; each takes several values (any of them), repeated in the URL.
+FILTER_URL = {"f_kommun": "kommun", "f_namnd": "namnd", "f_year": "ar", "f_level": "niva", "f_status": "status",
+              "f_theme": "tema"}
+FILTER_KEYS = tuple(FILTER_URL)
 
 
 def _clear_filters() -> None:
     for key in FILTER_KEYS:
-        st.session_state[key] = ALL
-    st.session_state["f_kommun"] = []
+        st.session_state[key] = []
 
 
 def _toggle(name: str, key: str) -> None:
@@ -1251,8 +1262,7 @@ URL_PAGE, URL_REVIEWER = "sida", "granskare"
 
 
 # The search and its filters in the URL too, so a search can be reloaded, bookmarked and sent to a colleague.
-URL_SEARCH = {"q": "q", "lage": "mode", "namnd": "f_namnd", "ar": "f_year", "niva": "f_level",
-              "status": "f_status", "tema": "f_theme"}
+URL_SEARCH = {"q": "q", "lage": "mode"}  # and each filter in FILTER_URL
 
 
 def restore_state() -> None:
@@ -1266,9 +1276,11 @@ def restore_state() -> None:
     for url_key, key in URL_SEARCH.items():
         value = st.query_params.get(url_key)
         if key not in st.session_state and value:
-            st.session_state[key] = int(value) if key == "f_year" and value.isdigit() else str(value)[:1000]
-    if "f_kommun" not in st.session_state and st.query_params.get_all("kommun"):
-        st.session_state["f_kommun"] = [str(k)[:200] for k in st.query_params.get_all("kommun")]
+            st.session_state[key] = str(value)[:1000]
+    for key, url_key in FILTER_URL.items():
+        values = [str(v)[:200] for v in st.query_params.get_all(url_key)]
+        if key not in st.session_state and values:
+            st.session_state[key] = [int(v) if key == "f_year" and v.isdigit() else v for v in values]
 
 
 def keep_state(page: str) -> None:
@@ -1284,12 +1296,12 @@ def keep_state(page: str) -> None:
             st.query_params[key] = value
         elif not value and key in st.query_params:
             del st.query_params[key]
-    if page == "Sök":  # several kommuner: the key repeated (?kommun=Uppsala&kommun=Eskilstuna)
-        chosen = [str(k) for k in st.session_state.get("f_kommun") or []]
-        if chosen and st.query_params.get_all("kommun") != chosen:
-            st.query_params["kommun"] = chosen
-        elif not chosen and "kommun" in st.query_params:
-            del st.query_params["kommun"]
+    for key, url_key in FILTER_URL.items():  # several values: the key repeated (?kommun=Uppsala&kommun=Eskilstuna)
+        chosen = [str(k) for k in st.session_state.get(key) or []] if page == "Sök" else []
+        if chosen and st.query_params.get_all(url_key) != chosen:
+            st.query_params[url_key] = chosen
+        elif not chosen and url_key in st.query_params:
+            del st.query_params[url_key]
 
 
 def valid_choice(key: str, options: list[Any]) -> None:

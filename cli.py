@@ -175,11 +175,15 @@ def cmd_units(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from errors import BadQuery
     from index.search import SearchFilters, search
     from index.store import Store
 
+    if args.year_to is not None and args.year and len(args.year) > 1:
+        raise BadQuery("--year-to går bara med ett --year (ett intervall), inte med flera år")
     store = Store.open(args.db)
-    filters = SearchFilters(kommun=args.kommun, namnd=args.namnd, year=args.year, year_to=args.year_to,
+    year = args.year[0] if args.year and len(args.year) == 1 else args.year
+    filters = SearchFilters(kommun=args.kommun, namnd=args.namnd, year=year, year_to=args.year_to,
                             level=args.level, status=args.status, theme=args.theme)
     result = search(store, args.query, top=args.top, mode=args.mode, filters=filters)
     if args.explain:
@@ -352,10 +356,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=10)
     p.add_argument("--mode", default="hybrid", help="hybrid (standard), bm25 eller dense")
     p.add_argument("--kommun", action="append", help="kommun; upprepa för flera (träffar i någon av dem)")
-    p.add_argument("--namnd"), p.add_argument("--level")
-    p.add_argument("--year", type=int, help="år (eller från och med år, med --year-to)")
+    p.add_argument("--namnd", action="append", help="nämnd; upprepa för flera")
+    p.add_argument("--level", action="append", help="nivå (åtgärd, uppdrag …); upprepa för flera")
+    p.add_argument("--year", type=int, action="append", help="år; upprepa för flera (eller från och med år, med "
+                   "--year-to)")
     p.add_argument("--year-to", type=int)
-    p.add_argument("--status"), p.add_argument("--theme")
+    p.add_argument("--status", action="append", help="status (angiven, annars föreslagen); upprepa för flera")
+    p.add_argument("--theme", action="append", help="tema (id eller namn); upprepa för flera")
     p.add_argument("--explain", action="store_true", help="visa sökplanen (termer, sammansättningsled, filter)")
     p.add_argument("--jsonl", action="store_true")
     _db(p)

@@ -43,13 +43,14 @@ SNIPPET_CHARS = 300
 
 @dataclass
 class SearchFilters:
-    kommun: str | list[str] | None = None  # one kommun or several (any of them)
-    namnd: str | None = None
-    year: int | None = None  # that year, or from that year when year_to is set
+    # Each filter takes one value or several (any of them).
+    kommun: str | list[str] | None = None
+    namnd: str | list[str] | None = None
+    year: int | list[int] | None = None  # those years, or from that year when year_to is set
     year_to: int | None = None
-    level: str | None = None
-    status: str | None = None  # stated status, or the suggested one where none is stated
-    theme: str | None = None  # theme id or label, on the unit or the passage
+    level: str | list[str] | None = None
+    status: str | list[str] | None = None  # stated status, or the suggested one where none is stated
+    theme: str | list[str] | None = None  # theme ids or labels, on the unit or the passage
     docs: list[str] | None = None  # restrict to these report files (evaluation, the app's report picker)
 
     def is_empty(self) -> bool:
@@ -176,12 +177,15 @@ def resolve_filters(store: Store, f: SearchFilters) -> dict[str, Any]:
         return out  # the common case costs no query
     reports = store.reports()
     if f.kommun:
-        choices = sorted({r["kommun"] for r in reports if r["kommun"]})
-        wanted = [f.kommun] if isinstance(f.kommun, str) else list(f.kommun)
-        out["kommun"] = sorted({k for value in wanted for k in _pick("kommun", value, choices)})
+        out["kommun"] = _pick_all("kommun", f.kommun, sorted({r["kommun"] for r in reports if r["kommun"]}))
     if f.namnd:
-        out["namnd"] = _pick("nämnd", f.namnd, sorted({r["namnd"] for r in reports if r["namnd"]}), substring=True)
-    if f.year is not None or f.year_to is not None:
+        out["namnd"] = _pick_all("nämnd", f.namnd, sorted({r["namnd"] for r in reports if r["namnd"]}), True)
+    if isinstance(f.year, list) and f.year:
+        years = sorted({r["year"] for r in reports if r["year"] is not None})
+        out["years"] = sorted({y for y in map(int, f.year) if y in years})
+        if not out["years"]:
+            raise UnknownChoice("år", ", ".join(map(str, f.year)), [str(y) for y in years] or ["(inga i databasen)"])
+    elif f.year is not None or f.year_to is not None:
         lo = f.year if f.year is not None else f.year_to
         hi = f.year_to if f.year_to is not None else f.year
         if lo > hi:
@@ -199,17 +203,28 @@ def resolve_filters(store: Store, f: SearchFilters) -> dict[str, Any]:
         out["docs"] = sorted(set(f.docs))
     if f.level:
         levels = [r[0] for r in store.conn.execute("SELECT DISTINCT level FROM units WHERE level IS NOT NULL")]
-        out["level"] = _pick("nivå", f.level, sorted(levels))
+        out["level"] = _pick_all("nivå", f.level, sorted(levels))
     if f.status:
-        out["status"] = _pick("status", f.status, _status_choices(store))
+        out["status"] = _pick_all("status", f.status, _status_choices(store))
     if f.theme:
         themes = _theme_choices(store)
-        wanted = _norm(f.theme)
-        ids = sorted(tid for tid, label in themes.items() if wanted in (_norm(tid), _norm(label)))
-        if not ids:
-            raise UnknownChoice("tema", f.theme, sorted(themes) or ["(inga i databasen)"])
-        out["theme"] = ids
+        ids: set[str] = set()
+        for value in _listed(f.theme):
+            found = {tid for tid, label in themes.items() if _norm(value) in (_norm(tid), _norm(label))}
+            if not found:
+                raise UnknownChoice("tema", value, sorted(themes) or ["(inga i databasen)"])
+            ids |= found
+        out["theme"] = sorted(ids)
     return out
+
+
+def _listed(value: Any) -> list[Any]:
+    return [value] if isinstance(value, (str, int)) else list(value)
+
+
+def _pick_all(what: str, value: str | list[str], choices: list[str], substring: bool = False) -> list[str]:
+    """The stored values any of the filter's values select (each must select one)."""
+    return sorted({c for v in _listed(value) for c in _pick(what, str(v), choices, substring)})
 
 
 def _status_choices(store: Store) -> list[str]:
@@ -248,6 +263,8 @@ def allowed_pids(store: Store, filters: dict[str, Any]) -> np.ndarray | None:
             where.append(f"{col} IN ({','.join('?' * len(values))})"), args.extend(values)
     if "year" in filters:
         where.append("r.year BETWEEN ? AND ?"), args.extend([filters["year"], filters["year_to"]])
+    if "years" in filters:
+        where.append(f"r.year IN ({','.join('?' * len(filters['years']))})"), args.extend(filters["years"])
     if "status" in filters:
         values = filters["status"]
         where.append(f"COALESCE(u.status, u.suggested_status) IN ({','.join('?' * len(values))})")

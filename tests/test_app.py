@@ -105,7 +105,7 @@ def test_search_as_one_list_and_filtered_by_kommun(app_data_dir):
     assert [s.value for s in at.subheader] == ["Träffar bara på betydelse"]  # the word hits are not grouped
     at.multiselect(key="f_kommun").select("Uppsala").run()
     assert hit_kommuner(at) == {"Uppsala"}
-    at.selectbox(key="f_year").select(2024).run()
+    at.multiselect(key="f_year").select(2024).run()
     assert re.findall(r'<div class="kr-meta">Uppsala · [^·]+ · (\d{4})', html(at)) and set(
         re.findall(r'<div class="kr-meta">Uppsala · [^·]+ · (\d{4})', html(at))) == {"2024"}
 
@@ -121,14 +121,43 @@ def test_several_kommuner_at_once_with_their_item_counts(app_data_dir):
     assert sorted(at.query_params["kommun"]) == ["Hudiksvall", "Uppsala"]  # the key repeated in the URL
 
 
+def test_every_filter_takes_several_values_with_item_counts_kept_in_the_url(app_data_dir):
+    from collections import Counter
+
+    from index.search import SearchFilters, search as run_search
+
+    store = Store.open(app_data_dir)
+    by_status = Counter(u.status or u.suggested_status for u in store.units())
+    at = search(start(), "hyrsjuksköterskor")
+    assert at.multiselect(key="f_status").options == [
+        f"{review.status_label(s)} ({by_status.get(s, 0)} poster)" for s in review.STATUS_CHOICES]
+    at.multiselect(key="f_status").select("försenad").select("enligt plan").run()
+    at.multiselect(key="f_year").select(2023).select(2024).run()
+    assert (at.query_params["status"], at.query_params["ar"]) == (["försenad", "enligt plan"], ["2023", "2024"])
+    filters = SearchFilters(status=["försenad", "enligt plan"], year=[2023, 2024])
+    expected = run_search(store, "hyrsjuksköterskor", top=10, mode="hybrid", filters=filters)
+    heading = next(h for h in at.get("html") if "kr-count" in h.value).value
+    assert f"<strong>{expected.summary()}</strong>" in heading
+    kept = {(u.status or u.suggested_status) for h in expected.hits if h.unit_id and (u := store.unit(h.unit_id))}
+    assert kept and kept <= {"försenad", "enligt plan"}
+    assert {h.year for h in expected.hits} <= {2023, 2024}
+    reloaded = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    reloaded.query_params.update({"q": "hyrsjuksköterskor", "status": ["försenad", "enligt plan"],
+                                  "ar": ["2023", "2024"]})
+    reloaded.run()
+    assert (reloaded.multiselect(key="f_status").value, reloaded.multiselect(key="f_year").value) == (
+        ["försenad", "enligt plan"], [2023, 2024])
+    assert next(h for h in reloaded.get("html") if "kr-count" in h.value).value == heading
+
+
 def test_clear_filters_brings_back_every_hit(app_data_dir):
     at = search(start(), "hyrsjuksköterskor")
     everywhere = hit_kommuner(at)
     assert [b.label for b in at.button if b.key == "clear_filters"] == []  # nothing to clear yet
     at.multiselect(key="f_kommun").select("Uppsala").run()
-    at.selectbox(key="f_status").select("försenad").run()
+    at.multiselect(key="f_status").select("försenad").run()
     next(b for b in at.button if b.key == "clear_filters").click().run()
-    assert (at.multiselect(key="f_kommun").value, at.selectbox(key="f_status").value) == ([], "Alla")
+    assert (at.multiselect(key="f_kommun").value, at.multiselect(key="f_status").value) == ([], [])
     assert hit_kommuner(at) == everywhere == {"Eskilstuna", "Hudiksvall", "Uppsala"}
     assert [b.label for b in at.button if b.key == "clear_filters"] == []
 
@@ -217,7 +246,7 @@ def test_the_search_and_its_filters_live_in_the_url(app_data_dir):
     odd.run()
     assert not odd.exception and errors(odd) == []
     assert (odd.multiselect(key="f_kommun").value, odd.selectbox(key="mode").value,
-            odd.selectbox(key="f_year").value) == ([], "hybrid", "Alla")
+            odd.multiselect(key="f_year").value) == ([], "hybrid", [])
 
 
 # -- Granska --------------------------------------------------------------------------------------------------------

@@ -26,7 +26,8 @@ def commands() -> dict[str, object]:
 
 def test_commands_are_the_contract():
     assert sorted(commands()) == sorted(["ingest", "remove", "reindex", "backup", "units", "search", "similar", "flags",
-                                         "train", "eval", "export", "retitle", "undo", "edit-report"])
+                                         "train", "eval", "export", "retitle", "undo", "edit-report", "split", "merge",
+                                         "delete-unit", "move-end", "set-level", "set-parent"])
 
 
 @pytest.mark.parametrize("name", sorted(commands()))

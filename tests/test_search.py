@@ -219,6 +219,12 @@ def test_group_by_kommun(search_store):
     (SearchFilters(theme="kompetensforsorjning"), ["hud#p2", "hud#p3"]),
     (SearchFilters(theme="Kompetensförsörjning"), ["hud#p2", "hud#p3"]),  # the label works too
     (SearchFilters(docs=["uppsala-sok-2024-08.txt"]), ["upp#p1", "upp#p2"]),
+    # Several values of one filter: any of them.
+    (SearchFilters(status=["försenad", "enligt_plan"]), [p for p in HYR_BM25 if p != "esk#p1"]),
+    (SearchFilters(year=[2023, 2024]), HYR_BM25),
+    (SearchFilters(year=[2024, 1999]), ["upp#p1", "upp#p2"]),  # a year the store lacks selects nothing more
+    (SearchFilters(namnd=["Omsorgsnämnden", "vard- och omsorgsnamnden"]), [p for p in HYR_BM25 if p[:3] != "hud"]),
+    (SearchFilters(level=["åtagande"], theme=["kompetensforsorjning", "Kompetensförsörjning"]), []),
 ])
 @pytest.mark.parametrize("mode", ["bm25", "hybrid"])
 def test_filters(search_store, filters, expected, mode):
@@ -530,6 +536,18 @@ def test_no_pickle_files(search_store):
     assert sorted(p.name for p in folder.iterdir()) == ["dense.faiss", "dense.json", "lexical.json", "lexical.npz"]
     with np.load(folder / "lexical.npz", allow_pickle=False) as z:
         assert sorted(z.files) == ["data", "doclen", "indices", "indptr", "pids"]
+
+
+def test_cli_search_repeats_any_filter_and_refuses_a_range_with_several_years(search_store, capsys):
+    db = ["--db", str(search_store.dir)]
+    assert cli.main(["search", "hyrsjuksköterskor", "--mode", "bm25", "--status", "försenad", "--status",
+                     "enligt_plan", "--year", "2023", "--year", "2024", "--jsonl", *db]) == 0
+    hits = [json.loads(x)["passage_id"] for x in capsys.readouterr().out.splitlines()]
+    assert hits == [p for p in HYR_BM25 if p != "esk#p1"]
+    assert cli.main(["search", "hyrsjuksköterskor", "--year", "2023", "--year", "2024", "--year-to", "2025",
+                     *db]) == 2
+    assert capsys.readouterr().err.strip() == ("fel: --year-to går bara med ett --year (ett intervall), inte med "
+                                               "flera år")
 
 
 def test_cli_search_jsonl_and_filters(search_store, capsys):
