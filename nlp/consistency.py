@@ -1079,7 +1079,8 @@ def content_stems(text: str) -> set[str]:
 
 def internal_contradiction(ctx: ReportContext) -> list[Flag]:
     return (_claim_and_exception(ctx) + _tense_conflicts(ctx) + _table_totals(ctx) + _year_spans(ctx)
-            + _text_vs_tables(ctx) + _numbering_reused(ctx) + _same_item_two_statuses(ctx))
+            + _text_vs_tables(ctx) + _numbering_reused(ctx) + _same_item_two_statuses(ctx)
+            + _missing_references(ctx))
 
 
 def _same_item_two_statuses(ctx: ReportContext) -> list[Flag]:
@@ -1159,6 +1160,53 @@ def _numbering_reused(ctx: ReportContext) -> list[Flag]:
             [{"line": a.title_line or a.line_start, "quote": quote(a.title)},
              {"line": b.title_line or b.line_start, "quote": quote(b.title)}], key=f"number {key}"))
     return flags
+
+
+@lru_cache(maxsize=1)
+def _reference_pattern() -> re.Pattern[str]:
+    from nlp.layout import vocab
+
+    words = sorted(vocab()["items"]["words"], key=len, reverse=True)
+    return re.compile(rf"\b(?P<kw>{'|'.join(re.escape(w) for w in words)})\s+(?:nr\.?\s*)?"
+                      rf"(?P<num>\d{{1,3}}(?:\.\d{{1,2}})*)\b(?![.,]\d)", re.I)
+
+
+MIN_NUMBERED = 3  # a report numbers its items with a word only if at least this many items carry it
+
+
+def _missing_references(ctx: ReportContext) -> list[Flag]:
+    """Running text that points at an item by its number ("se uppdrag 23") in a report that numbers its items with
+    that word, where no item carries the number: a renumbered or removed item, or a typo in the reference."""
+    keys = {k[0] for u in ctx.units if (k := numbering_key(u.title))}
+    numbered = Counter(k.split()[0] for k in keys if " " in k)
+    words = {w for w, n in numbered.items() if n >= MIN_NUMBERED}
+    if not words:
+        return []
+    titles = {u.title_line or u.line_start for u in ctx.units}
+    # A line that opens with the number is the item's own heading, even where no unit was made of it (a goal
+    # without items): the item exists, and the reader, not the report, missed it.
+    headed = {f"{m.group('kw').lower()} {m.group('num')}" for text in ctx.lines.values()
+              if (m := _reference_pattern().match(text.strip()))}
+    flags = []
+    for ln, text in sorted(ctx.lines.items()):
+        if ln in titles:
+            continue
+        for m in _reference_pattern().finditer(text):
+            word, key = m.group("kw").lower(), f"{m.group('kw').lower()} {m.group('num')}"
+            if word not in words or key in keys or key in headed:
+                continue
+            have = sorted((k for k in keys if k.startswith(word + " ")), key=_number_order)
+            uid = ctx.unit_of_line(ln)
+            flags.append(make_flag(
+                "internal_contradiction", ctx.doc, [uid] if uid else [], ln, 0.6,
+                f"Texten hänvisar till \"{m.group(0)}\", men ingen post i rapporten har det numret (rapportens "
+                f"{word}: {short(', '.join(k.split(' ', 1)[1] for k in have), 40)})",
+                [{"line": ln, "quote": quote(text, m)}], key=f"reference {key}"))
+    return flags
+
+
+def _number_order(key: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in key.split(" ", 1)[1].split("."))
 
 
 # Words every financial row and sentence shares; they say nothing about which row a sentence speaks of.

@@ -555,6 +555,35 @@ def test_the_same_item_twice_or_restarting_numbers_are_not_flagged(titles):
     assert numbered(titles) == []
 
 
+def referenced(sentence: str, extra_lines: list[str] | None = None) -> list[Flag]:
+    """Five numbered åtgärder (1–4 and 6) in an "Åtgärd N – title" layout; the last commentary holds `sentence`."""
+    lines, units = [], []
+    for i, n in enumerate([1, 2, 3, 4, 6]):
+        title = f"Åtgärd {n} – Åtgärd om område {n}"
+        lines += [title, "Genomförd", sentence if n == 6 else "Arbetet är klart."]
+        units.append(unit(f"u{n}", 3 * i + 1, 3 * i + 3, title, level="åtgärd", status="Genomförd",
+                          explicit_status_line=3 * i + 2))
+    return c.run_detectors(ctx_of(lines + (extra_lines or []), units), ["internal_contradiction"])
+
+
+def test_a_reference_to_an_item_number_the_report_does_not_hold_is_flagged():
+    [flag] = referenced("Arbetet fortsätter inom ramen för åtgärd 5, se ovan.")
+    assert (flag.unit_ids, flag.line, flag.message) == (
+        ["u6"], 15, 'Texten hänvisar till "åtgärd 5", men ingen post i rapporten har det numret (rapportens åtgärd: '
+        '1, 2, 3, 4, 6)')
+    assert flag.evidence == [{"line": 15, "quote": "Arbetet fortsätter inom ramen för åtgärd 5, se ovan."}]
+
+
+@pytest.mark.parametrize("sentence, extra", [
+    ("Arbetet fortsätter inom ramen för åtgärd 3, se ovan.", None),  # the item exists
+    ("Kostnaden var 5,2 mnkr enligt uppdrag 5.", None),  # no item is numbered with "uppdrag" here
+    ("Arbetet fortsätter inom ramen för åtgärd 5, se ovan.", ["Åtgärd 5", "Ingen text."]),  # its heading exists
+    ("Kostnaden för åtgärd 7,5 mnkr är inte fördelad.", None),  # a decimal number, not an item number
+])
+def test_references_to_existing_items_or_other_numbers_are_not_flagged(sentence, extra):
+    assert referenced(sentence, extra) == []
+
+
 @pytest.mark.parametrize("text, expected", [
     ("Samtliga medarbetare ska gå utbildningen. Hittills har 72 % av medarbetarna genomgått den.",
      'Texten säger "Samtliga medarbetare" men anger "72 % av medarbetarna"'),
