@@ -444,7 +444,7 @@ def render_structure(store: Store, unit: Unit, key: str) -> None:
     lines = [(n, t) for n, t in store.lines(unit.doc, (unit.title_line or unit.line_start) + 1, unit.line_end)
              if t.strip()]
     if lines:
-        c = st.columns([3, 2, 1])
+        c = st.columns([3, 2, 1], vertical_alignment="bottom")
         c[0].selectbox("Dela före rad", [n for n, _ in lines], key=f"split_{key}",
                        format_func=lambda n, d=dict(lines): f"rad {n}: {d[n][:70]}")
         c[1].text_input("Den nya postens titel", key=f"split_title_{key}", max_chars=MAX_TITLE,
@@ -452,29 +452,29 @@ def render_structure(store: Store, unit: Unit, key: str) -> None:
         c[2].button("Dela", key=f"splitb_{key}", disabled=off, icon=":material/call_split:",
                     on_click=_edit_structure, args=(store, unit.id, "split", key))
     nxt = next_unit(store, unit.id)
-    c = st.columns([3, 2, 1])
+    c = st.columns([3, 2, 1], vertical_alignment="bottom")
     c[0].caption(f"Nästa post: {nxt.title[:90]}" if nxt else "Ingen följande post i rapporten.")
     c[2].button("Slå ihop", key=f"mergeb_{key}", disabled=off or nxt is None, icon=":material/merge:",
                 on_click=_edit_structure, args=(store, unit.id, "merge", key, nxt.id if nxt else None))
-    c = st.columns([3, 2, 1])
+    c = st.columns([3, 2, 1], vertical_alignment="bottom")
     c[0].number_input("Texten slutar på rad", min_value=unit.title_line or unit.line_start,
                       value=unit.line_end, step=1, key=f"end_{key}")
     c[2].button("Flytta slut", key=f"endb_{key}", disabled=off, icon=":material/vertical_align_bottom:",
                 on_click=_edit_structure, args=(store, unit.id, "end", key))
-    c = st.columns([3, 2, 1])
+    c = st.columns([3, 2, 1], vertical_alignment="bottom")
     c[0].selectbox("Nivå", LEVELS, index=LEVELS.index(unit.level) if unit.level in LEVELS else 0,
                    key=f"level_{key}")
     c[2].button("Byt nivå", key=f"levelb_{key}", disabled=off, icon=":material/layers:",
                 on_click=_edit_structure, args=(store, unit.id, "level", key))
     others = {u.id: u.title for u in store.units(unit.doc) if u.id != unit.id}
     options = [None, *others]
-    c = st.columns([3, 2, 1])
+    c = st.columns([3, 2, 1], vertical_alignment="bottom")
     c[0].selectbox("Ligger under", options, key=f"parent_{key}",
                    index=options.index(unit.parent_id) if unit.parent_id in others else 0,
                    format_func=lambda i: "(ingen överordnad post)" if i is None else others[i][:80])
     c[2].button("Flytta", key=f"parentb_{key}", disabled=off, icon=":material/account_tree:",
                 on_click=_edit_structure, args=(store, unit.id, "parent", key))
-    c = st.columns([3, 2, 1])
+    c = st.columns([3, 2, 1], vertical_alignment="bottom")
     c[0].checkbox("Det här är ingen post (rubrik eller löptext) – ta bort den", key=f"delete_{key}")
     c[2].button("Ta bort", key=f"deleteb_{key}", disabled=off or not st.session_state.get(f"delete_{key}"),
                 icon=":material/delete:", on_click=_edit_structure, args=(store, unit.id, "delete", key))
