@@ -401,7 +401,8 @@ def render_source_page(store: Store, unit: Unit, report: dict[str, Any]) -> None
         return
     note = ("gult: postens rubrik och första rad" if image.marked else
             "postens ord hittades inte på sidan (texten kan vara en bild eller delad över sidor)")
-    st.image(image.png, caption=f"{report.get('file') or unit.doc}, s. {image.page} av {image.pages} – {note}")
+    st.image(image.png)
+    caption(f"{report.get('file') or unit.doc}, s. {image.page} av {image.pages} – {note}")  # a file name: escaped
 
 
 @st.cache_data(show_spinner="Visar sidan …", max_entries=32)
@@ -453,7 +454,8 @@ def render_structure(store: Store, unit: Unit, key: str) -> None:
                     on_click=_edit_structure, args=(store, unit.id, "split", key))
     nxt = next_unit(store, unit.id)
     c = st.columns([3, 2, 1], vertical_alignment="bottom")
-    c[0].caption(f"Nästa post: {nxt.title[:90]}" if nxt else "Ingen följande post i rapporten.")
+    with c[0]:  # report text: escaped, never Markdown
+        caption(f"Nästa post: {nxt.title[:90]}" if nxt else "Ingen följande post i rapporten.")
     c[2].button("Slå ihop", key=f"mergeb_{key}", disabled=off or nxt is None, icon=":material/merge:",
                 on_click=_edit_structure, args=(store, unit.id, "merge", key, nxt.id if nxt else None))
     c = st.columns([3, 2, 1], vertical_alignment="bottom")
