@@ -132,15 +132,28 @@ def orphan_decisions(store: Store) -> list[Decision]:
     out: list[Decision] = []
     for target_type, ids in known.items():
         out += [d for d in store.current_decisions(target_type).values() if d.target_id not in ids]
-    return sorted(out, key=lambda d: d.id or 0)
+    from pipeline.structure import stale_corrections
+
+    return sorted(out + stale_corrections(store), key=lambda d: d.id or 0)
 
 
 def orphan_lines(orphans: list[Decision]) -> list[str]:
     if not orphans:
         return []
-    what = {"unit_status": "posten", "flag": "flaggan"}
+    what = {"unit_status": "posten", "flag": "flaggan", "unit_title": "posten",
+            "unit_structure": "posten (ändrad avgränsning)"}
     lines = [f"{len(orphans)} granskningsbeslut gäller poster eller flaggor som inte längre finns (besluten "
              "är sparade och exporteras med `python cli.py export decisions`):"]
-    lines += [f"  beslut {d.id} ({d.reviewer}, {d.action}{': ' + d.new_value if d.new_value else ''}) på "
-              f"{what.get(d.target_type, d.target_type)} {d.target_id}" for d in orphans]
+    lines += [f"  beslut {d.id} ({d.reviewer}, {_change(d)}) på {what.get(d.target_type, d.target_type)} "
+              f"{d.target_id}" for d in orphans]
     return lines
+
+
+def _change(d: Decision) -> str:
+    if d.target_type == "unit_structure":
+        import json
+
+        from pipeline.structure import describe
+
+        return describe(d.action, json.loads(d.new_value or "{}"))
+    return f"{d.action}{': ' + d.new_value if d.new_value else ''}"

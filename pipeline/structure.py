@@ -249,18 +249,18 @@ def _renumber(units: list[Unit]) -> list[Unit]:
 
 # -- replay -------------------------------------------------------------------------------------------------------
 def replay(base: Shape, report: Report, ops: list[tuple[str, str, dict[str, Any]]],
-           strict: bool = False) -> tuple[Shape, int]:
+           strict: bool = False) -> tuple[Shape, list[int]]:
     """The units after these operations (oldest first) on the reader's units; with strict=False an operation that
-    no longer applies is skipped and counted."""
+    no longer applies (its item gone after a re-ingest of a changed file) is skipped, and its position returned."""
     shape = Shape([replace(u) for u in base.units], dict(base.passage_units))
-    skipped = 0
-    for action, unit_id, params in ops:
+    skipped = []
+    for i, (action, unit_id, params) in enumerate(ops):
         try:
             OPERATIONS[action](shape, report, unit_id, params)
         except ReviewError:
             if strict:
                 raise
-            skipped += 1
+            skipped.append(i)
     _renumber(shape.units)
     return shape, skipped
 
@@ -279,20 +279,44 @@ def read_shape(store: Store, doc: str) -> Shape:
         return Shape(*kept)
     units = [replace(u, **DERIVED) for u in store.units(doc)]
     passage_units = {p.id: p.unit_id for p in store.passages(doc)}
-    store.keep_read_units(doc, units, passage_units)
+    if not store.read_only:  # a store on a read-only share is only read; nothing to replay there
+        store.keep_read_units(doc, units, passage_units)
     return Shape(units, passage_units)
 
 
-def operations(store: Store, docs: list[str] | None) -> dict[str, list[tuple[str, str, dict[str, Any]]]]:
+def in_force(store: Store, docs: list[str] | None) -> dict[str, list[Decision]]:
     """doc -> the structural corrections in force, oldest first; a report whose corrections were all undone maps
     to an empty list (its units go back to the reader's)."""
-    out: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+    out: dict[str, list[Decision]] = {}
     for d in store.decisions(UNIT_STRUCTURE, include_undone=True):
         if d.action == "undo" or (docs is not None and d.doc not in docs):
             continue
-        ops = out.setdefault(d.doc, [])
+        out.setdefault(d.doc, [])
         if not d.undone:
-            ops.append((d.action, d.target_id, json.loads(d.new_value or "{}")))
+            out[d.doc].append(d)
+    return out
+
+
+def operations(store: Store, docs: list[str] | None) -> dict[str, list[tuple[str, str, dict[str, Any]]]]:
+    return {doc: [_op(d) for d in ds] for doc, ds in in_force(store, docs).items()}
+
+
+def _op(d: Decision) -> tuple[str, str, dict[str, Any]]:
+    return d.action, d.target_id, json.loads(d.new_value or "{}")
+
+
+def stale_corrections(store: Store) -> list[Decision]:
+    """Structural corrections in force that no longer apply: their report is gone, or a re-ingest of a changed file
+    took away their item or line. Kept, and applied again if the item comes back."""
+    out = []
+    for doc, ds in in_force(store, None).items():
+        if not ds:
+            continue
+        if store.report(doc) is None:
+            out += ds
+            continue
+        _, skipped = replay(read_shape(store, doc), report_of(store, doc), [_op(d) for d in ds])
+        out += [ds[i] for i in skipped]
     return out
 
 

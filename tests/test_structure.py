@@ -188,3 +188,22 @@ def test_the_cli_splits_merges_and_deletes_with_swedish_lines(db, capsys):
         "Digital nattillsyn", "Åtgärd 1.2 Utveckla hemtjänstens planering", "Åtgärd 2.1 Sänka sjukfrånvaron"]
     assert cli.main(["split", second.id, "--line", "99", *args]) == 2
     assert capsys.readouterr().err.strip() == "fel: rad 99 ligger utanför postens text (rad 13–17); ingenting ändrades"
+
+
+def test_a_correction_whose_item_is_gone_after_a_reingest_is_kept_and_reported(db):
+    store = Store.open(db)
+    first = unit_titled(store, "Åtgärd 1.1")
+    decision = edit_structure(store, first.id, "Anna", "split", line=10, title="Digital nattillsyn")
+    path = db.parent / "rapporter" / DOC
+    # The item is renamed in the new version of the file: its id changes, the split no longer applies.
+    path.write_text(REPORT.replace("Minska behovet av inhyrd personal", "Minska inhyrd personal"), encoding="utf-8")
+    summary = ingest_paths([db.parent / "rapporter"], db_dir=db, progress=False)
+    assert summary.ingested == [DOC]
+    assert summary.warnings == [
+        "1 granskningsbeslut gäller poster eller flaggor som inte längre finns (besluten är sparade och exporteras "
+        "med `python cli.py export decisions`):",
+        f"  beslut {decision} (Anna, dela posten vid rad 10) på posten (ändrad avgränsning) {first.id}"]
+    store = Store.open(db)
+    assert [u.title for u in store.units(DOC)][:2] == ["Åtgärd 1.1 Minska inhyrd personal",
+                                                       "Åtgärd 1.2 Utveckla hemtjänstens planering"]
+    assert not store.decisions(UNIT_STRUCTURE)[0].undone
