@@ -117,13 +117,9 @@ def _split(shape: Shape, report: Report, unit_id: str, params: dict[str, Any]) -
         title, after = head, rest.strip()
     new = replace(u, id=split_id(u.id, line), title=title, text=after, line_start=line, title_line=line,
                   page_start=report.pages.get(line, u.page_start), linked_unit_id=None, progress=None)
-    keeps_status = u.explicit_status_line is None or u.explicit_status_line < line
-    if keeps_status:
-        new.explicit_status = new.explicit_status_source = new.explicit_status_line = new.status = None
-    else:
-        u.explicit_status = u.explicit_status_source = u.explicit_status_line = u.status = None
+    _clear_status(new if u.explicit_status_line is None or u.explicit_status_line < line else u)
     u.text, u.line_end = before, line - 1
-    u.page_end = max(filter(None, (report.pages.get(k) for k in range(u.line_start, line))), default=u.page_start)
+    u.page_end = _last_page(report, u, line - 1)
     shape.units.insert(shape.units.index(u) + 1, new)
     for pid, uid in shape.passage_units.items():
         if uid == u.id and report.passage_lines.get(pid, (0, 0))[0] >= line:
@@ -136,8 +132,8 @@ def _end(shape: Shape, report: Report, unit_id: str, params: dict[str, Any]) -> 
     u = shape.find(unit_id)
     end = int(params.get("line", 0))
     first = u.title_line or u.line_start
-    nxt = next((x for x in shape.units[shape.units.index(u) + 1:]), None)
-    last = (nxt.line_start - 1) if nxt else max(report.lines, default=u.line_end)
+    following = shape.units[shape.units.index(u) + 1:]
+    last = following[0].line_start - 1 if following else max(report.lines, default=u.line_end)
     if not first <= end <= last:
         raise ReviewError(f"rad {end} ligger utanför det möjliga (rad {first}–{last}; längre fram börjar nästa "
                           "post – slå ihop i stället)")
@@ -148,10 +144,9 @@ def _end(shape: Shape, report: Report, unit_id: str, params: dict[str, Any]) -> 
     else:
         u.text = "\n".join(t for t in (u.text, text_of(report, u.line_end + 1, end)) if t)
     u.line_end = end
-    u.page_end = max(filter(None, (report.pages.get(k) for k in range(u.line_start, end + 1))),
-                     default=u.page_start)
+    u.page_end = _last_page(report, u, end)
     if u.explicit_status_line and u.explicit_status_line > end:
-        u.explicit_status = u.explicit_status_source = u.explicit_status_line = u.status = None
+        _clear_status(u)
     for pid, uid in shape.passage_units.items():
         start = report.passage_lines.get(pid, (0, 0))[0]
         if uid == u.id and start > end:
@@ -235,6 +230,14 @@ def text_of(report: Report, start: int, end: int) -> str:
             paragraphs.append(line)
         joinable = True
     return "\n".join(paragraphs)
+
+
+def _clear_status(u: Unit) -> None:
+    u.explicit_status = u.explicit_status_source = u.explicit_status_line = u.status = None
+
+
+def _last_page(report: Report, u: Unit, end: int) -> int | None:
+    return max(filter(None, (report.pages.get(k) for k in range(u.line_start, end + 1))), default=u.page_start)
 
 
 def _short(title: str, n: int = 50) -> str:
