@@ -1080,7 +1080,7 @@ def content_stems(text: str) -> set[str]:
 def internal_contradiction(ctx: ReportContext) -> list[Flag]:
     return (_claim_and_exception(ctx) + _tense_conflicts(ctx) + _table_totals(ctx) + _year_spans(ctx)
             + _text_vs_tables(ctx) + _numbering_reused(ctx) + _same_item_two_statuses(ctx)
-            + _missing_references(ctx))
+            + _missing_references(ctx) + _trend_vs_table(ctx))
 
 
 def _same_item_two_statuses(ctx: ReportContext) -> list[Flag]:
@@ -1278,6 +1278,77 @@ def _text_vs_tables(ctx: ReportContext) -> list[Flag]:
                 [{"line": s.line, "quote": quote(s.text, m)}, {"line": r.line, "quote": quote(ctx.lines[r.line])}],
                 key=f"amount {m.group(0)} {s.text[:60]}"))
     return flags
+
+
+TREND = re.compile(r"\b(?:har|hade)\s+(?:\w+\s+)?(?P<verb>minskat|ökat|sjunkit|stigit|gått ner|gått upp)\b", re.I)
+TREND_DOWN = ("minskat", "sjunkit", "gått ner")
+# A trend told against the plan, not against last year: the table's before/after columns do not speak to it.
+AGAINST_PLAN = re.compile(r"\b(budget\w*|åtagande\w*|plan\w*|prognos\w*|mål\w*|förväntat|beräknat)\b", re.I)
+OUTCOME_HEADER = re.compile(r"\b(utfall|resultat|helår|periodens)\b|^\s*(?:20\d\d|\d{6}\s*-\s*\d{6})\s*$", re.I)
+PLAN_HEADER = re.compile(r"\b(budget|åtagande|mål|avvikelse|kommunbidrag|förändring|vs)\b", re.I)
+TREND_WINDOW = 30  # lines after a table within which a sentence may speak of its rows
+TREND_MARGIN = 0.02  # a change smaller than this share of the earlier value is no trend either way
+
+
+def header_year(cell: str) -> int | None:
+    """The year a column header speaks of: '2022', 'Utfall jan-aug 2019', '202401-202408', 'Prognos -23'."""
+    m = re.search(r"(20\d\d)", cell) or re.search(r"(?<![\d])-\s?(\d\d)\b", cell)
+    return None if m is None else int(m.group(1)) if len(m.group(1)) == 4 else 2000 + int(m.group(1))
+
+
+def trend_columns(ctx: ReportContext, header: int) -> tuple[int, int] | None:
+    """(earlier, report-year) value columns of a table: outcomes of an earlier year against the report year's
+    outcome, or its prognosis where the table has no outcome for it. None when the header names no such pair."""
+    if not ctx.year:
+        return None
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in ctx.lines.get(header, "").split("\t")][1:]
+    cols = [(i, header_year(c), c) for i, c in enumerate(cells) if not PLAN_HEADER.search(c)]
+    before = [(y, i) for i, y, c in cols if y and y < ctx.year and OUTCOME_HEADER.search(c)]
+    now = [(0 if OUTCOME_HEADER.search(c) else 1, i) for i, y, c in cols if y == ctx.year]
+    if not before or not now:
+        return None
+    return min(before)[1], min(now)[1]
+
+
+def _trend_vs_table(ctx: ReportContext) -> list[Flag]:
+    """'Hemtjänsttimmar har minskat' under a table whose row for hemtjänsttimmar goes up from the earlier year's
+    outcome to this year's (outcome or prognosis). The sentence's words before the verb must name one row."""
+    found = [(rows[-1].line, header, rows, cols) for header, rows in tables(ctx)
+             if (cols := trend_columns(ctx, header)) is not None]
+    flags = []
+    for s in ctx.sentences:
+        m = TREND.search(s.text)
+        if not m or "\t" in ctx.lines.get(s.line, "") or AGAINST_PLAN.search(s.text) \
+                or NEGATION.search(s.text[:m.end()]):
+            continue
+        subject = _topic_terms(s.text[:m.start()])
+        named = [(r, header, cols) for end, header, rows, cols in found if 0 < s.line - end <= TREND_WINDOW
+                 for r in rows if subject & _topic_terms(r.label)]
+        if len(named) != 1:
+            continue
+        row, header, (a, b) = named[0]
+        before, now = (row.values[k] if k < len(row.values) else None for k in (a, b))
+        if before is None or now is None or abs(now - before) <= TREND_MARGIN * max(abs(before), 1):
+            continue
+        down = m.group("verb").lower() in TREND_DOWN
+        if down == (now < before):
+            continue
+        head = [re.sub(r"<[^>]+>", "", c).strip() for c in ctx.lines[header].split("\t")]
+        flags.append(make_flag(
+            "internal_contradiction", ctx.doc, [u] if (u := ctx.unit_of_line(s.line)) else [], s.line, 0.55,
+            f"Texten säger \"{short(s.text[:m.end()], 50)}\" men tabellen visar {fmt_num(before)} ({head[a + 1]}) → "
+            f"{fmt_num(now)} ({head[b + 1]}) för \"{short(row.label, 40)}\"",
+            [{"line": s.line, "quote": quote(s.text, m)}, {"line": row.line, "quote": quote(ctx.lines[row.line])}],
+            key=f"trend {row.label} {m.group('verb')}"))
+    return flags
+
+
+def _topic_terms(text: str) -> set[str]:
+    """What a phrase is about, as search normalises words (lemma + stem): 'platserna' and 'platser' agree."""
+    from nlp.swedish import normal_word
+
+    return {normal_word(w) for w in words_of(text) if len(w) >= 5 and w not in STOPWORDS
+            and w[:8] not in FINANCE_WORDS}
 
 
 CELL_NUMBER = re.compile(r"^[−–-]?\s?\d{1,3}(?:[  ]\d{3})*(?:,\d+)?$")

@@ -187,6 +187,12 @@ def lemma_table() -> Any:
     return lexicon().lemmas
 
 
+def normal_word(lower: str) -> str:
+    """The normal form search uses for a lowercase word (lemma, then Snowball stem), for code outside the index
+    that must match words the same way: 'platserna' and 'platser' -> 'plats'."""
+    return _stemmer()(lemma_table().get(lower, lower).lower())
+
+
 def stopwords() -> frozenset[str]:
     return lexicon().stop
 

@@ -584,6 +584,37 @@ def test_references_to_existing_items_or_other_numbers_are_not_flagged(sentence,
     assert referenced(sentence, extra) == []
 
 
+TREND_TABLE = ["Volymer\tUtfall 2023\tBudget 2024\tPrognos 2024", "Platser i korttidsboende\t40\t45\t48",
+               "Hemsjukvårdsbesök\t12 000\t11 000\t10 500", ""]
+
+
+def trend_flags(sentence: str, table: list[str] | None = None, gap: int = 0) -> list[Flag]:
+    lines = (table or TREND_TABLE) + [""] * gap + ["Kommentar till volymerna", sentence]
+    units = [unit("u1", len(lines) - 1, len(lines), "Kommentar till volymerna")]
+    return c.run_detectors(ctx_of(lines, units), ["internal_contradiction"])
+
+
+def test_a_trend_in_the_text_against_the_tables_earlier_and_current_year_is_flagged():
+    [flag] = trend_flags("Platserna i korttidsboende har minskat under året.")
+    assert (flag.line, flag.unit_ids, flag.message) == (
+        6, ["u1"], 'Texten säger "Platserna i korttidsboende har minskat" men tabellen visar 40 (Utfall 2023) → 48 '
+        '(Prognos 2024) för "Platser i korttidsboende"')
+    assert [e["line"] for e in flag.evidence] == [6, 2]
+
+
+@pytest.mark.parametrize("sentence, table, gap", [
+    ("Hemsjukvårdsbesöken har minskat.", None, 0),  # the row agrees
+    ("Platserna i korttidsboende har minskat jämfört med budget.", None, 0),  # against the plan, not last year
+    ("Platserna i korttidsboende har inte minskat.", None, 0),
+    ("Platserna i korttidsboende har minskat under året.", None, 40),  # too far from the table to speak of it
+    ("Platserna i korttidsboende har minskat under året.",
+     ["Volymer\tFörra året\tI år", "Platser i korttidsboende\t40\t48", ""], 0),  # no years: no before/after
+    ("Verksamheten har minskat sina kostnader.", None, 0),  # names no row
+])
+def test_a_trend_that_agrees_is_against_the_plan_or_names_no_row_is_not_flagged(sentence, table, gap):
+    assert trend_flags(sentence, table, gap) == []
+
+
 @pytest.mark.parametrize("text, expected", [
     ("Samtliga medarbetare ska gå utbildningen. Hittills har 72 % av medarbetarna genomgått den.",
      'Texten säger "Samtliga medarbetare" men anger "72 % av medarbetarna"'),
