@@ -357,10 +357,10 @@ def render_unit_detail(store: Store, unit: Unit, decision: Decision | None) -> N
             + lines_table(lines, (unit.line_start, unit.line_end), evidence, unit.explicit_status_line)
             + '<div class="kr-note">Grå rader: omgivande text · blå: belägg för statusförslaget · '
               'fet: angiven status · tomma rader visas inte</div>')
-    if report.get("fmt") == "pdf" and unit.page_start:
-        render_source_page(store, unit, report)
-    st.code(citation({**report, "doc": unit.doc}, cite(unit)), language=None, wrap_lines=True)  # a copy button
     siblings = store.units(unit.doc)
+    if report.get("fmt") == "pdf" and unit.page_start:
+        render_source_page(unit, report, siblings)
+    st.code(citation({**report, "doc": unit.doc}, cite(unit)), language=None, wrap_lines=True)  # a copy button
     pos = next((i for i, u in enumerate(siblings) if u.id == unit.id), None)
     if pos is not None:
         near = [("Föregående post", siblings[pos - 1] if pos > 0 else None),
@@ -377,9 +377,9 @@ def render_unit_detail(store: Store, unit: Unit, decision: Decision | None) -> N
             + (" (ångrat)" if d.undone and d.action != "undo" else "") for d in history))
 
 
-def render_source_page(store: Store, unit: Unit, report: dict[str, Any]) -> None:
+def render_source_page(unit: Unit, report: dict[str, Any], siblings: list[Unit]) -> None:
     """The PDF page itself, rendered from the stored file with the item's title and first words marked: what a
-    reviewer checks the reading against."""
+    reviewer checks the reading against. `siblings`: the report's units in order."""
     last = unit.page_end or unit.page_start
     label = f"s. {unit.page_start}" + (f"–{last}" if last != unit.page_start else "")
     if not st.toggle(f"Visa sidan i PDF:en ({label})", key=f"pg_{unit.id}"):
@@ -388,7 +388,7 @@ def render_source_page(store: Store, unit: Unit, report: dict[str, Any]) -> None
     if last != unit.page_start:
         page = st.radio("Sida", list(range(unit.page_start, last + 1)), horizontal=True, key=f"pgn_{unit.id}",
                         format_func=lambda p: f"s. {p}")
-    same = [u for u in store.units(unit.doc) if u.page_start == unit.page_start and u.title == unit.title]
+    same = [u for u in siblings if u.page_start == unit.page_start and u.title == unit.title]
     nth = next((i for i, u in enumerate(same) if u.id == unit.id), 0) if page == unit.page_start else 0
     # A table row's text is its cells joined by " | ", some read from colours: its last cell is the commentary.
     first_words = (unit.text or "").split("\n")[0].split(" | ")[-1][:200]
@@ -439,9 +439,12 @@ def render_correction(store: Store, unit: Unit, key: str) -> None:
 def render_structure(store: Store, unit: Unit, key: str) -> None:
     """Structural corrections (pipeline/structure.py): each a stored decision, kept over a re-ingest, undoable
     under »Senaste beslut«."""
-    from pipeline.structure import LEVELS, next_unit
+    from pipeline.structure import LEVELS
 
     off = not reviewer()
+    units = store.units(unit.doc)
+    pos = next((i for i, u in enumerate(units) if u.id == unit.id), len(units))
+    nxt = units[pos + 1] if pos + 1 < len(units) else None
     lines = [(n, t) for n, t in store.lines(unit.doc, (unit.title_line or unit.line_start) + 1, unit.line_end)
              if t.strip()]
     if lines:
@@ -452,7 +455,6 @@ def render_structure(store: Store, unit: Unit, key: str) -> None:
                         placeholder="raden själv, om den är en rubrik")
         c[2].button("Dela", key=f"splitb_{key}", disabled=off, icon=":material/call_split:",
                     on_click=_edit_structure, args=(store, unit.id, "split", key))
-    nxt = next_unit(store, unit.id)
     c = st.columns([3, 2, 1], vertical_alignment="bottom")
     with c[0]:  # report text: escaped, never Markdown
         caption(f"Nästa post: {nxt.title[:90]}" if nxt else "Ingen följande post i rapporten.")
@@ -468,7 +470,7 @@ def render_structure(store: Store, unit: Unit, key: str) -> None:
                    key=f"level_{key}")
     c[2].button("Byt nivå", key=f"levelb_{key}", disabled=off, icon=":material/layers:",
                 on_click=_edit_structure, args=(store, unit.id, "level", key))
-    others = {u.id: u.title for u in store.units(unit.doc) if u.id != unit.id}
+    others = {u.id: u.title for u in units if u.id != unit.id}
     options = [None, *others]
     c = st.columns([3, 2, 1], vertical_alignment="bottom")
     c[0].selectbox("Ligger under", options, key=f"parent_{key}",
@@ -968,7 +970,7 @@ def _decision_text(store: Store, d: Decision) -> tuple[str, str]:
                                                          for f, label in REPORT_FIELDS if old.get(f) != new.get(f))
     if d.target_type == UNIT_STRUCTURE:
         target = store.unit(d.target_id)
-        return (target.title[:80] if target else d.target_id), describe(d.action, json.loads(d.new_value or "{}"))
+        return (target.title[:80] if target else d.target_id), describe(d)
     if d.target_type == review.UNIT_STATUS:
         target = store.unit(d.target_id)
         change = f"{review.status_label(d.old_value)} → {review.status_label(d.new_value)}" if d.new_value else ""

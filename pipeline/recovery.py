@@ -141,7 +141,7 @@ def orphan_lines(orphans: list[Decision]) -> list[str]:
     if not orphans:
         return []
     what = {"unit_status": "posten", "flag": "flaggan", "unit_title": "posten",
-            "unit_structure": "posten (ändrad avgränsning)"}
+            "unit_structure": "posten (ändrad avgränsning)"}  # pipeline.structure.UNIT_STRUCTURE
     lines = [f"{len(orphans)} granskningsbeslut gäller poster eller flaggor som inte längre finns (besluten "
              "är sparade och exporteras med `python cli.py export decisions`):"]
     lines += [f"  beslut {d.id} ({d.reviewer}, {_change(d)}) på {what.get(d.target_type, d.target_type)} "
@@ -150,10 +150,8 @@ def orphan_lines(orphans: list[Decision]) -> list[str]:
 
 
 def _change(d: Decision) -> str:
-    if d.target_type == "unit_structure":
-        import json
+    from pipeline.structure import UNIT_STRUCTURE, describe
 
-        from pipeline.structure import describe
-
-        return describe(d.action, json.loads(d.new_value or "{}"))
+    if d.target_type == UNIT_STRUCTURE:
+        return describe(d)
     return f"{d.action}{': ' + d.new_value if d.new_value else ''}"

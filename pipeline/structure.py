@@ -388,9 +388,10 @@ def rederive(store: Store, doc: str, embedder: Any = None) -> None:
     clear_pending(store, touched)
 
 
-def describe(action: str, params: dict[str, Any]) -> str:
-    """A decision in the reviewer's words (recent decisions, exports)."""
+def describe(d: Decision) -> str:
+    """A structural decision in the reviewer's words (recent decisions, orphaned-decision warnings)."""
+    params = json.loads(d.new_value or "{}")
     return {"delete": "ta bort posten", "merge": "slå ihop med nästa post",
             "split": f"dela posten vid rad {params.get('line')}", "end": f"låt posten sluta på rad {params.get('line')}",
             "level": f"nivå: {params.get('level')}",
-            "parent": "överordnad post: " + ("ingen" if params.get("parent") is None else "ändrad")}.get(action, action)
+            "parent": "överordnad post: " + ("ingen" if params.get("parent") is None else "ändrad")}.get(d.action, d.action)
